@@ -1,0 +1,137 @@
+using System.Diagnostics;
+using System.IO.MemoryMappedFiles;
+using System.Runtime.CompilerServices;
+
+namespace Pool.Contracts;
+
+/// <summary>
+/// Sixteen bytes of memory shared by a worker and its host: which task the worker is running now, and
+/// since when. The worker writes it before each task (one store, no system call); the host reads it only
+/// when the worker has died, to know which task killed it, and when a deadline may have passed. Results
+/// are sent in batches, so without it a crash could not be pinned on one task of a chunk.
+/// </summary>
+internal sealed unsafe class ProgressCell : IDisposable
+{
+    /// <summary>The value of the current slot between tasks.</summary>
+    public const long Idle = -1;
+
+    private const int Size = 4096;
+
+    private readonly long* _cell;
+    private readonly MemoryMappedFile? _file;
+    private readonly MemoryMappedViewAccessor? _view;
+    private readonly long[]? _local;
+    private int _disposed;
+
+    private ProgressCell(long* cell, MemoryMappedFile? file, MemoryMappedViewAccessor? view, long[]? local = null)
+    {
+        _cell = cell;
+        _file = file;
+        _view = view;
+        _local = local;
+        _cell[0] = Idle;
+    }
+
+    /// <summary>Host side: a new cell in a file that the worker opens (and deletes).</summary>
+    public static ProgressCell CreateShared(out string path)
+    {
+        string directory = Directory.Exists("/dev/shm") ? "/dev/shm" : Path.GetTempPath();
+        path = Path.Combine(directory, "pp-" + Guid.NewGuid().ToString("N") + ".cell");
+        var file = MemoryMappedFile.CreateFromFile(path, FileMode.CreateNew, null, Size, MemoryMappedFileAccess.ReadWrite);
+        return Map(file);
+    }
+
+    /// <summary>Worker side: maps the host's cell and deletes its file, which lives on while mapped.</summary>
+    public static ProgressCell OpenShared(string path)
+    {
+        var file = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.ReadWrite);
+        ProgressCell cell = Map(file);
+        TryDelete(path);
+        return cell;
+    }
+
+    /// <summary>A cell in this process's memory, for a worker that runs in-process.</summary>
+    public static ProgressCell CreateLocal()
+    {
+        // Pinned and owned by the cell: a thread still running user code can never write to freed memory.
+        long[] local = GC.AllocateArray<long>(2, pinned: true);
+        return new ProgressCell((long*)Unsafe.AsPointer(ref local[0]), null, null, local);
+    }
+
+    /// <summary>Deletes a cell file that no worker opened.</summary>
+    public static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (IOException)
+        {
+            // Already gone, or never created: nothing left to clean.
+        }
+        catch (UnauthorizedAccessException)
+        {
+            // Same: a cell we cannot delete is one we did not create.
+        }
+    }
+
+    /// <summary>Worker: task <paramref name="index"/> of chunk <paramref name="chunkId"/> starts now.</summary>
+    public void Enter(int chunkId, int index) => Volatile.Write(ref _cell[0], Pack(chunkId, index));
+
+    /// <summary>Worker: as <see cref="Enter"/>, and records the start time for the host's deadline check.</summary>
+    public void EnterTimed(int chunkId, int index)
+    {
+        Volatile.Write(ref _cell[1], Stopwatch.GetTimestamp());
+        Volatile.Write(ref _cell[0], Pack(chunkId, index));
+    }
+
+    /// <summary>Worker: no task is running.</summary>
+    public void Leave() => Volatile.Write(ref _cell[0], Idle);
+
+    /// <summary>Host: the task running now and the <see cref="Stopwatch"/> time it started (if timed).</summary>
+    /// <returns><see langword="false"/> when the worker is between tasks.</returns>
+    public bool TryRead(out int chunkId, out int index, out long startedAt)
+    {
+        while (true)
+        {
+            long first = Volatile.Read(ref _cell[0]);
+            startedAt = Volatile.Read(ref _cell[1]);
+            long second = Volatile.Read(ref _cell[0]);
+            if (first != second)
+            {
+                continue;
+            }
+
+            chunkId = (int)(first >> 32);
+            index = (int)first;
+            return first != Idle;
+        }
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        if (_view is null)
+        {
+            return;
+        }
+
+        _view.SafeMemoryMappedViewHandle.ReleasePointer();
+        _view.Dispose();
+        _file!.Dispose();
+    }
+
+    private static long Pack(int chunkId, int index) => ((long)chunkId << 32) | (uint)index;
+
+    private static ProgressCell Map(MemoryMappedFile file)
+    {
+        MemoryMappedViewAccessor view = file.CreateViewAccessor(0, 16, MemoryMappedFileAccess.ReadWrite);
+        byte* pointer = null;
+        view.SafeMemoryMappedViewHandle.AcquirePointer(ref pointer);
+        return new ProgressCell((long*)(pointer + view.PointerOffset), file, view);
+    }
+}

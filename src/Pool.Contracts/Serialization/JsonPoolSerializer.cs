@@ -1,0 +1,155 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
+using Pool.Contracts;
+
+namespace Pool;
+
+/// <summary>
+/// The default serializer. Numbers, <see cref="bool"/>, <see cref="char"/>, enums, <see cref="Guid"/>,
+/// dates, <see cref="decimal"/> and arrays of them travel as their raw bytes, strings as UTF-8; records,
+/// classes, structs, lists, dictionaries and tuples travel as JSON through System.Text.Json, fields
+/// included (so value tuples work) and NaN and infinities allowed.
+/// </summary>
+/// <remarks>
+/// To use your own <see cref="JsonSerializerOptions"/> (a source-generated context, converters), derive a
+/// class with a public parameterless constructor that passes them to the base constructor, and set it as
+/// <c>ProcessPoolOptions.Serializer</c>: the workers create the same class.
+/// A member typed <see cref="object"/> comes back as a <see cref="JsonElement"/>, as System.Text.Json does.
+/// </remarks>
+public class JsonPoolSerializer : PoolSerializer
+{
+    [ThreadStatic]
+    private static Utf8JsonWriter? t_writer;
+
+    /// <summary>Creates the serializer with <see cref="CreateDefaultOptions"/>.</summary>
+    public JsonPoolSerializer()
+        : this(CreateDefaultOptions())
+    {
+    }
+
+    /// <summary>Creates the serializer with the given options, which become read-only.</summary>
+    public JsonPoolSerializer(JsonSerializerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (!options.IsReadOnly)
+        {
+            options.TypeInfoResolver ??= new DefaultJsonTypeInfoResolver();
+            options.MakeReadOnly();
+        }
+
+        Options = options;
+    }
+
+    /// <summary>The options used for JSON values.</summary>
+    public JsonSerializerOptions Options { get; }
+
+    /// <summary>The defaults: <see cref="JsonSerializerOptions.IncludeFields"/> and named floating-point literals.</summary>
+    public static JsonSerializerOptions CreateDefaultOptions() => new(JsonSerializerDefaults.General)
+    {
+        IncludeFields = true,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        TypeInfoResolver = new DefaultJsonTypeInfoResolver(),
+    };
+
+    /// <inheritdoc />
+    public override void Serialize<T>(IBufferWriter<byte> writer, T value)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        if (RawType<T>.IsRaw)
+        {
+            int size = Unsafe.SizeOf<T>();
+            Unsafe.WriteUnaligned(ref writer.GetSpan(size)[0], value);
+            writer.Advance(size);
+        }
+        else if (typeof(T) == typeof(string))
+        {
+            string text = Unsafe.As<T, string>(ref value);
+            int count = Encoding.UTF8.GetByteCount(text);
+            Encoding.UTF8.GetBytes(text, writer.GetSpan(count));
+            writer.Advance(count);
+        }
+        else if (RawArrayCodec<T>.Instance is { } arrays)
+        {
+            arrays.Write(writer, value);
+        }
+        else
+        {
+            WriteJson(writer, value);
+        }
+    }
+
+    /// <inheritdoc />
+    public override T Deserialize<T>(ReadOnlySequence<byte> data)
+    {
+        if (RawType<T>.IsRaw)
+        {
+            int size = Unsafe.SizeOf<T>();
+            if (data.Length != size)
+            {
+                throw new InvalidDataException($"Expected {size} bytes of {typeof(T).Name}, got {data.Length}.");
+            }
+
+            Span<byte> bytes = stackalloc byte[size];
+            data.CopyTo(bytes);
+            return Unsafe.ReadUnaligned<T>(ref bytes[0]);
+        }
+
+        if (typeof(T) == typeof(string))
+        {
+            string text = data.IsSingleSegment ? Encoding.UTF8.GetString(data.FirstSpan) : Encoding.UTF8.GetString(data);
+            return Unsafe.As<string, T>(ref text);
+        }
+
+        if (RawArrayCodec<T>.Instance is { } arrays)
+        {
+            return arrays.Read(data);
+        }
+
+        var reader = new Utf8JsonReader(data);
+        return JsonSerializer.Deserialize<T>(ref reader, Options)!;
+    }
+
+    private void WriteJson<T>(IBufferWriter<byte> writer, T value)
+    {
+        // One writer per thread, reset onto each output; a converter that serializes again on the same
+        // thread while it is in use gets a writer of its own.
+        Utf8JsonWriter? json = t_writer;
+        t_writer = null;
+        if (json is null)
+        {
+            json = new Utf8JsonWriter(writer);
+        }
+        else
+        {
+            json.Reset(writer);
+        }
+
+        try
+        {
+            JsonSerializer.Serialize(json, value, Options);
+            json.Flush();
+        }
+        finally
+        {
+            json.Reset(NullBufferWriter.Instance);
+            t_writer = json;
+        }
+    }
+
+    private sealed class NullBufferWriter : IBufferWriter<byte>
+    {
+        public static readonly NullBufferWriter Instance = new();
+
+        public void Advance(int count)
+        {
+        }
+
+        public Memory<byte> GetMemory(int sizeHint = 0) => Memory<byte>.Empty;
+
+        public Span<byte> GetSpan(int sizeHint = 0) => Span<byte>.Empty;
+    }
+}

@@ -1,0 +1,179 @@
+using System.Text;
+using Pool.Contracts;
+
+namespace Pool;
+
+/// <summary>The base of the errors a task can end with because of the pool rather than the caller.</summary>
+public abstract class ProcessPoolException : Exception
+{
+    private protected ProcessPoolException(string message, Exception? innerException = null)
+        : base(message, innerException)
+    {
+    }
+}
+
+/// <summary>
+/// The function threw in a worker. Exceptions cross the process boundary as data, so this carries the
+/// remote exception's type name, message and stack text, and its inner exceptions as
+/// <see cref="RemoteException"/>s. <see cref="Is{TException}"/> tests the original type. Python's pools
+/// re-raise the original exception with the remote traceback attached; like
+/// <see cref="System.Reflection.TargetInvocationException"/>, this wraps it instead, so that one type
+/// catches every failure of user code.
+/// </summary>
+public sealed class RemoteException : ProcessPoolException
+{
+    private readonly IReadOnlyList<RemoteException> _inner;
+
+    internal RemoteException(RemoteError error, long taskIndex)
+        : this(error, taskIndex, Children(error, taskIndex))
+    {
+    }
+
+    private RemoteException(RemoteError error, long taskIndex, IReadOnlyList<RemoteException> inner)
+        : base($"{error.TypeName}: {error.Message}", inner.Count > 0 ? inner[0] : null)
+    {
+        RemoteType = error.TypeName;
+        RemoteAssembly = error.AssemblyName;
+        RemoteMessage = error.Message;
+        RemoteStackTrace = error.StackTrace;
+        TaskIndex = taskIndex;
+        _inner = inner;
+    }
+
+    /// <summary>Full name of the exception's type in the worker, e.g. <c>System.ArgumentException</c>.</summary>
+    public string RemoteType { get; }
+
+    /// <summary>Name of the assembly that defines <see cref="RemoteType"/>.</summary>
+    public string RemoteAssembly { get; }
+
+    /// <summary>The exception's own message, without the type name.</summary>
+    public string RemoteMessage { get; }
+
+    /// <summary>The stack trace in the worker, as text.</summary>
+    public string? RemoteStackTrace { get; }
+
+    /// <summary>The position of the failed task in its call's input (0 for <c>Apply</c>).</summary>
+    public long TaskIndex { get; }
+
+    /// <summary>All inner exceptions (an <see cref="AggregateException"/> has several); the first is <see cref="Exception.InnerException"/>.</summary>
+    public IReadOnlyList<RemoteException> InnerExceptions => _inner;
+
+    /// <summary>The original exception type, when the host can load it; else null.</summary>
+    public Type? ExceptionType => Type.GetType($"{RemoteType}, {RemoteAssembly}", throwOnError: false);
+
+    /// <summary>Whether the remote exception was a <typeparamref name="TException"/> (or derived from it).</summary>
+    public bool Is<TException>()
+        where TException : Exception =>
+        ExceptionType is { } type ? typeof(TException).IsAssignableFrom(type) : typeof(TException).FullName == RemoteType;
+
+    /// <inheritdoc />
+    public override string ToString()
+    {
+        var text = new StringBuilder();
+        text.Append(GetType().FullName).Append(": ").Append(Message);
+        if (RemoteStackTrace is { Length: > 0 } stack)
+        {
+            text.AppendLine().AppendLine("--- stack trace in the worker ---").Append(stack);
+        }
+
+        foreach (RemoteException inner in _inner)
+        {
+            text.AppendLine().Append(" ---> ").Append(inner.ToString());
+        }
+
+        if (StackTrace is { } local)
+        {
+            text.AppendLine().AppendLine("--- where the result was read ---").Append(local);
+        }
+
+        return text.ToString();
+    }
+
+    private static RemoteException[] Children(RemoteError error, long taskIndex) =>
+        [.. error.InnerErrors.Select(inner => new RemoteException(inner, taskIndex))];
+}
+
+/// <summary>
+/// The worker process running the task ended (a native crash, <see cref="Environment.FailFast(string)"/>,
+/// a stack overflow, <see cref="Environment.Exit(int)"/>, a kill from outside). Only that task fails: the
+/// worker is replaced and the other tasks carry on.
+/// </summary>
+public sealed class WorkerCrashedException : ProcessPoolException
+{
+    internal WorkerCrashedException(int workerId, int processId, WorkerExit exit, IReadOnlyList<string> standardError, long taskIndex, string what)
+        : base(Describe(workerId, processId, exit, standardError, what))
+    {
+        WorkerId = workerId;
+        ProcessId = processId;
+        ExitCode = exit.ExitCode;
+        Signal = exit.SignalName;
+        StandardError = standardError;
+        TaskIndex = taskIndex;
+    }
+
+    /// <summary>The pool's number for the worker.</summary>
+    public int WorkerId { get; }
+
+    /// <summary>The worker's process id.</summary>
+    public int ProcessId { get; }
+
+    /// <summary>The exit code as the runtime reports it; on Unix a death by signal N reads 128 + N.</summary>
+    public int ExitCode { get; }
+
+    /// <summary>The signal's name (SIGSEGV, SIGABRT, SIGKILL, ...) when the exit code says it died of one.</summary>
+    public string? Signal { get; }
+
+    /// <summary>The last lines the worker wrote to its standard error.</summary>
+    public IReadOnlyList<string> StandardError { get; }
+
+    /// <summary>The position of the task in its call's input (0 for <c>Apply</c>).</summary>
+    public long TaskIndex { get; }
+
+    private static string Describe(int workerId, int processId, WorkerExit exit, IReadOnlyList<string> standardError, string what)
+    {
+        var text = new StringBuilder();
+        text.Append("Worker ").Append(workerId).Append(" (pid ").Append(processId).Append(") ended with ").Append(exit.Describe())
+            .Append(' ').Append(what).Append('.');
+        if (standardError.Count > 0)
+        {
+            text.Append(" Its last lines on stderr:").AppendLine();
+            text.AppendJoin(Environment.NewLine, standardError.Select(line => "  " + line));
+        }
+
+        return text.ToString();
+    }
+}
+
+/// <summary>The pool was terminated (or disposed) before the task finished.</summary>
+public sealed class PoolTerminatedException : ProcessPoolException
+{
+    internal PoolTerminatedException(string message)
+        : base(message)
+    {
+    }
+}
+
+/// <summary>A worker could not be started: the message says what was tried.</summary>
+public sealed class WorkerStartException : ProcessPoolException
+{
+    internal WorkerStartException(string message, Exception? innerException = null)
+        : base(message, innerException)
+    {
+    }
+}
+
+/// <summary>How a worker process ended.</summary>
+/// <param name="ExitCode">The exit code; 128 + N for death by signal N on Unix.</param>
+internal sealed record WorkerExit(int ExitCode)
+{
+    private static readonly Dictionary<int, string> Signals = new()
+    {
+        [1] = "SIGHUP", [2] = "SIGINT", [3] = "SIGQUIT", [4] = "SIGILL", [5] = "SIGTRAP", [6] = "SIGABRT", [7] = "SIGBUS",
+        [8] = "SIGFPE", [9] = "SIGKILL", [11] = "SIGSEGV", [13] = "SIGPIPE", [14] = "SIGALRM", [15] = "SIGTERM",
+    };
+
+    /// <summary>The signal that killed the process, read from a Unix exit code of 128 + N.</summary>
+    public string? SignalName => !OperatingSystem.IsWindows() && ExitCode > 128 && Signals.TryGetValue(ExitCode - 128, out string? name) ? name : null;
+
+    public string Describe() => SignalName is { } signal ? $"exit code {ExitCode} ({signal})" : $"exit code {ExitCode}";
+}

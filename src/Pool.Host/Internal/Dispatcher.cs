@@ -1,0 +1,203 @@
+using System.Collections.Concurrent;
+
+namespace Pool.Internal;
+
+/// <summary>
+/// The one loop that writes to workers. It takes chunks from jobs in turn (chunks of crashed workers
+/// first) and hands each to the least loaded worker that has room, writing frames into that worker's
+/// buffer; when it runs out of work or of room it flushes every buffer it wrote, so many small frames go
+/// out in one write. It waits on one <see cref="Signal"/> that new jobs, freed room and new workers set.
+/// </summary>
+internal sealed class Dispatcher(PoolRuntime runtime)
+{
+    private readonly ConcurrentQueue<Job> _jobs = new();
+    private readonly ConcurrentQueue<Chunk> _retries = new();
+    private readonly ConcurrentQueue<(WorkerConnection Worker, int ChunkId)> _cancels = new();
+    private readonly Signal _wake = new();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<WorkerConnection> _dirty = [];
+    private int _nextChunkId;
+    private int _rotor;
+
+    public Task Completion { get; private set; } = Task.CompletedTask;
+
+    public void Start() => Completion = Task.Run(RunAsync);
+
+    /// <summary>The job has chunks to send (or, stopped, chunks to drop).</summary>
+    public void Enqueue(Job job)
+    {
+        if (job.TryMarkQueued())
+        {
+            _jobs.Enqueue(job);
+        }
+
+        _wake.Set();
+    }
+
+    /// <summary>Tasks whose worker died before they ran: they go before new work.</summary>
+    public void Retry(Chunk chunk)
+    {
+        _retries.Enqueue(chunk);
+        _wake.Set();
+    }
+
+    /// <summary>Asks a worker to skip the rest of a chunk and cancel its running task.</summary>
+    public void Cancel(WorkerConnection worker, int chunkId)
+    {
+        _cancels.Enqueue((worker, chunkId));
+        _wake.Set();
+    }
+
+    /// <summary>Room was freed or a worker joined.</summary>
+    public void Wake() => _wake.Set();
+
+    public void Stop() => _stop.Cancel();
+
+    private async Task RunAsync()
+    {
+        try
+        {
+            while (true)
+            {
+                Dispatch();
+                foreach (WorkerConnection worker in _dirty)
+                {
+                    await worker.FlushAsync().ConfigureAwait(false);
+                }
+
+                _dirty.Clear();
+                await _wake.WaitAsync(_stop.Token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        {
+            // The pool is shutting down.
+        }
+        catch (Exception e)
+        {
+            // A bug here would leave every task waiting: stop the pool so that each fails with the cause.
+            runtime.Break($"its dispatcher failed: {e.Message}", e);
+        }
+    }
+
+    private void Dispatch()
+    {
+        while (_cancels.TryDequeue(out (WorkerConnection Worker, int ChunkId) cancel))
+        {
+            cancel.Worker.WriteCancel(cancel.ChunkId);
+            MarkDirty(cancel.Worker);
+        }
+
+        while (PickWorker() is { } worker && NextChunk() is { } chunk)
+        {
+            Send(worker, chunk);
+        }
+    }
+
+    private WorkerConnection? PickWorker()
+    {
+        IReadOnlyList<WorkerConnection> workers = runtime.Supervisor.Workers;
+        int count = workers.Count;
+        WorkerConnection? best = null;
+        int bestLoad = int.MaxValue;
+        for (int k = 0; k < count; k++)
+        {
+            WorkerConnection worker = workers[(_rotor + k) % count];
+            int load = worker.InFlightCount;
+            if (load < bestLoad && worker.HasRoom)
+            {
+                best = worker;
+                bestLoad = load;
+            }
+        }
+
+        _rotor++;
+        return best;
+    }
+
+    private Chunk? NextChunk()
+    {
+        while (_retries.TryDequeue(out Chunk? retry))
+        {
+            if (!retry.Job.IsStopped)
+            {
+                return retry;
+            }
+
+            retry.Job.OnFailed(retry.FirstIndex, retry.Count, static _ => new OperationCanceledException("The call was stopped before this task ran."));
+        }
+
+        for (int rounds = _jobs.Count; rounds > 0 && _jobs.TryDequeue(out Job? job); rounds--)
+        {
+            job.ClearQueued();
+            if (job.IsStopped)
+            {
+                job.DropPending();
+                continue;
+            }
+
+            Chunk? chunk = job.TryTakeChunk();
+            if (job.HasChunks && job.TryMarkQueued())
+            {
+                _jobs.Enqueue(job);
+            }
+
+            if (chunk is not null)
+            {
+                return chunk;
+            }
+        }
+
+        return null;
+    }
+
+    private void Send(WorkerConnection worker, Chunk chunk)
+    {
+        chunk.Id = Interlocked.Increment(ref _nextChunkId);
+        int written;
+        Exception? error;
+        try
+        {
+            written = worker.Write(chunk, out error);
+        }
+        catch (Exception e)
+        {
+            // Writing the frame failed as a whole (a chunk over the frame limit): its tasks fail with the
+            // reason rather than leave their callers waiting.
+            chunk.Job.OnFailed(chunk.FirstIndex, chunk.Count, _ => e);
+            return;
+        }
+
+        if (error is not null)
+        {
+            if (written + 1 < chunk.Count)
+            {
+                _retries.Enqueue(chunk.From(written + 1));
+            }
+
+            chunk.Job.OnFailed(chunk.FirstIndex + written, 1, _ => error);
+            chunk.Count = written;
+            if (written == 0)
+            {
+                return;
+            }
+        }
+
+        if (!worker.TryAdd(chunk))
+        {
+            // The worker died since it was picked: the frame in its buffer goes nowhere; send the tasks again.
+            _retries.Enqueue(chunk);
+            return;
+        }
+
+        MarkDirty(worker);
+    }
+
+    private void MarkDirty(WorkerConnection worker)
+    {
+        if (!_dirty.Contains(worker))
+        {
+            _dirty.Add(worker);
+        }
+    }
+}

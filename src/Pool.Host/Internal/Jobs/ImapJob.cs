@@ -1,0 +1,285 @@
+using System.Collections.Concurrent;
+using Pool.Contracts;
+
+namespace Pool.Internal;
+
+/// <summary>
+/// <c>Imap</c>, <c>ImapUnordered</c> and <c>ImapOutcomes</c>: a producer pulls the input lazily, at most
+/// <see cref="Window"/> tasks ahead of what the consumer has taken, so an endless input works in flat
+/// memory; outcomes reach the consumer in input order (through a <see cref="ReorderBuffer{T}"/>) or in
+/// completion order. Abandoning the enumeration stops the producer and drops the queued chunks.
+/// After <c>Close</c> the bound is lifted, so that <c>Close(); Join();</c> never waits for a consumer.
+/// </summary>
+internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
+{
+    private readonly bool _ordered;
+    private readonly int _chunkSize;
+    private readonly ConcurrentQueue<Chunk> _chunks = new();
+    private readonly Signal _room = new();
+    private readonly Signal _available = new();
+    private readonly CancellationTokenSource _stopInput = new();
+    private readonly Lock _lock = new();
+    private readonly ReorderBuffer<TResult> _reorder = new();
+    private readonly Queue<Outcome<TResult>> _completed = new();
+    private long _window;
+    private long _pulled;
+    private long _taken;
+    private long _unaccounted = 1;
+    private bool _inputDone;
+    private long _total = -1;
+    private Exception? _inputError;
+    private Exception? _stopReason;
+    private int _enumerated;
+    private Task _producer = Task.CompletedTask;
+
+    public ImapJob(PoolRuntime runtime, ShippedFunction function, ArgsCodec<TArgs> args, Codec<TResult> result, int chunkSize, bool ordered)
+        : base(runtime, function, args, result)
+    {
+        _ordered = ordered;
+        _chunkSize = chunkSize;
+        _window = (long)chunkSize * Math.Max(4 * runtime.WorkerCount, 2);
+    }
+
+    /// <summary>How many tasks the producer may pull beyond those the consumer has taken.</summary>
+    public long Window => Volatile.Read(ref _window);
+
+    /// <summary>How many input items have been pulled so far.</summary>
+    public long Pulled => Volatile.Read(ref _pulled);
+
+    public override bool HasChunks => !_chunks.IsEmpty && !IsStopped;
+
+    public void Start(IAsyncEnumerable<TArgs> source, CancellationToken cancellationToken)
+    {
+        if (cancellationToken.CanBeCanceled)
+        {
+            cancellationToken.Register(static state => ((Job)state!).Stop(new OperationCanceledException(
+                "The Imap call was cancelled.")), this);
+        }
+
+        _producer = Task.Run(() => ProduceAsync(source), CancellationToken.None);
+    }
+
+    public IAsyncEnumerable<TOut> Results<TOut>(Func<Outcome<TResult>, TOut> project) => new Enumerable<TOut>(this, project);
+
+    public override Chunk? TryTakeChunk() => !IsStopped && _chunks.TryDequeue(out Chunk? chunk) ? chunk : null;
+
+    public override void DropPending()
+    {
+        while (_chunks.TryDequeue(out Chunk? chunk))
+        {
+            Account(chunk.Count);
+        }
+    }
+
+    public override void OnPoolClosed()
+    {
+        Volatile.Write(ref _window, long.MaxValue);
+        _room.Set();
+    }
+
+    protected override void OnStopped(Exception reason)
+    {
+        lock (_lock)
+        {
+            _stopReason = reason;
+        }
+
+        _stopInput.Cancel();
+        _available.Set();
+        _room.Set();
+    }
+
+    protected override void OnValue(long index, TResult value) => Add(new Outcome<TResult>(index, value));
+
+    protected override void OnError(long index, Exception error) => Add(new Outcome<TResult>(index, error));
+
+    protected override void Account(int count)
+    {
+        _available.Set();
+        if (Interlocked.Add(ref _unaccounted, -count) == 0)
+        {
+            Drained();
+        }
+    }
+
+    private void Add(Outcome<TResult> outcome)
+    {
+        lock (_lock)
+        {
+            if (_ordered)
+            {
+                _reorder.Put(outcome);
+            }
+            else
+            {
+                _completed.Enqueue(outcome);
+            }
+        }
+    }
+
+    private async Task ProduceAsync(IAsyncEnumerable<TArgs> source)
+    {
+        TArgs[] buffer = new TArgs[_chunkSize];
+        int count = 0;
+        Exception? inputError = null;
+        try
+        {
+            await foreach (TArgs item in source.WithCancellation(_stopInput.Token).ConfigureAwait(false))
+            {
+                while (_pulled - Volatile.Read(ref _taken) >= Volatile.Read(ref _window))
+                {
+                    if (count > 0)
+                    {
+                        Publish(buffer, count);
+                        buffer = new TArgs[_chunkSize];
+                        count = 0;
+                    }
+
+                    await _room.WaitAsync(_stopInput.Token).ConfigureAwait(false);
+                }
+
+                buffer[count++] = item;
+                Interlocked.Increment(ref _unaccounted);
+                Volatile.Write(ref _pulled, _pulled + 1);
+                if (count == _chunkSize)
+                {
+                    Publish(buffer, count);
+                    buffer = new TArgs[_chunkSize];
+                    count = 0;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (_stopInput.IsCancellationRequested)
+        {
+            // Stopped: pull no more.
+        }
+        catch (Exception e)
+        {
+            // The input sequence itself threw: the consumer gets it after the items pulled before it.
+            inputError = e;
+        }
+
+        if (count > 0)
+        {
+            if (IsStopped)
+            {
+                Account(count);
+            }
+            else
+            {
+                Publish(buffer, count);
+            }
+        }
+
+        lock (_lock)
+        {
+            _inputDone = true;
+            _total = _pulled;
+            _inputError = inputError;
+        }
+
+        Account(1);
+    }
+
+    private void Publish(TArgs[] buffer, int count)
+    {
+        _chunks.Enqueue(new Chunk(this, _pulled - count, count, buffer, 0));
+        Runtime.Dispatcher.Enqueue(this);
+    }
+
+    /// <summary>The next outcome in the job's order, or null at the end.</summary>
+    private async ValueTask<Outcome<TResult>?> NextAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            lock (_lock)
+            {
+                if (_stopReason is { } reason)
+                {
+                    throw reason;
+                }
+
+                Outcome<TResult> outcome;
+                if (_ordered ? _reorder.TryTake(out outcome) : _completed.TryDequeue(out outcome))
+                {
+                    Volatile.Write(ref _taken, _taken + 1);
+                    _room.Set();
+                    return outcome;
+                }
+
+                if (_inputDone && _taken == _total)
+                {
+                    if (_inputError is { } error)
+                    {
+                        _inputError = null;
+                        _total = -1;
+                        return new Outcome<TResult>(_taken, error);
+                    }
+
+                    return null;
+                }
+            }
+
+            await _available.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private void Abandon() => Stop(new OperationCanceledException("The enumeration of the Imap results was abandoned before its end."));
+
+    private sealed class Enumerable<TOut>(ImapJob<TArgs, TResult> job, Func<Outcome<TResult>, TOut> project) : IAsyncEnumerable<TOut>
+    {
+        public IAsyncEnumerator<TOut> GetAsyncEnumerator(CancellationToken cancellationToken = default)
+        {
+            if (Interlocked.Exchange(ref job._enumerated, 1) != 0)
+            {
+                throw new InvalidOperationException(
+                    "The results of an Imap call can be enumerated once, as a Python iterator can; call Imap again, or keep the results in a list.");
+            }
+
+            return new Enumerator<TOut>(job, project, cancellationToken);
+        }
+    }
+
+    /// <summary>A failed task throws from <see cref="MoveNextAsync"/> at its position; calling it again goes on
+    /// with the next one, as Python's imap iterator does.</summary>
+    private sealed class Enumerator<TOut>(ImapJob<TArgs, TResult> job, Func<Outcome<TResult>, TOut> project, CancellationToken cancellationToken)
+        : IAsyncEnumerator<TOut>
+    {
+        private bool _finished;
+
+        public TOut Current { get; private set; } = default!;
+
+        public async ValueTask<bool> MoveNextAsync()
+        {
+            Outcome<TResult>? next;
+            try
+            {
+                next = await job.NextAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                _finished = job.IsStopped;
+                throw;
+            }
+
+            if (next is not { } outcome)
+            {
+                _finished = true;
+                return false;
+            }
+
+            Current = project(outcome);
+            return true;
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            if (!_finished)
+            {
+                job.Abandon();
+            }
+
+            return default;
+        }
+    }
+}

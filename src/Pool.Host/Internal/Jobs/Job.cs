@@ -1,0 +1,161 @@
+using System.Buffers;
+using Pool.Contracts;
+
+namespace Pool.Internal;
+
+/// <summary>
+/// One call of the API (a Map, an Imap, an Apply): a source of chunks for the dispatcher and a sink of
+/// outcomes for the router. The dispatcher pulls chunks (<see cref="TryTakeChunk"/>) only when a worker has
+/// room, so input is serialized at the moment it is sent and never queued as bytes.
+/// </summary>
+internal abstract class Job(PoolRuntime runtime, ShippedFunction function)
+{
+    private int _queued;
+    private int _stopped;
+    private int _drained;
+
+    public ShippedFunction Function => function;
+
+    public PoolRuntime Runtime => runtime;
+
+    public bool IsStopped => Volatile.Read(ref _stopped) != 0;
+
+    /// <summary>Dispatcher: whether <see cref="TryTakeChunk"/> may return a chunk now.</summary>
+    public abstract bool HasChunks { get; }
+
+    /// <summary>Dispatcher only: the next chunk, or null.</summary>
+    public abstract Chunk? TryTakeChunk();
+
+    /// <summary>Dispatcher only: writes a chunk's arguments; on a value that cannot be serialized, returns
+    /// how many were written before it and the error for it.</summary>
+    public abstract int WriteArguments(FrameWriter writer, Chunk chunk, out Exception? error);
+
+    /// <summary>Dispatcher only, after <see cref="Stop"/>: accounts for the tasks that will never be sent.</summary>
+    public abstract void DropPending();
+
+    /// <summary>Router: the values of tasks <paramref name="first"/> .. + <paramref name="count"/> - 1.</summary>
+    public abstract void OnResults(long first, int count, ref SequenceReader<byte> reader);
+
+    /// <summary>Router, supervisor, dispatcher: these tasks have no value.</summary>
+    public abstract void OnFailed(long first, int count, Func<long, Exception> error);
+
+    /// <summary>The pool was closed: a job that holds back input to bound memory lets it all through.</summary>
+    public virtual void OnPoolClosed()
+    {
+    }
+
+    /// <summary>Ends the job now for its caller (cancelled, abandoned, terminated); its queued tasks are dropped.</summary>
+    public void Stop(Exception reason)
+    {
+        if (Interlocked.Exchange(ref _stopped, 1) != 0)
+        {
+            return;
+        }
+
+        OnStopped(reason);
+        runtime.Dispatcher.Enqueue(this);
+    }
+
+    internal bool TryMarkQueued() => Interlocked.Exchange(ref _queued, 1) == 0;
+
+    internal void ClearQueued() => Volatile.Write(ref _queued, 0);
+
+    protected abstract void OnStopped(Exception reason);
+
+    /// <summary>Every task pulled has an outcome and no more will be pulled: the pool may shut down.</summary>
+    protected void Drained()
+    {
+        if (Interlocked.Exchange(ref _drained, 1) == 0)
+        {
+            runtime.OnJobDrained(this);
+        }
+    }
+}
+
+/// <summary>A job with typed arguments and results.</summary>
+internal abstract class Job<TArgs, TResult>(PoolRuntime runtime, ShippedFunction function, ArgsCodec<TArgs> args, Codec<TResult> result)
+    : Job(runtime, function)
+{
+    protected Codec<TResult> ResultCodec => result;
+
+    public override int WriteArguments(FrameWriter writer, Chunk chunk, out Exception? error)
+    {
+        ReadOnlySpan<TArgs> values = ((TArgs[])chunk.Items).AsSpan(chunk.ItemsOffset, chunk.Count);
+        error = null;
+        if (!args.CanFail)
+        {
+            args.WriteMany(writer, values);
+            return values.Length;
+        }
+
+        for (int i = 0; i < values.Length; i++)
+        {
+            int position = writer.Position;
+            try
+            {
+                args.Write(writer, values[i]);
+            }
+            catch (Exception e)
+            {
+                // Any exception from the serializer makes this one task fail, with a message that names it.
+                writer.Truncate(position);
+                error = Arguments.SerializationError(chunk.FirstIndex + i, values[i], e, "items");
+                return i;
+            }
+        }
+
+        return values.Length;
+    }
+
+    public override void OnResults(long first, int count, ref SequenceReader<byte> reader)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            TResult value;
+            try
+            {
+                value = result.Read(ref reader);
+            }
+            catch (Exception e) when (e is not ProtocolException)
+            {
+                // The codec is past the value: this task fails, the others are read.
+                OnError(first + i, Arguments.ResultDecodingError<TResult>(first + i, e));
+                continue;
+            }
+
+            OnValue(first + i, value);
+        }
+
+        Account(count);
+    }
+
+    public override void OnFailed(long first, int count, Func<long, Exception> error)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            OnError(first + i, error(first + i));
+        }
+
+        Account(count);
+    }
+
+    protected abstract void OnValue(long index, TResult value);
+
+    protected abstract void OnError(long index, Exception error);
+
+    /// <summary>These many more tasks have an outcome.</summary>
+    protected abstract void Account(int count);
+}
+
+/// <summary>The errors a job reports about values, worded for the person who passed them.</summary>
+internal static class Arguments
+{
+    public static ArgumentException SerializationError<T>(long index, T value, Exception e, string parameterName) => new(
+        $"Item {index} (a {value?.GetType().FullName ?? typeof(T).FullName}) could not be serialized to send it to a worker: {e.Message} " +
+        "Pass plain data (numbers, strings, arrays, records or classes with public properties), or set ProcessPoolOptions.Serializer to one that handles this type.",
+        parameterName,
+        e);
+
+    public static InvalidOperationException ResultDecodingError<T>(long index, Exception e) => new(
+        $"The result of task {index} could not be deserialized as {typeof(T).FullName}: {e.Message}", e);
+}

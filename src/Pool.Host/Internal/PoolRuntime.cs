@@ -1,0 +1,201 @@
+using Pool.Contracts;
+
+namespace Pool.Internal;
+
+/// <summary>
+/// The parts of a pool and the rules between them: the lifecycle, the jobs in progress, the dispatcher and
+/// the supervisor. <see cref="ProcessPool"/> is its public face.
+/// </summary>
+internal sealed class PoolRuntime
+{
+    private readonly Lock _jobsLock = new();
+    private readonly HashSet<Job> _jobs = [];
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly TaskCompletionSource _shutDown = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Exception? _terminationError;
+    private int _shutdownStarted;
+    private volatile bool _draining;
+
+    private PoolRuntime(ProcessPoolOptions options, int workerCount)
+    {
+        Options = options;
+        WorkerCount = workerCount;
+        Serializer = options.Serializer ?? PoolSerializer.Default;
+        Codecs = new CodecProvider(Serializer);
+        Dispatcher = new Dispatcher(this);
+        Supervisor = new Supervisor(this);
+    }
+
+    public ProcessPoolOptions Options { get; }
+
+    public int WorkerCount { get; }
+
+    public PoolSerializer Serializer { get; }
+
+    public CodecProvider Codecs { get; }
+
+    public FunctionRegistry Functions { get; } = new();
+
+    public PoolLifecycle Lifecycle { get; } = new();
+
+    public Dispatcher Dispatcher { get; }
+
+    public Supervisor Supervisor { get; }
+
+    /// <summary>Cancelled when the pool terminates: stops worker starts and input producers.</summary>
+    public CancellationToken Stopping => _stopping.Token;
+
+    /// <summary>Whether lost workers are replaced: not once terminated or shutting down after Close.</summary>
+    public bool ShouldRunWorkers => Lifecycle.State != PoolState.Terminated && !_draining;
+
+    public static async Task<PoolRuntime> StartAsync(ProcessPoolOptions options, CancellationToken cancellationToken)
+    {
+        var runtime = new PoolRuntime(options, options.ResolveWorkerCount());
+        runtime.Dispatcher.Start();
+        try
+        {
+            await runtime.Supervisor.StartAsync(runtime.WorkerCount, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            runtime.Terminate();
+            await runtime.JoinAsync(CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+
+        return runtime;
+    }
+
+    public InitMessage CreateInit(int workerId) => new(workerId, Serializer.GetType().AssemblyQualifiedName!, null, [], 1);
+
+    /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
+    public void Submit(Job job, string operation)
+    {
+        lock (_jobsLock)
+        {
+            Lifecycle.EnsureRunning(operation);
+            _jobs.Add(job);
+        }
+
+        Dispatcher.Enqueue(job);
+    }
+
+    public void OnJobDrained(Job job)
+    {
+        bool shutDown;
+        lock (_jobsLock)
+        {
+            _jobs.Remove(job);
+            shutDown = _jobs.Count == 0 && Lifecycle.State == PoolState.Closed;
+        }
+
+        if (shutDown)
+        {
+            BeginShutdown(graceful: true);
+        }
+    }
+
+    public void Close()
+    {
+        Job[] jobs;
+        lock (_jobsLock)
+        {
+            if (!Lifecycle.TryClose())
+            {
+                return;
+            }
+
+            jobs = [.. _jobs];
+        }
+
+        foreach (Job job in jobs)
+        {
+            job.OnPoolClosed();
+        }
+
+        if (jobs.Length == 0)
+        {
+            BeginShutdown(graceful: true);
+        }
+    }
+
+    public void Terminate() => TerminateCore(null, null);
+
+    /// <summary>The pool cannot go on (its workers do not start): stop it, failing every task with <paramref name="error"/>.</summary>
+    public void Break(string because, Exception error) => TerminateCore(because, error);
+
+    public Exception TerminatedError() => _terminationError is { } error
+        ? new WorkerStartException($"The pool stopped: {error.Message}", error)
+        : new PoolTerminatedException("The pool was terminated before this task finished.");
+
+    /// <exception cref="InvalidOperationException">The pool is still running.</exception>
+    public Task JoinAsync(CancellationToken cancellationToken)
+    {
+        Lifecycle.EnsureCanJoin();
+        return _shutDown.Task.WaitAsync(cancellationToken);
+    }
+
+    private void TerminateCore(string? because, Exception? error)
+    {
+        if (error is not null)
+        {
+            Volatile.Write(ref _terminationError, error);
+        }
+
+        if (!Lifecycle.TryTerminate(because))
+        {
+            return;
+        }
+
+        Job[] jobs;
+        lock (_jobsLock)
+        {
+            jobs = [.. _jobs];
+        }
+
+        foreach (Job job in jobs)
+        {
+            job.Stop(TerminatedError());
+        }
+
+        _stopping.Cancel();
+        Supervisor.KillAll();
+        BeginShutdown(graceful: false);
+    }
+
+    private void BeginShutdown(bool graceful)
+    {
+        _draining = true;
+        if (Interlocked.Exchange(ref _shutdownStarted, 1) != 0)
+        {
+            return;
+        }
+
+        _ = ShutDownAsync(graceful);
+    }
+
+    private async Task ShutDownAsync(bool graceful)
+    {
+        try
+        {
+            Dispatcher.Stop();
+            await Dispatcher.Completion.ConfigureAwait(false);
+            if (graceful)
+            {
+                Supervisor.CloseAll();
+            }
+            else
+            {
+                Supervisor.KillAll();
+            }
+
+            await Supervisor.WhenAllGoneAsync().ConfigureAwait(false);
+            _shutDown.TrySetResult();
+        }
+        catch (Exception e)
+        {
+            // Join must end, and with the reason, whatever went wrong while shutting down.
+            _shutDown.TrySetException(e);
+        }
+    }
+}

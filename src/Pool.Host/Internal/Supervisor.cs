@@ -1,0 +1,229 @@
+namespace Pool.Internal;
+
+/// <summary>
+/// Keeps N workers alive: starts them in parallel, and when one is lost settles its tasks (the one it was
+/// running fails with <see cref="WorkerCrashedException"/>, the others run again elsewhere) and starts a
+/// replacement. Replacements that keep failing to start stop the pool instead of looping forever.
+/// </summary>
+internal sealed class Supervisor(PoolRuntime runtime)
+{
+    /// <summary>How often in a row a replacement may fail to start before the pool gives up.</summary>
+    public const int StartAttempts = 3;
+
+    /// <summary>How many workers may die holding a chunk, not running it, before its tasks fail.</summary>
+    public const int MaxChunkAttempts = 3;
+
+    private readonly Lock _lock = new();
+    private readonly List<Task> _watchers = [];
+    private readonly List<int> _startedProcessIds = [];
+    private WorkerConnection[] _workers = [];
+    private int _nextId;
+
+    public IReadOnlyList<WorkerConnection> Workers => Volatile.Read(ref _workers);
+
+    /// <summary>Every process id this pool has started, for tests that check none outlives it.</summary>
+    public IReadOnlyList<int> StartedProcessIds
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _startedProcessIds];
+            }
+        }
+    }
+
+    public async Task StartAsync(int count, CancellationToken cancellationToken)
+    {
+        Task[] starts = [.. Enumerable.Range(0, count).Select(_ => StartOneAsync(cancellationToken))];
+        try
+        {
+            await Task.WhenAll(starts).ConfigureAwait(false);
+        }
+        catch when (starts.FirstOrDefault(t => t.IsFaulted)?.Exception?.InnerException is { } first)
+        {
+            throw first is WorkerStartException ? first : new WorkerStartException($"The pool's workers could not be started: {first.Message}", first);
+        }
+    }
+
+    /// <summary>Closes every worker's pipe: each exits when it sees the end.</summary>
+    public void CloseAll()
+    {
+        foreach (WorkerConnection worker in Workers)
+        {
+            worker.CloseGracefully();
+        }
+    }
+
+    public void KillAll()
+    {
+        foreach (WorkerConnection worker in Workers)
+        {
+            worker.Kill();
+        }
+    }
+
+    /// <summary>Completes when every worker started so far is gone and settled.</summary>
+    public async Task WhenAllGoneAsync()
+    {
+        while (true)
+        {
+            Task[] watchers;
+            lock (_lock)
+            {
+                watchers = [.. _watchers];
+            }
+
+            await Task.WhenAll(watchers).ConfigureAwait(false);
+            lock (_lock)
+            {
+                if (_watchers.Count == watchers.Length)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    private async Task StartOneAsync(CancellationToken cancellationToken)
+    {
+        int id = Interlocked.Increment(ref _nextId);
+        ProcessPoolOptions options = runtime.Options;
+        IWorkerTransport transport = options.InProcess
+            ? InProcessWorker.Start(id)
+            : await WorkerProcess.StartAsync(
+                WorkerLaunch.Current, id, options.WorkerOutput ?? WriteToStandardError, options.WorkerEnvironment, options.StartTimeout, cancellationToken)
+                .ConfigureAwait(false);
+        lock (_lock)
+        {
+            _startedProcessIds.Add(transport.ProcessId);
+        }
+
+        WorkerConnection connection;
+        try
+        {
+            connection = await WorkerConnection.OpenAsync(id, transport, runtime, options.StartTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            transport.Kill();
+            transport.Dispose();
+            throw;
+        }
+
+        lock (_lock)
+        {
+            _workers = [.. _workers, connection];
+            _watchers.Add(WatchAsync(connection));
+        }
+
+        if (!runtime.ShouldRunWorkers)
+        {
+            // The pool stopped while this worker was starting.
+            connection.Kill();
+        }
+
+        runtime.Dispatcher.Wake();
+    }
+
+    private async Task WatchAsync(WorkerConnection connection)
+    {
+        WorkerLoss loss = await connection.Lost.ConfigureAwait(false);
+        lock (_lock)
+        {
+            _workers = [.. _workers.Where(w => w != connection)];
+        }
+
+        Settle(loss);
+        connection.Dispose();
+        if (!loss.Expected && runtime.ShouldRunWorkers)
+        {
+            await ReplaceAsync().ConfigureAwait(false);
+        }
+    }
+
+    private async Task ReplaceAsync()
+    {
+        for (int attempt = 1; runtime.ShouldRunWorkers; attempt++)
+        {
+            try
+            {
+                await StartOneAsync(runtime.Stopping).ConfigureAwait(false);
+                return;
+            }
+            catch (OperationCanceledException) when (runtime.Stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (attempt < StartAttempts)
+            {
+                // Try again; the start failure of the last attempt stops the pool below.
+                Console.Error.WriteLine($"ProcessPool: a replacement worker failed to start (attempt {attempt} of {StartAttempts}): {e.Message}");
+            }
+            catch (Exception e)
+            {
+                // Without workers no task can end: stop the pool, failing every task with the cause.
+                runtime.Break($"replacement workers failed to start {StartAttempts} times in a row: {e.Message}", e);
+                return;
+            }
+        }
+    }
+
+    /// <summary>The tasks a lost worker held: the one it was running fails, the others run again.</summary>
+    private void Settle(WorkerLoss loss)
+    {
+        WorkerConnection worker = loss.Worker;
+        foreach (Chunk chunk in loss.Orphans)
+        {
+            int from = chunk.Accounted;
+            if (from >= chunk.Count)
+            {
+                continue;
+            }
+
+            if (runtime.Lifecycle.State == PoolState.Terminated)
+            {
+                chunk.Job.OnFailed(chunk.FirstIndex + from, chunk.Count - from, _ => runtime.TerminatedError());
+                continue;
+            }
+
+            if (loss.Running is { } running && running.ChunkId == chunk.Id && running.Index >= from && running.Index < chunk.Count)
+            {
+                if (running.Index > from)
+                {
+                    runtime.Dispatcher.Retry(chunk.Slice(from, running.Index - from));
+                }
+
+                chunk.Job.OnFailed(chunk.FirstIndex + running.Index, 1, index => Crashed(loss, index, $"while running task {index} of {chunk.Job.Function.DisplayName}"));
+                if (running.Index + 1 < chunk.Count)
+                {
+                    runtime.Dispatcher.Retry(chunk.From(running.Index + 1));
+                }
+
+                continue;
+            }
+
+            Chunk rest = chunk.From(from);
+            rest.Attempts++;
+            if (rest.Attempts >= MaxChunkAttempts)
+            {
+                chunk.Job.OnFailed(rest.FirstIndex, rest.Count, index => Crashed(
+                    loss, index, $"while task {index} of {chunk.Job.Function.DisplayName} was queued on it; {rest.Attempts} workers died holding this task"));
+            }
+            else
+            {
+                runtime.Dispatcher.Retry(rest);
+            }
+        }
+
+        if (!loss.Expected && loss.Orphans.Count == 0 && runtime.ShouldRunWorkers && loss.Failure is { } failure)
+        {
+            Console.Error.WriteLine($"ProcessPool: worker {worker.Id} (pid {worker.ProcessId}) was lost ({failure.Message}); starting a replacement.");
+        }
+    }
+
+    private static WorkerCrashedException Crashed(WorkerLoss loss, long index, string what) =>
+        new(loss.Worker.Id, loss.Worker.ProcessId, loss.Exit, loss.Worker.Transport.StandardErrorTail, index, what);
+
+    private static void WriteToStandardError(WorkerOutputLine line) => Console.Error.WriteLine(line.ToString());
+}

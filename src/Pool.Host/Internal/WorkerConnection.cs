@@ -1,0 +1,395 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.IO.Pipelines;
+using Pool.Contracts;
+
+namespace Pool.Internal;
+
+/// <summary>Where a worker was when it died: task <see cref="Index"/> of chunk <see cref="ChunkId"/>.</summary>
+internal readonly record struct TaskPosition(int ChunkId, int Index);
+
+/// <summary>Everything known about a worker that is gone, for the supervisor to settle its tasks.</summary>
+internal sealed record WorkerLoss(
+    WorkerConnection Worker, WorkerExit Exit, IReadOnlyList<Chunk> Orphans, TaskPosition? Running, Exception? Failure, bool Expected);
+
+/// <summary>
+/// The protocol with one worker. The dispatcher writes frames (<see cref="Write"/>, <see cref="FlushAsync"/>);
+/// the read loop routes each outcome frame to its chunk's job and frees room when a chunk is done. Every way
+/// the connection can end (end of stream, broken pipe, protocol error, process exit) goes through one
+/// <see cref="DisconnectAsync"/>, which takes the chunks still in flight and completes <see cref="Lost"/>.
+/// </summary>
+internal sealed class WorkerConnection : IDisposable
+{
+    // A worker is given about this much queued work beyond its running chunk, so that it never waits for a
+    // round trip; tiny chunks get a deep window, long ones a window of two.
+    private static readonly double TargetQueuedTicks = Stopwatch.Frequency / 1000.0;
+    private const int MinWindow = 2;
+    private const int MaxWindow = 128;
+
+    private readonly IWorkerTransport _transport;
+    private readonly PoolRuntime _runtime;
+    private readonly FrameWriter _frames = new();
+    private readonly HashSet<int> _bound = [];
+    private readonly Lock _lock = new();
+    private readonly List<Chunk> _inFlight = [];
+    private readonly TaskCompletionSource<WorkerLoss> _lost = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private volatile bool _dead;
+    private volatile bool _closing;
+    private volatile int _window = MinWindow;
+    private int _inFlightCount;
+    private long _lastCompletion;
+    private double _serviceTicks = -1;
+    private Task _reading = Task.CompletedTask;
+    private Task _watching = Task.CompletedTask;
+
+    private WorkerConnection(int id, IWorkerTransport transport, PoolRuntime runtime)
+    {
+        Id = id;
+        _transport = transport;
+        _runtime = runtime;
+    }
+
+    public int Id { get; }
+
+    public int ProcessId => _transport.ProcessId;
+
+    public IWorkerTransport Transport => _transport;
+
+    /// <summary>Completes once the worker is gone and its in-flight chunks are collected.</summary>
+    public Task<WorkerLoss> Lost => _lost.Task;
+
+    public int InFlightCount => Volatile.Read(ref _inFlightCount);
+
+    public bool HasRoom => !_dead && Volatile.Read(ref _inFlightCount) < _window;
+
+    /// <summary>Waits for the worker's Ready, checks its protocol version, sends Init and starts reading.</summary>
+    /// <exception cref="WorkerStartException">The worker did not answer as a worker of this version.</exception>
+    public static async Task<WorkerConnection> OpenAsync(int id, IWorkerTransport transport, PoolRuntime runtime, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var connection = new WorkerConnection(id, transport, runtime);
+        await connection.HandshakeAsync(timeout, cancellationToken).ConfigureAwait(false);
+        connection._reading = connection.ReadLoopAsync();
+        connection._watching = connection.WatchExitAsync();
+        return connection;
+    }
+
+    /// <summary>Dispatcher: writes a chunk (binding its function first if this worker has not seen it) and
+    /// returns how many of its tasks were written; <paramref name="error"/> is the failure of the next one.</summary>
+    public int Write(Chunk chunk, out Exception? error)
+    {
+        ShippedFunction function = chunk.Job.Function;
+        if (_bound.Add(function.Id))
+        {
+            new BindMessage(function.Id, function.Descriptor).Write(_frames);
+        }
+
+        _frames.BeginFrame(MessageType.Run);
+        int countPosition = new RunHeader(chunk.Id, function.Id, chunk.Count, RunFlags.None).Write(_frames);
+        int written = chunk.Job.WriteArguments(_frames, chunk, out error);
+        if (written == 0 && error is not null)
+        {
+            _frames.AbandonFrame();
+            return 0;
+        }
+
+        if (written < chunk.Count)
+        {
+            _frames.PatchInt32(countPosition, written);
+        }
+
+        _frames.EndFrame();
+        return written;
+    }
+
+    /// <summary>Dispatcher: a chunk written with <see cref="Write"/> is now this worker's; false if it is dead.</summary>
+    public bool TryAdd(Chunk chunk)
+    {
+        lock (_lock)
+        {
+            if (_dead)
+            {
+                return false;
+            }
+
+            chunk.SentAt = Stopwatch.GetTimestamp();
+            _inFlight.Add(chunk);
+            _inFlightCount++;
+            return true;
+        }
+    }
+
+    /// <summary>Dispatcher: asks the worker to skip the rest of a chunk.</summary>
+    public void WriteCancel(int chunkId)
+    {
+        if (!_dead)
+        {
+            SimpleMessages.WriteCancel(_frames, chunkId);
+        }
+    }
+
+    /// <summary>Dispatcher: the chunks of <paramref name="job"/> this worker holds.</summary>
+    public int[] ChunksOf(Job job)
+    {
+        lock (_lock)
+        {
+            return [.. _inFlight.Where(c => c.Job == job).Select(c => c.Id)];
+        }
+    }
+
+    /// <summary>Dispatcher: sends what <see cref="Write"/> buffered, in one write.</summary>
+    public async ValueTask FlushAsync()
+    {
+        if (_frames.Position == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            await _transport.Output.WriteAsync(_frames.WrittenMemory).ConfigureAwait(false);
+            await _transport.Output.FlushAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException)
+        {
+            // The worker is gone; its read loop sees it too and settles the chunks it held.
+        }
+        finally
+        {
+            _frames.Reset();
+        }
+    }
+
+    /// <summary>Closes the pipe so the worker exits on its own (Close, when all work is done).</summary>
+    public void CloseGracefully()
+    {
+        _closing = true;
+        _transport.CloseOutput();
+    }
+
+    public void Kill() => _transport.Kill();
+
+    public void Dispose()
+    {
+        _frames.Dispose();
+        _transport.Dispose();
+    }
+
+    private async Task HandshakeAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        PipeReader input = _transport.Input;
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
+        while (true)
+        {
+            ReadResult result;
+            try
+            {
+                result = await input.ReadAsync(deadline.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new WorkerStartException(
+                    $"Worker {Id} (pid {ProcessId}) connected but did not say Ready within {timeout.TotalSeconds:0.#} s. Raise ProcessPoolOptions.StartTimeout on a loaded machine.");
+            }
+
+            ReadOnlySequence<byte> buffer = result.Buffer;
+            if (Framing.TryReadFrame(ref buffer, out MessageType type, out ReadOnlySequence<byte> payload))
+            {
+                ReadyMessage ready = type == MessageType.Ready
+                    ? ReadyMessage.Read(payload)
+                    : throw new WorkerStartException($"Worker {Id} (pid {ProcessId}) sent {type} before Ready: it is not a ProcessPool worker of this version.");
+                input.AdvanceTo(buffer.Start);
+                if (ready.ProtocolVersion != ProtocolInfo.Version)
+                {
+                    throw new WorkerStartException(
+                        $"Worker {Id} speaks protocol {ready.ProtocolVersion} and the host {ProtocolInfo.Version}: Pool.Worker.dll and Pool.Host.dll come from different versions of ProcessPool.");
+                }
+
+                break;
+            }
+
+            input.AdvanceTo(buffer.Start, buffer.End);
+            if (result.IsCompleted)
+            {
+                throw new WorkerStartException($"Worker {Id} (pid {ProcessId}) closed its pipe before saying Ready.");
+            }
+        }
+
+        _runtime.CreateInit(Id).Write(_frames);
+        await FlushAsync().ConfigureAwait(false);
+    }
+
+    private async Task ReadLoopAsync()
+    {
+        PipeReader input = _transport.Input;
+        Exception? failure = null;
+        try
+        {
+            while (true)
+            {
+                ReadResult result = await input.ReadAsync().ConfigureAwait(false);
+                ReadOnlySequence<byte> buffer = result.Buffer;
+                try
+                {
+                    while (Framing.TryReadFrame(ref buffer, out MessageType type, out ReadOnlySequence<byte> payload))
+                    {
+                        Route(type, payload);
+                    }
+                }
+                finally
+                {
+                    input.AdvanceTo(buffer.Start, buffer.End);
+                }
+
+                if (result.IsCompleted || result.IsCanceled)
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException)
+        {
+            failure = _closing ? null : e;
+        }
+        catch (Exception e)
+        {
+            // A protocol error, or a bug in routing: either way this worker cannot be trusted any more. It is
+            // killed below and its tasks are settled like those of a crashed worker, so nothing waits forever.
+            failure = e;
+        }
+
+        await DisconnectAsync(failure).ConfigureAwait(false);
+    }
+
+    private void Route(MessageType type, ReadOnlySequence<byte> payload)
+    {
+        switch (type)
+        {
+            case MessageType.Results:
+            {
+                var reader = new SequenceReader<byte>(payload);
+                ResultsHeader header = ResultsHeader.Read(ref reader);
+                Chunk chunk = Find(header.ChunkId, header.Offset, header.Count);
+                chunk.Job.OnResults(chunk.FirstIndex + header.Offset, header.Count, ref reader);
+                Account(chunk, header.Count);
+                break;
+            }
+
+            case MessageType.Failed:
+            {
+                FailedMessage failed = FailedMessage.Read(payload);
+                Chunk chunk = Find(failed.ChunkId, failed.Offset, failed.Count);
+                Func<long, Exception> error = failed.Kind == FailureKind.Canceled
+                    ? static _ => new OperationCanceledException("The task was cancelled.")
+                    : index => new RemoteException(failed.Error!, index);
+                chunk.Job.OnFailed(chunk.FirstIndex + failed.Offset, failed.Count, error);
+                Account(chunk, failed.Count);
+                break;
+            }
+
+            default:
+                throw new ProtocolException($"Worker {Id} sent a frame of type {type} where outcomes were expected.");
+        }
+    }
+
+    private Chunk Find(int chunkId, int offset, int count)
+    {
+        lock (_lock)
+        {
+            foreach (Chunk chunk in _inFlight)
+            {
+                if (chunk.Id == chunkId)
+                {
+                    return offset == chunk.Accounted && count > 0 && offset + count <= chunk.Count
+                        ? chunk
+                        : throw new ProtocolException($"Worker {Id} reported tasks {offset}..{offset + count - 1} of chunk {chunkId}, which expects task {chunk.Accounted} next of {chunk.Count}.");
+                }
+            }
+        }
+
+        throw new ProtocolException($"Worker {Id} reported chunk {chunkId}, which it does not hold.");
+    }
+
+    private void Account(Chunk chunk, int count)
+    {
+        lock (_lock)
+        {
+            chunk.Accounted += count;
+            if (chunk.Accounted < chunk.Count)
+            {
+                return;
+            }
+
+            _inFlight.Remove(chunk);
+            _inFlightCount--;
+            UpdateWindow(chunk);
+        }
+
+        _runtime.Dispatcher.Wake();
+    }
+
+    /// <summary>Sizes the window from how long chunks take here: queued work of about a millisecond.</summary>
+    private void UpdateWindow(Chunk chunk)
+    {
+        long now = Stopwatch.GetTimestamp();
+        long service = Math.Max(1, now - Math.Max(_lastCompletion, chunk.SentAt));
+        _lastCompletion = now;
+        _serviceTicks = _serviceTicks < 0 ? service : (0.8 * _serviceTicks) + (0.2 * service);
+        _window = (int)Math.Clamp(1 + Math.Ceiling(TargetQueuedTicks / _serviceTicks), MinWindow, MaxWindow);
+    }
+
+    private async Task WatchExitAsync()
+    {
+        await _transport.Exited.ConfigureAwait(false);
+        try
+        {
+            // End-of-stream normally arrives with the exit; a pipe still open after a second (a descendant
+            // holding it) is cut here, or the connection would never report the loss.
+            await _reading.WaitAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            _transport.Input.CancelPendingRead();
+        }
+    }
+
+    private async Task DisconnectAsync(Exception? failure)
+    {
+        Chunk[] orphans;
+        lock (_lock)
+        {
+            _dead = true;
+            orphans = [.. _inFlight];
+            _inFlight.Clear();
+            _inFlightCount = 0;
+        }
+
+        TaskPosition? running = _transport.Cell.TryRead(out int chunkId, out int index, out _) ? new TaskPosition(chunkId, index) : null;
+        if (!_closing)
+        {
+            _transport.Kill();
+        }
+
+        WorkerExit exit;
+        try
+        {
+            exit = await _transport.Exited.WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            _transport.Kill();
+            exit = new WorkerExit(-1);
+        }
+
+        try
+        {
+            await _transport.OutputDrained.WaitAsync(TimeSpan.FromMilliseconds(500)).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // A descendant still holds stderr open; report the lines read so far.
+        }
+
+        _lost.TrySetResult(new WorkerLoss(this, exit, orphans, running, failure, _closing && orphans.Length == 0));
+    }
+}

@@ -1,0 +1,240 @@
+using System.Diagnostics;
+using System.Reflection;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace Pool.Internal;
+
+/// <summary>
+/// How to start a worker so that it loads the application's assemblies exactly as the application does:
+/// <c>dotnet exec --runtimeconfig app.runtimeconfig.json --depsfile app.deps.json Pool.Worker.dll</c>, the
+/// way dotnet/arcade's RemoteExecutor starts its children. The application's deps file comes from
+/// <see cref="AppContext"/>, not from the entry assembly, which under <c>dotnet test</c> is the test host.
+/// </summary>
+internal sealed record WorkerLaunch(string Dotnet, string WorkerAssembly, string DepsFile, string RuntimeConfig)
+{
+    private const string WorkerFileName = "Pool.Worker.dll";
+
+    private static readonly Lazy<WorkerLaunch> Located = new(Locate);
+
+    // Variables that would make every worker load a profiler or a coverage collector.
+    private static readonly string[] StrippedVariables =
+    [
+        "CORECLR_ENABLE_PROFILING", "CORECLR_PROFILER", "CORECLR_PROFILER_PATH", "CORECLR_PROFILER_PATH_32", "CORECLR_PROFILER_PATH_64",
+        "COR_ENABLE_PROFILING", "COR_PROFILER", "COR_PROFILER_PATH", "DOTNET_DiagnosticPorts",
+    ];
+
+    /// <summary>The launch for this process, found once.</summary>
+    /// <exception cref="WorkerStartException">Something needed is missing; the message lists what was tried.</exception>
+    public static WorkerLaunch Current => Located.Value;
+
+    public ProcessStartInfo CreateStartInfo(string pipeName, string cellPath, IReadOnlyDictionary<string, string?> environment)
+    {
+        var info = new ProcessStartInfo(Dotnet)
+        {
+            UseShellExecute = false,
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            CreateNoWindow = true,
+            StandardOutputEncoding = Encoding.UTF8,
+            StandardErrorEncoding = Encoding.UTF8,
+        };
+        foreach (string argument in (string[])
+            ["exec", "--runtimeconfig", RuntimeConfig, "--depsfile", DepsFile, WorkerAssembly,
+             "--pipe", pipeName, "--cell", cellPath, "--parent", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)])
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        foreach (string name in StrippedVariables)
+        {
+            info.Environment.Remove(name);
+        }
+
+        // One workstation GC heap per worker, even when the application asks for server GC.
+        info.Environment.TryAdd("DOTNET_gcServer", "0");
+        foreach ((string name, string? value) in environment)
+        {
+            info.Environment[name] = value;
+        }
+
+        return info;
+    }
+
+    private static WorkerLaunch Locate()
+    {
+        var tried = new List<string>();
+        string? worker = FindWorker(tried);
+        string? deps = FindDepsFile(tried);
+        string? config = deps is null ? null : FindRuntimeConfig(deps, worker, tried);
+        string? dotnet = FindDotnet(tried);
+        if (worker is null || deps is null || config is null || dotnet is null)
+        {
+            throw new WorkerStartException(
+                "ProcessPool cannot start its workers: " + string.Join("; ", tried) + ". " +
+                "Reference the ProcessPool package from the application project (so Pool.Worker.dll lands in its output), " +
+                "and run the application as a framework-dependent app (not single-file or native AOT).");
+        }
+
+        return new WorkerLaunch(dotnet, worker, deps, config);
+    }
+
+    private static string? FindWorker(List<string> tried)
+    {
+        if (AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES") is string assemblies)
+        {
+            foreach (string path in assemblies.Split(Path.PathSeparator))
+            {
+                if (Path.GetFileName(path).Equals(WorkerFileName, StringComparison.OrdinalIgnoreCase) && File.Exists(path))
+                {
+                    return path;
+                }
+            }
+
+            tried.Add($"{WorkerFileName} is not among the application's trusted assemblies");
+        }
+
+        string hostLocation = typeof(WorkerLaunch).Assembly.Location;
+        foreach (string? directory in (string?[])[hostLocation.Length > 0 ? Path.GetDirectoryName(hostLocation) : null, AppContext.BaseDirectory])
+        {
+            if (directory is null)
+            {
+                continue;
+            }
+
+            string candidate = Path.Combine(directory, WorkerFileName);
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+
+            tried.Add($"no {candidate}");
+        }
+
+        if (hostLocation.Length == 0)
+        {
+            tried.Add("the application is a single-file bundle, whose assemblies have no files a worker could load");
+        }
+
+        return null;
+    }
+
+    private static string? FindDepsFile(List<string> tried)
+    {
+        string? listed = AppContext.GetData("APP_CONTEXT_DEPS_FILES") as string;
+        foreach (string path in (listed ?? string.Empty).Split(';', StringSplitOptions.RemoveEmptyEntries))
+        {
+            // The first entry is the application's; the others belong to shared frameworks.
+            if (!path.Contains(Path.DirectorySeparatorChar + "shared" + Path.DirectorySeparatorChar, StringComparison.Ordinal) && File.Exists(path))
+            {
+                return path;
+            }
+        }
+
+        string? entry = Assembly.GetEntryAssembly()?.Location;
+        if (!string.IsNullOrEmpty(entry) && Path.ChangeExtension(entry, ".deps.json") is { } guess && File.Exists(guess))
+        {
+            return guess;
+        }
+
+        tried.Add($"no application deps.json (APP_CONTEXT_DEPS_FILES is '{listed}', entry assembly '{entry}')");
+        return null;
+    }
+
+    private static string? FindRuntimeConfig(string deps, string? worker, List<string> tried)
+    {
+        string config = deps[..^".deps.json".Length] + ".runtimeconfig.json";
+        if (File.Exists(config))
+        {
+            return config;
+        }
+
+        tried.Add($"no {config}");
+        if (worker is not null && Path.ChangeExtension(worker, ".runtimeconfig.json") is { } own && File.Exists(own))
+        {
+            return own;
+        }
+
+        return null;
+    }
+
+    private static string? FindDotnet(List<string> tried)
+    {
+        string executable = OperatingSystem.IsWindows() ? "dotnet.exe" : "dotnet";
+        var candidates = new List<string?>
+        {
+            Environment.GetEnvironmentVariable("DOTNET_HOST_PATH"),
+            Path.GetFileName(Environment.ProcessPath) == executable ? Environment.ProcessPath : null,
+            Up(RuntimeEnvironment.GetRuntimeDirectory(), 3) is { } root ? Path.Combine(root, executable) : null,
+            Environment.GetEnvironmentVariable("DOTNET_ROOT") is { Length: > 0 } dotnetRoot ? Path.Combine(dotnetRoot, executable) : null,
+        };
+        foreach (string directory in (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
+        {
+            candidates.Add(Path.Combine(directory, executable));
+        }
+
+        foreach (string? candidate in candidates)
+        {
+            if (!string.IsNullOrEmpty(candidate) && File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+
+        tried.Add("no dotnet executable (DOTNET_HOST_PATH, the current process, three levels above the runtime directory, DOTNET_ROOT, PATH)");
+        return null;
+    }
+
+    private static string? Up(string directory, int levels)
+    {
+        DirectoryInfo? info = new(directory.TrimEnd(Path.DirectorySeparatorChar));
+        for (int i = 0; i < levels && info is not null; i++)
+        {
+            info = info.Parent;
+        }
+
+        return info?.FullName;
+    }
+}
+
+/// <summary>
+/// Starts processes from one thread that lives as long as this process. On Linux a worker asks to be
+/// killed when the thread that started it exits (PR_SET_PDEATHSIG is per thread, not per process), so that
+/// thread must not be a thread-pool thread that may retire.
+/// </summary>
+internal static class ProcessLauncher
+{
+    private static readonly System.Collections.Concurrent.BlockingCollection<(Process Process, TaskCompletionSource Started)> Requests = [];
+    private static readonly Lazy<Thread> Launcher = new(() =>
+    {
+        var thread = new Thread(Run) { IsBackground = true, Name = "pool-launcher" };
+        thread.Start();
+        return thread;
+    });
+
+    public static Task StartAsync(Process process)
+    {
+        _ = Launcher.Value;
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Requests.Add((process, started));
+        return started.Task;
+    }
+
+    private static void Run()
+    {
+        foreach ((Process process, TaskCompletionSource started) in Requests.GetConsumingEnumerable())
+        {
+            try
+            {
+                process.Start();
+                started.SetResult();
+            }
+            catch (Exception e)
+            {
+                // Handed to the caller, which reports what it tried to start.
+                started.SetException(e);
+            }
+        }
+    }
+}

@@ -1,0 +1,270 @@
+using System.ComponentModel;
+using System.Diagnostics;
+using System.IO.Pipelines;
+using System.IO.Pipes;
+using Pool.Contracts;
+using Pool.Worker;
+
+namespace Pool.Internal;
+
+/// <summary>The pipe to one worker and the process (or thread) behind it.</summary>
+internal interface IWorkerTransport : IDisposable
+{
+    int ProcessId { get; }
+
+    /// <summary>What the worker writes.</summary>
+    PipeReader Input { get; }
+
+    /// <summary>What the worker reads.</summary>
+    Stream Output { get; }
+
+    ProgressCell Cell { get; }
+
+    /// <summary>Completes when the worker has exited.</summary>
+    Task<WorkerExit> Exited { get; }
+
+    /// <summary>Completes when the worker's stdout and stderr have ended.</summary>
+    Task OutputDrained { get; }
+
+    IReadOnlyList<string> StandardErrorTail { get; }
+
+    /// <summary>Ends the worker now, with every process it started; idempotent.</summary>
+    void Kill();
+
+    /// <summary>Closes the pipe: the worker sees end-of-input and exits.</summary>
+    void CloseOutput();
+}
+
+/// <summary>A worker process, started with the application's dependency graph, and its named pipe.</summary>
+internal sealed class WorkerProcess : IWorkerTransport
+{
+    private const int TailLines = 20;
+
+    private readonly Process _process;
+    private readonly NamedPipeServerStream _pipe;
+    private readonly Queue<string> _tail = new();
+    private readonly Lock _tailLock = new();
+    private readonly TaskCompletionSource<WorkerExit> _exited;
+    private Task _output = Task.CompletedTask;
+
+    private WorkerProcess(Process process, NamedPipeServerStream pipe, ProgressCell cell, TaskCompletionSource<WorkerExit> exited)
+    {
+        _process = process;
+        _pipe = pipe;
+        _exited = exited;
+        Cell = cell;
+        Input = PipeReader.Create(pipe, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024, leaveOpen: true));
+    }
+
+    public int ProcessId { get; private set; }
+
+    public PipeReader Input { get; }
+
+    public Stream Output => _pipe;
+
+    public ProgressCell Cell { get; }
+
+    public Task<WorkerExit> Exited => _exited.Task;
+
+    public Task OutputDrained => _output;
+
+    public IReadOnlyList<string> StandardErrorTail
+    {
+        get
+        {
+            lock (_tailLock)
+            {
+                return [.. _tail];
+            }
+        }
+    }
+
+    /// <summary>Starts the process and waits until it has connected to its pipe.</summary>
+    /// <exception cref="WorkerStartException">It could not be started, exited, or did not connect in time.</exception>
+    public static async Task<WorkerProcess> StartAsync(
+        WorkerLaunch launch, int workerId, Action<WorkerOutputLine> output, IReadOnlyDictionary<string, string?> environment,
+        TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        ProgressCell cell = ProgressCell.CreateShared(out string cellPath);
+        string pipeName = "pp" + Guid.NewGuid().ToString("N");
+        var pipe = new NamedPipeServerStream(
+            pipeName, PipeDirection.InOut, 1, PipeTransmissionMode.Byte, System.IO.Pipes.PipeOptions.Asynchronous | System.IO.Pipes.PipeOptions.CurrentUserOnly);
+        var exited = new TaskCompletionSource<WorkerExit>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var process = new Process { StartInfo = launch.CreateStartInfo(pipeName, cellPath, environment), EnableRaisingEvents = true };
+        process.Exited += (_, _) => exited.TrySetResult(new WorkerExit(process.ExitCode));
+        var worker = new WorkerProcess(process, pipe, cell, exited);
+        string command = $"{launch.Dotnet} exec {launch.WorkerAssembly} (deps {launch.DepsFile})";
+        try
+        {
+            Task connected = pipe.WaitForConnectionAsync(cancellationToken);
+            try
+            {
+                await ProcessLauncher.StartAsync(process).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is Win32Exception or InvalidOperationException or PlatformNotSupportedException)
+            {
+                throw new WorkerStartException($"Could not start worker {workerId} as `{command}`: {e.Message}", e);
+            }
+
+            worker.ProcessId = process.Id;
+            process.StandardInput.Close();
+            worker._output = Task.WhenAll(
+                worker.PumpAsync(process.StandardOutput, workerId, isError: false, output),
+                worker.PumpAsync(process.StandardError, workerId, isError: true, output));
+
+            Task first;
+            try
+            {
+                first = await Task.WhenAny(connected, exited.Task).WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                throw new WorkerStartException(
+                    $"Worker {workerId} (pid {worker.ProcessId}) did not connect within {timeout.TotalSeconds:0.#} s of starting as `{command}`. " +
+                    "A loaded machine can be slow to start processes: raise ProcessPoolOptions.StartTimeout." + worker.ErrorText());
+            }
+
+            if (first != connected)
+            {
+                await worker._output.WaitAsync(TimeSpan.FromSeconds(1), CancellationToken.None).ConfigureAwait(false);
+                throw new WorkerStartException(
+                    $"Worker {workerId} (pid {worker.ProcessId}) exited with {exited.Task.Result.Describe()} before connecting; it was started as `{command}`." +
+                    worker.ErrorText());
+            }
+
+            await connected.ConfigureAwait(false);
+            return worker;
+        }
+        catch
+        {
+            worker.Kill();
+            worker.Dispose();
+            ProgressCell.TryDelete(cellPath);
+            throw;
+        }
+    }
+
+    public void Kill() => ProcessTree.Kill(_process);
+
+    public void CloseOutput() => _pipe.Dispose();
+
+    public void Dispose()
+    {
+        _pipe.Dispose();
+        Cell.Dispose();
+        _process.Dispose();
+    }
+
+    private string ErrorText()
+    {
+        IReadOnlyList<string> tail = StandardErrorTail;
+        return tail.Count == 0 ? string.Empty : " Its stderr: " + string.Join(Environment.NewLine, tail);
+    }
+
+    private async Task PumpAsync(StreamReader reader, int workerId, bool isError, Action<WorkerOutputLine> output)
+    {
+        try
+        {
+            while (await reader.ReadLineAsync().ConfigureAwait(false) is { } line)
+            {
+                if (isError)
+                {
+                    lock (_tailLock)
+                    {
+                        if (_tail.Count == TailLines)
+                        {
+                            _tail.Dequeue();
+                        }
+
+                        _tail.Enqueue(line);
+                    }
+                }
+
+                try
+                {
+                    output(new WorkerOutputLine(workerId, ProcessId, isError, line));
+                }
+                catch (Exception e)
+                {
+                    // The user's handler failed; the line and the failure still reach a person.
+                    Console.Error.WriteLine($"ProcessPool: the worker output handler threw {e.GetType().Name}: {e.Message}; the line was: {line}");
+                }
+            }
+        }
+        catch (IOException)
+        {
+            // The pipe broke with the process: that is the end of its output.
+        }
+        catch (ObjectDisposedException)
+        {
+            // The process object was disposed after the worker was gone.
+        }
+    }
+}
+
+/// <summary>
+/// The worker runtime on a thread of this process, over in-memory pipes: the pool's in-process mode, for
+/// debugging. Values still go through the serializer and the protocol, so what works here works in
+/// workers; but a crash here is a crash of the application, and a running function cannot be killed.
+/// </summary>
+internal sealed class InProcessWorker : IWorkerTransport
+{
+    private readonly Pipe _toWorker = new();
+    private readonly Pipe _fromWorker = new();
+    private readonly TaskCompletionSource<WorkerExit> _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private InProcessWorker()
+    {
+        Output = _toWorker.Writer.AsStream();
+    }
+
+    public int ProcessId => Environment.ProcessId;
+
+    public PipeReader Input => _fromWorker.Reader;
+
+    public Stream Output { get; }
+
+    public ProgressCell Cell { get; } = ProgressCell.CreateLocal();
+
+    public Task<WorkerExit> Exited => _exited.Task;
+
+    public Task OutputDrained => Task.CompletedTask;
+
+    public IReadOnlyList<string> StandardErrorTail => [];
+
+    public static InProcessWorker Start(int workerId)
+    {
+        var worker = new InProcessWorker();
+        var thread = new Thread(worker.Run) { IsBackground = true, Name = $"pool-inprocess-worker-{workerId}" };
+        thread.Start();
+        return worker;
+    }
+
+    public void Kill() => _toWorker.Writer.Complete();
+
+    public void CloseOutput() => _toWorker.Writer.Complete();
+
+    public void Dispose()
+    {
+        _toWorker.Writer.Complete();
+        _fromWorker.Reader.Complete();
+        Output.Dispose();
+    }
+
+    private void Run()
+    {
+        try
+        {
+            using var runtime = new WorkerRuntime(_toWorker.Reader.AsStream(), _fromWorker.Writer.AsStream(), Cell, exitProcessOnEndOfInput: false);
+            int code = runtime.Run();
+            _fromWorker.Writer.Complete();
+            _exited.TrySetResult(new WorkerExit(code));
+        }
+        catch (Exception e)
+        {
+            // The in-process worker failed: the connection sees its output end with this error.
+            _fromWorker.Writer.Complete(e);
+            _exited.TrySetResult(new WorkerExit(1));
+        }
+    }
+}

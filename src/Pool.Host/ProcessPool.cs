@@ -1,0 +1,306 @@
+using Pool.Contracts;
+using Pool.Internal;
+
+namespace Pool;
+
+/// <summary>
+/// A pool of worker processes that run your functions, as Python's <c>multiprocessing.Pool</c>:
+/// <see cref="Map{T, TResult}"/>, <see cref="Imap{T, TResult}"/>, <see cref="ImapUnordered{T, TResult}"/>,
+/// <see cref="StarMap{T1, T2, TResult}"/>, <see cref="Apply{T, TResult}"/>,
+/// <see cref="ApplyAsync{T, TResult}"/>, <see cref="Close"/>, <see cref="Join"/>, <see cref="Terminate"/>.
+/// A function is shipped by reference (its method, not its code) and its arguments and results by value,
+/// through <see cref="ProcessPoolOptions.Serializer"/>. Every method is safe to call from many threads.
+/// <see cref="Dispose"/> terminates the pool, as leaving Python's <c>with Pool() as p:</c> block does.
+/// </summary>
+public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
+{
+    private readonly PoolRuntime _runtime;
+
+    /// <summary>Starts one worker per core and waits until they are ready. Python: <c>Pool()</c>.</summary>
+    /// <exception cref="WorkerStartException">The workers could not be started; the message says what was tried.</exception>
+    public ProcessPool()
+        : this(new ProcessPoolOptions())
+    {
+    }
+
+    /// <summary>Starts <paramref name="workers"/> workers (negative counts back from the core count). Python: <c>Pool(processes)</c>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="workers"/> is 0 or below minus the core count.</exception>
+    /// <exception cref="WorkerStartException">The workers could not be started.</exception>
+    public ProcessPool(int workers)
+        : this(new ProcessPoolOptions { Workers = workers })
+    {
+    }
+
+    /// <summary>Starts a pool as <paramref name="options"/> say, and waits until its workers are ready.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">An option is invalid.</exception>
+    /// <exception cref="WorkerStartException">The workers could not be started.</exception>
+    public ProcessPool(ProcessPoolOptions options)
+        : this(PoolRuntime.StartAsync(options ?? throw new ArgumentNullException(nameof(options)), CancellationToken.None).GetAwaiter().GetResult())
+    {
+    }
+
+    private ProcessPool(PoolRuntime runtime) => _runtime = runtime;
+
+    /// <summary>The number of workers the pool keeps running.</summary>
+    public int WorkerCount => _runtime.WorkerCount;
+
+    /// <summary>The process ids of the workers running now (this process's id in in-process mode).</summary>
+    public IReadOnlyList<int> ProcessIds => [.. _runtime.Supervisor.Workers.Select(w => w.ProcessId)];
+
+    /// <summary>Every worker process id this pool ever started.</summary>
+    internal IReadOnlyList<int> StartedProcessIds => _runtime.Supervisor.StartedProcessIds;
+
+    /// <summary>Starts a pool without blocking the calling thread.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">An option is invalid.</exception>
+    /// <exception cref="WorkerStartException">The workers could not be started.</exception>
+    public static async Task<ProcessPool> StartAsync(ProcessPoolOptions? options = null, CancellationToken cancellationToken = default) =>
+        new(await PoolRuntime.StartAsync(options ?? new ProcessPoolOptions(), cancellationToken).ConfigureAwait(false));
+
+    /// <summary>
+    /// Applies <paramref name="fn"/> to every item, in the workers, and returns the results in input order.
+    /// The input is read at once (as Python's <c>list(iterable)</c>) and sent in chunks of
+    /// <paramref name="chunkSize"/> tasks, by default about len / (4 × workers). If tasks fail, the first
+    /// failure in input order is thrown once every task has finished (<see cref="MapOutcomes{T, TResult}"/>
+    /// returns them all). Python: <c>Pool.map</c>.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="fn"/> or the first item cannot be shipped.</exception>
+    /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
+    /// <exception cref="RemoteException">A task threw.</exception>
+    /// <exception cref="WorkerCrashedException">A task's worker died running it.</exception>
+    public TResult[] Map<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, CancellationToken cancellationToken = default) =>
+        Block(MapAsync(fn, items, chunkSize, cancellationToken));
+
+    /// <inheritdoc cref="Map{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, CancellationToken)"/>
+    /// <summary>As <see cref="Map{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, CancellationToken)"/>, without blocking. Python: <c>Pool.map_async</c>.</summary>
+    public Task<TResult[]> MapAsync<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, CancellationToken cancellationToken = default) =>
+        MapCore<T, TResult>(Ship(fn, typeof(Func<T, TResult>)), One<T>(), Materialize(items), chunkSize, nameof(Map), cancellationToken);
+
+    /// <summary>
+    /// As <see cref="Map{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, CancellationToken)"/>, but every
+    /// task's value or exception, in input order: one failure does not hide the others.
+    /// Python has no equivalent; concurrent.futures users collect each future's result or exception.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="fn"/> or the first item cannot be shipped.</exception>
+    /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
+    public Outcome<TResult>[] MapOutcomes<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, CancellationToken cancellationToken = default) =>
+        Block(MapOutcomesAsync(fn, items, chunkSize, cancellationToken));
+
+    /// <inheritdoc cref="MapOutcomes{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, CancellationToken)"/>
+    public Task<Outcome<TResult>[]> MapOutcomesAsync<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, CancellationToken cancellationToken = default)
+    {
+        ShippedFunction function = Ship(fn, typeof(Func<T, TResult>));
+        T[] inputs = Materialize(items);
+        if (Prepare(One<T>(), inputs, ref chunkSize, nameof(MapOutcomes), cancellationToken) is { } early)
+        {
+            return early.ContinueWith(static _ => Array.Empty<Outcome<TResult>>(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+        }
+
+        var job = new MapOutcomesJob<T, TResult>(_runtime, function, One<T>(), _runtime.Codecs.Get<TResult>(), inputs, chunkSize!.Value);
+        return Submit(job, job.Task, nameof(MapOutcomes), cancellationToken);
+    }
+
+    /// <summary>
+    /// Applies <paramref name="fn"/> to every item and yields the results in input order as they are ready.
+    /// The input is read lazily, at most <c>4 × workers × chunkSize</c> items ahead of what you have taken,
+    /// so an endless sequence works and memory stays flat; stopping the enumeration stops reading it. A task
+    /// that failed throws at its position. Python: <c>Pool.imap</c> (default chunk size 1).
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="fn"/> cannot be shipped.</exception>
+    /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
+    public IEnumerable<TResult> Imap<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, CancellationToken cancellationToken = default) =>
+        ImapAsync(fn, items, chunkSize, cancellationToken).ToBlockingEnumerable(cancellationToken);
+
+    /// <inheritdoc cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, CancellationToken)"/>
+    public IAsyncEnumerable<TResult> ImapAsync<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, CancellationToken cancellationToken = default) =>
+        ImapAsync(fn, Lazy(items), chunkSize, cancellationToken);
+
+    /// <inheritdoc cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, CancellationToken)"/>
+    public IAsyncEnumerable<TResult> ImapAsync<T, TResult>(Func<T, TResult> fn, IAsyncEnumerable<T> items, int? chunkSize = null, CancellationToken cancellationToken = default) =>
+        ImapCore<T, TResult>(Ship(fn, typeof(Func<T, TResult>)), One<T>(), items, chunkSize, ordered: true, nameof(Imap), cancellationToken)
+            .Results(static outcome => outcome.GetValueOrThrow());
+
+    /// <summary>
+    /// As <see cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, CancellationToken)"/>, but in
+    /// the order tasks finish, each result with the index of its input. Python: <c>Pool.imap_unordered</c>.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="fn"/> cannot be shipped.</exception>
+    /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
+    public IEnumerable<(long Index, TResult Result)> ImapUnordered<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, CancellationToken cancellationToken = default) =>
+        ImapUnorderedAsync(fn, items, chunkSize, cancellationToken).ToBlockingEnumerable(cancellationToken);
+
+    /// <inheritdoc cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, CancellationToken)"/>
+    public IAsyncEnumerable<(long Index, TResult Result)> ImapUnorderedAsync<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, CancellationToken cancellationToken = default) =>
+        ImapUnorderedAsync(fn, Lazy(items), chunkSize, cancellationToken);
+
+    /// <inheritdoc cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, CancellationToken)"/>
+    public IAsyncEnumerable<(long Index, TResult Result)> ImapUnorderedAsync<T, TResult>(Func<T, TResult> fn, IAsyncEnumerable<T> items, int? chunkSize = null, CancellationToken cancellationToken = default) =>
+        ImapCore<T, TResult>(Ship(fn, typeof(Func<T, TResult>)), One<T>(), items, chunkSize, ordered: false, nameof(ImapUnordered), cancellationToken)
+            .Results(static outcome => (outcome.Index, outcome.GetValueOrThrow()));
+
+    /// <summary>
+    /// As <see cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, CancellationToken)"/>, yielding
+    /// every task's <see cref="Outcome{T}"/> in input order instead of throwing at failures.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="fn"/> cannot be shipped.</exception>
+    /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
+    public IAsyncEnumerable<Outcome<TResult>> ImapOutcomesAsync<T, TResult>(Func<T, TResult> fn, IAsyncEnumerable<T> items, int? chunkSize = null, CancellationToken cancellationToken = default) =>
+        ImapCore<T, TResult>(Ship(fn, typeof(Func<T, TResult>)), One<T>(), items, chunkSize, ordered: true, "ImapOutcomes", cancellationToken)
+            .Results(static outcome => outcome);
+
+    /// <inheritdoc cref="ImapOutcomesAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, CancellationToken)"/>
+    public IEnumerable<Outcome<TResult>> ImapOutcomes<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, CancellationToken cancellationToken = default) =>
+        ImapOutcomesAsync(fn, Lazy(items), chunkSize, cancellationToken).ToBlockingEnumerable(cancellationToken);
+
+    /// <summary>Runs <paramref name="fn"/>(<paramref name="arg"/>) in a worker and returns its result. Python: <c>Pool.apply</c>.</summary>
+    /// <exception cref="ArgumentException"><paramref name="fn"/> or <paramref name="arg"/> cannot be shipped.</exception>
+    /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
+    /// <exception cref="RemoteException">The function threw.</exception>
+    /// <exception cref="WorkerCrashedException">The worker died running it.</exception>
+    public TResult Apply<T, TResult>(Func<T, TResult> fn, T arg) => ApplyAsync(fn, arg).Get();
+
+    /// <summary>Runs <paramref name="fn"/>() in a worker and returns its result. Python: <c>Pool.apply</c>.</summary>
+    /// <exception cref="ArgumentException"><paramref name="fn"/> cannot be shipped.</exception>
+    /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
+    public TResult Apply<TResult>(Func<TResult> fn) => ApplyAsync(fn).Get();
+
+    /// <summary>
+    /// Starts <paramref name="fn"/>(<paramref name="arg"/>) in a worker. The <see cref="AsyncResult{T}"/> can
+    /// be awaited or waited on; exactly one of <paramref name="callback"/> and <paramref name="errorCallback"/>
+    /// runs before it is ready. Python: <c>Pool.apply_async(func, args, callback, error_callback)</c>.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="fn"/> or <paramref name="arg"/> cannot be shipped.</exception>
+    /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
+    public AsyncResult<TResult> ApplyAsync<T, TResult>(Func<T, TResult> fn, T arg, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, CancellationToken cancellationToken = default) =>
+        ApplyCore(Ship(fn, typeof(Func<T, TResult>)), One<T>(), arg, callback, errorCallback, cancellationToken);
+
+    /// <inheritdoc cref="ApplyAsync{T, TResult}(Func{T, TResult}, T, Action{TResult}?, Action{Exception}?, CancellationToken)"/>
+    public AsyncResult<TResult> ApplyAsync<TResult>(Func<TResult> fn, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, CancellationToken cancellationToken = default) =>
+        ApplyCore(Ship(fn, typeof(Func<TResult>)), new Args0(), default(ValueTuple), callback, errorCallback, cancellationToken);
+
+    /// <summary>Takes no new work; the work already submitted finishes, then the workers exit. Idempotent. Python: <c>Pool.close</c>.</summary>
+    public void Close() => _runtime.Close();
+
+    /// <summary>
+    /// Stops now: the workers are killed with every process they started, and every unfinished task fails
+    /// with <see cref="PoolTerminatedException"/>. Idempotent. Python: <c>Pool.terminate</c>.
+    /// </summary>
+    public void Terminate() => _runtime.Terminate();
+
+    /// <summary>Waits until every worker has exited, after <see cref="Close"/> or <see cref="Terminate"/>. Python: <c>Pool.join</c>.</summary>
+    /// <exception cref="InvalidOperationException">The pool is still running (Python raises ValueError).</exception>
+    public void Join() => Block(JoinAsync());
+
+    /// <inheritdoc cref="Join"/>
+    public Task JoinAsync(CancellationToken cancellationToken = default) => _runtime.JoinAsync(cancellationToken);
+
+    /// <summary>Terminates the pool and waits for its workers to exit. Idempotent.</summary>
+    public void Dispose() => Block(DisposeAsync().AsTask());
+
+    /// <inheritdoc cref="Dispose"/>
+    public async ValueTask DisposeAsync()
+    {
+        _runtime.Terminate();
+        await _runtime.JoinAsync(CancellationToken.None).ConfigureAwait(false);
+    }
+
+    private static T Block<T>(Task<T> task) => task.GetAwaiter().GetResult();
+
+    private static void Block(Task task) => task.GetAwaiter().GetResult();
+
+    private static T[] Materialize<T>(IEnumerable<T> items, string name = "items") =>
+        (items ?? throw new ArgumentNullException(name)).ToArray();
+
+    private static async IAsyncEnumerable<T> Lazy<T>(IEnumerable<T> items)
+    {
+        foreach (T item in items)
+        {
+            yield return item;
+        }
+    }
+
+    private Args1<T> One<T>() => new(_runtime.Codecs.Get<T>());
+
+    private ShippedFunction Ship(Delegate fn, Type delegateType) => _runtime.Functions.Get(fn, delegateType, nameof(fn));
+
+    /// <summary>Checks a call; returns a finished task when there is nothing to send.</summary>
+    private Task? Prepare<TArgs>(ArgsCodec<TArgs> args, TArgs[] inputs, ref int? chunkSize, string operation, CancellationToken cancellationToken)
+    {
+        if (chunkSize is <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(chunkSize), chunkSize, "chunkSize must be positive, or null for the default.");
+        }
+
+        _runtime.Lifecycle.EnsureRunning(operation);
+        if (inputs.Length == 0)
+        {
+            return Task.CompletedTask;
+        }
+
+        Shipping.CheckArgument(args, inputs[0], _runtime.Serializer, "items");
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Task.FromCanceled(cancellationToken);
+        }
+
+        int perWorker = _runtime.WorkerCount * 4;
+        chunkSize ??= Math.Max(1, (inputs.Length + perWorker - 1) / perWorker);
+        return null;
+    }
+
+    private Task<TResult[]> MapCore<TArgs, TResult>(ShippedFunction function, ArgsCodec<TArgs> args, TArgs[] inputs, int? chunkSize, string operation, CancellationToken cancellationToken)
+    {
+        if (Prepare(args, inputs, ref chunkSize, operation, cancellationToken) is { } early)
+        {
+            return early.IsCanceled ? Task.FromCanceled<TResult[]>(cancellationToken) : Task.FromResult(Array.Empty<TResult>());
+        }
+
+        var job = new MapJob<TArgs, TResult>(_runtime, function, args, _runtime.Codecs.Get<TResult>(), inputs, chunkSize!.Value);
+        return Submit(job, job.Task, operation, cancellationToken);
+    }
+
+    private ImapJob<TArgs, TResult> ImapCore<TArgs, TResult>(
+        ShippedFunction function, ArgsCodec<TArgs> args, IAsyncEnumerable<TArgs> items, int? chunkSize, bool ordered, string operation, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        if (chunkSize is <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(chunkSize), chunkSize, "chunkSize must be positive, or null for the default.");
+        }
+
+        var job = new ImapJob<TArgs, TResult>(_runtime, function, args, _runtime.Codecs.Get<TResult>(), chunkSize ?? 1, ordered);
+        _runtime.Submit(job, operation);
+        job.Start(items, cancellationToken);
+        return job;
+    }
+
+    private AsyncResult<TResult> ApplyCore<TArgs, TResult>(
+        ShippedFunction function, ArgsCodec<TArgs> args, TArgs arg, Action<TResult>? callback, Action<Exception>? errorCallback, CancellationToken cancellationToken)
+    {
+        _runtime.Lifecycle.EnsureRunning(nameof(Apply));
+        Shipping.CheckArgument(args, arg, _runtime.Serializer, "arg");
+        var result = new AsyncResult<TResult>(callback, errorCallback);
+        var job = new ApplyJob<TArgs, TResult>(_runtime, function, args, _runtime.Codecs.Get<TResult>(), arg, result);
+        _runtime.Submit(job, nameof(Apply));
+        if (cancellationToken.CanBeCanceled)
+        {
+            CancellationTokenRegistration registration = cancellationToken.Register(
+                static state => ((Job)state!).Stop(new OperationCanceledException("The call was cancelled.")), job);
+            result.Task.ContinueWith(_ => registration.Dispose(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+
+        return result;
+    }
+
+    private Task<TOut> Submit<TOut>(Job job, Task<TOut> completion, string operation, CancellationToken cancellationToken)
+    {
+        _runtime.Submit(job, operation);
+        if (cancellationToken.CanBeCanceled)
+        {
+            CancellationTokenRegistration registration = cancellationToken.Register(
+                static state => ((Job)state!).Stop(new OperationCanceledException("The call was cancelled.")), job);
+            completion.ContinueWith(_ => registration.Dispose(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+
+        return completion;
+    }
+}

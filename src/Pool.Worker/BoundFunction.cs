@@ -1,0 +1,187 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
+using Pool.Contracts;
+
+namespace Pool.Worker;
+
+/// <summary>A function reference bound once to a typed delegate, with the codecs of its arguments and result.</summary>
+internal abstract class BoundFunction(string displayName)
+{
+    public string DisplayName => displayName;
+
+    /// <summary>Decodes a <see cref="MessageType.Run"/> chunk's arguments (on the reader thread).</summary>
+    public abstract ChunkWork Decode(in RunHeader header, ref SequenceReader<byte> reader);
+}
+
+/// <summary>
+/// <typeparamref name="TArgs"/> is the argument pack (see <see cref="ArgsCodec{TArgs}"/>),
+/// <typeparamref name="TResult"/> the value the host receives (a <c>Task&lt;R&gt;</c>'s R).
+/// Exactly one of the two calls is set.
+/// </summary>
+internal sealed class BoundFunction<TArgs, TResult>(
+    string displayName,
+    ArgsCodec<TArgs> args,
+    Codec<TResult> result,
+    Func<TArgs, CancellationToken, TResult>? syncCall,
+    Func<TArgs, CancellationToken, ValueTask<TResult>>? asyncCall,
+    bool takesToken) : BoundFunction(displayName)
+{
+    public Codec<TResult> Result => result;
+
+    public Func<TArgs, CancellationToken, TResult>? SyncCall => syncCall;
+
+    public Func<TArgs, CancellationToken, ValueTask<TResult>>? AsyncCall => asyncCall;
+
+    public bool TakesToken => takesToken;
+
+    public override ChunkWork Decode(in RunHeader header, ref SequenceReader<byte> reader)
+    {
+        int count = header.Count;
+        TArgs[] values = ArrayPool<TArgs>.Shared.Rent(Math.Max(count, 1));
+        ExceptionDispatchInfo?[]? errors = null;
+        if (args is Args1<TArgs> single && single.FixedSize > 0)
+        {
+            single.Codec.ReadMany(ref reader, values.AsSpan(0, count));
+        }
+        else
+        {
+            for (int i = 0; i < count; i++)
+            {
+                try
+                {
+                    values[i] = args.Read(ref reader);
+                }
+                catch (Exception e) when (e is not ProtocolException)
+                {
+                    // The reader is past this task's arguments: the task fails, the chunk goes on.
+                    errors ??= new ExceptionDispatchInfo?[count];
+                    errors[i] = ExceptionDispatchInfo.Capture(ArgumentDecodingError(i, e));
+                }
+            }
+        }
+
+        return new ChunkWork<TArgs, TResult>(this, header, values, errors);
+    }
+
+    private InvalidOperationException ArgumentDecodingError(int index, Exception e) => new InvalidOperationException(
+        $"The worker could not decode the arguments of task {index} of a chunk for {DisplayName}: {e.Message}", e);
+}
+
+/// <summary>
+/// Builds a <see cref="BoundFunction"/> from a delegate type of the shape the host's API accepts:
+/// <c>Func&lt;T1..T4, [CancellationToken], R | Task&lt;R&gt; | ValueTask&lt;R&gt;&gt;</c>.
+/// Reflection runs here, once per function; the per-task path only invokes delegates.
+/// </summary>
+internal static class BoundFunctions
+{
+    public static BoundFunction Create(Type delegateType, Delegate function, CodecProvider codecs, string displayName)
+    {
+        FunctionShape shape = FunctionShape.Of(delegateType);
+        Type pack = ArgsCodecs.PackType(shape.Parameters);
+        object argsCodec = ArgsCodecs.Create(codecs, shape.Parameters);
+        object resultCodec = codecs.Get(shape.Result);
+
+        string adapter = "A" + shape.Parameters.Length + (shape.TakesToken ? "T" : string.Empty);
+        object call = typeof(Calls).GetMethod(adapter)!
+            .MakeGenericMethod([.. shape.Parameters, shape.Returned])
+            .Invoke(null, [function])!;
+
+        string factory = shape.Kind switch
+        {
+            ReturnKind.Value => nameof(Sync),
+            ReturnKind.Task => nameof(FromTask),
+            _ => nameof(FromValueTask),
+        };
+
+        return (BoundFunction)typeof(BoundFunctions).GetMethod(factory)!
+            .MakeGenericMethod(pack, shape.Result)
+            .Invoke(null, [displayName, argsCodec, resultCodec, call, shape.TakesToken])!;
+    }
+
+    public static BoundFunction Sync<TArgs, TResult>(string name, ArgsCodec<TArgs> args, Codec<TResult> result, Func<TArgs, CancellationToken, TResult> call, bool token) =>
+        new BoundFunction<TArgs, TResult>(name, args, result, call, null, token);
+
+    public static BoundFunction FromTask<TArgs, TResult>(string name, ArgsCodec<TArgs> args, Codec<TResult> result, Func<TArgs, CancellationToken, Task<TResult>> call, bool token) =>
+        new BoundFunction<TArgs, TResult>(name, args, result, null, (a, ct) => new ValueTask<TResult>(call(a, ct)), token);
+
+    public static BoundFunction FromValueTask<TArgs, TResult>(string name, ArgsCodec<TArgs> args, Codec<TResult> result, Func<TArgs, CancellationToken, ValueTask<TResult>> call, bool token) =>
+        new BoundFunction<TArgs, TResult>(name, args, result, null, call, token);
+}
+
+/// <summary>What a function returns.</summary>
+internal enum ReturnKind
+{
+    Value,
+    Task,
+    ValueTask,
+}
+
+/// <summary>The parts of a <c>Func&lt;...&gt;</c> type that decide how a task is called.</summary>
+internal sealed record FunctionShape(Type[] Parameters, bool TakesToken, Type Returned, ReturnKind Kind, Type Result)
+{
+    public static FunctionShape Of(Type delegateType)
+    {
+        if (!delegateType.IsGenericType || !delegateType.GetGenericTypeDefinition().FullName!.StartsWith("System.Func`", StringComparison.Ordinal))
+        {
+            throw new NotSupportedException($"{delegateType} is not a Func<...>: the pool calls functions that return a value.");
+        }
+
+        Type[] arguments = delegateType.GetGenericArguments();
+        Type returned = arguments[^1];
+        Type[] parameters = arguments[..^1];
+        bool token = parameters.Length > 0 && parameters[^1] == typeof(CancellationToken);
+        if (token)
+        {
+            parameters = parameters[..^1];
+        }
+
+        if (returned.IsGenericType && returned.GetGenericTypeDefinition() == typeof(Task<>))
+        {
+            return new FunctionShape(parameters, token, returned, ReturnKind.Task, returned.GetGenericArguments()[0]);
+        }
+
+        if (returned.IsGenericType && returned.GetGenericTypeDefinition() == typeof(ValueTask<>))
+        {
+            return new FunctionShape(parameters, token, returned, ReturnKind.ValueTask, returned.GetGenericArguments()[0]);
+        }
+
+        if (returned == typeof(Task) || returned == typeof(ValueTask))
+        {
+            throw new NotSupportedException($"{delegateType} returns a bare {returned.Name}; return Task<T> with a value.");
+        }
+
+        return new FunctionShape(parameters, token, returned, ReturnKind.Value, returned);
+    }
+}
+
+/// <summary>Adapters from the user's delegate to one call shape: (argument pack, token) → returned value.</summary>
+internal static class Calls
+{
+    public static Func<ValueTuple, CancellationToken, TRet> A0<TRet>(Func<TRet> f) => (_, _) => f();
+
+    public static Func<ValueTuple, CancellationToken, TRet> A0T<TRet>(Func<CancellationToken, TRet> f) => (_, ct) => f(ct);
+
+    public static Func<T1, CancellationToken, TRet> A1<T1, TRet>(Func<T1, TRet> f) => (a, _) => f(a);
+
+    public static Func<T1, CancellationToken, TRet> A1T<T1, TRet>(Func<T1, CancellationToken, TRet> f) => f;
+
+    public static Func<(T1, T2), CancellationToken, TRet> A2<T1, T2, TRet>(Func<T1, T2, TRet> f) => (a, _) => f(a.Item1, a.Item2);
+
+    public static Func<(T1, T2), CancellationToken, TRet> A2T<T1, T2, TRet>(Func<T1, T2, CancellationToken, TRet> f) => (a, ct) => f(a.Item1, a.Item2, ct);
+
+    public static Func<(T1, T2, T3), CancellationToken, TRet> A3<T1, T2, T3, TRet>(Func<T1, T2, T3, TRet> f) => (a, _) => f(a.Item1, a.Item2, a.Item3);
+
+    public static Func<(T1, T2, T3), CancellationToken, TRet> A3T<T1, T2, T3, TRet>(Func<T1, T2, T3, CancellationToken, TRet> f) => (a, ct) => f(a.Item1, a.Item2, a.Item3, ct);
+
+    public static Func<(T1, T2, T3, T4), CancellationToken, TRet> A4<T1, T2, T3, T4, TRet>(Func<T1, T2, T3, T4, TRet> f) => (a, _) => f(a.Item1, a.Item2, a.Item3, a.Item4);
+
+    public static Func<(T1, T2, T3, T4), CancellationToken, TRet> A4T<T1, T2, T3, T4, TRet>(Func<T1, T2, T3, T4, CancellationToken, TRet> f) => (a, ct) => f(a.Item1, a.Item2, a.Item3, a.Item4, ct);
+}
+
+/// <summary>Returns rented arrays, cleared when they hold references.</summary>
+internal static class Rented
+{
+    public static void Return<T>(T[] array) =>
+        ArrayPool<T>.Shared.Return(array, RuntimeHelpers.IsReferenceOrContainsReferences<T>());
+}

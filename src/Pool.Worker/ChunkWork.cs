@@ -1,0 +1,195 @@
+using System.Runtime.ExceptionServices;
+using Pool.Contracts;
+
+namespace Pool.Worker;
+
+/// <summary>What a chunk needs from the worker while it runs.</summary>
+internal sealed record WorkerContext(ResultWriter Output, ProgressCell Cell);
+
+/// <summary>A decoded chunk waiting for, or in, the executor. The reader thread may cancel it at any time.</summary>
+internal abstract class ChunkWork(int chunkId, int count)
+{
+    private volatile bool _canceled;
+
+    public int ChunkId => chunkId;
+
+    public int Count => count;
+
+    protected bool IsCanceled => _canceled;
+
+    /// <summary>Skips the tasks not yet started; a running task that takes a token sees it cancelled.</summary>
+    public virtual void Cancel() => _canceled = true;
+
+    public abstract ValueTask RunAsync(WorkerContext context);
+}
+
+/// <summary>A chunk whose function could not be bound: every task fails with the same error.</summary>
+internal sealed class FailedChunkWork(int chunkId, int count, RemoteError error) : ChunkWork(chunkId, count)
+{
+    public override ValueTask RunAsync(WorkerContext context)
+    {
+        context.Output.WriteFailure(ChunkId, 0, Count, FailureKind.Error, error);
+        return default;
+    }
+}
+
+/// <summary>Runs the tasks of a chunk in order, one outcome frame entry per task.</summary>
+internal sealed class ChunkWork<TArgs, TResult>(
+    BoundFunction<TArgs, TResult> function,
+    RunHeader header,
+    TArgs[] values,
+    ExceptionDispatchInfo?[]? errors) : ChunkWork(header.ChunkId, header.Count)
+{
+    private readonly CancellationTokenSource? _cancellation = function.TakesToken ? new CancellationTokenSource() : null;
+    private readonly bool _timed = (header.Flags & RunFlags.Timed) != 0;
+
+    public override void Cancel()
+    {
+        base.Cancel();
+        _cancellation?.Cancel();
+    }
+
+    public override ValueTask RunAsync(WorkerContext context)
+    {
+        if (function.SyncCall is { } call)
+        {
+            RunSynchronously(context, call);
+            return default;
+        }
+
+        return RunAsynchronously(context, function.AsyncCall!);
+    }
+
+    private void RunSynchronously(WorkerContext context, Func<TArgs, CancellationToken, TResult> call)
+    {
+        ResultWriter output = context.Output;
+        CancellationToken token = _cancellation?.Token ?? default;
+        try
+        {
+            for (int i = 0; i < Count; i++)
+            {
+                Step step = BeforeTask(context, i);
+                if (step == Step.Stop)
+                {
+                    break;
+                }
+
+                if (step == Step.Skip)
+                {
+                    continue;
+                }
+
+                TResult result;
+                try
+                {
+                    result = call(values[i], token);
+                }
+                catch (Exception e)
+                {
+                    // Whatever the function throws is its task's outcome, sent to the host as data.
+                    ReportError(output, i, e);
+                    continue;
+                }
+
+                output.WriteResult(ChunkId, i, function.Result, result);
+                output.AfterTask();
+            }
+        }
+        finally
+        {
+            context.Cell.Leave();
+            Rented.Return(values);
+        }
+    }
+
+    private async ValueTask RunAsynchronously(WorkerContext context, Func<TArgs, CancellationToken, ValueTask<TResult>> call)
+    {
+        ResultWriter output = context.Output;
+        CancellationToken token = _cancellation?.Token ?? default;
+        try
+        {
+            for (int i = 0; i < Count; i++)
+            {
+                Step step = BeforeTask(context, i);
+                if (step == Step.Stop)
+                {
+                    break;
+                }
+
+                if (step == Step.Skip)
+                {
+                    continue;
+                }
+
+                TResult result;
+                try
+                {
+                    result = await call(values[i], token).ConfigureAwait(false);
+                }
+                catch (Exception e)
+                {
+                    // As in the synchronous loop: the exception is the task's outcome.
+                    ReportError(output, i, e);
+                    continue;
+                }
+
+                output.WriteResult(ChunkId, i, function.Result, result);
+                output.AfterTask();
+            }
+        }
+        finally
+        {
+            context.Cell.Leave();
+            Rented.Return(values);
+        }
+    }
+
+    private enum Step
+    {
+        Run,
+        Skip,
+        Stop,
+    }
+
+    /// <summary>Reports a cancelled rest, or an argument that did not decode; else marks the task started.</summary>
+    private Step BeforeTask(WorkerContext context, int index)
+    {
+        if (IsCanceled)
+        {
+            context.Output.WriteFailure(ChunkId, index, Count - index, FailureKind.Canceled, null);
+            return Step.Stop;
+        }
+
+        if (errors?[index] is { } error)
+        {
+            context.Output.WriteFailure(ChunkId, index, 1, FailureKind.Error, RemoteError.FromException(error.SourceException));
+            context.Output.AfterTask();
+            return Step.Skip;
+        }
+
+        if (_timed)
+        {
+            context.Cell.EnterTimed(ChunkId, index);
+        }
+        else
+        {
+            context.Cell.Enter(ChunkId, index);
+        }
+
+        return Step.Run;
+    }
+
+    private void ReportError(ResultWriter output, int index, Exception e)
+    {
+        if (e is OperationCanceledException && IsCanceled)
+        {
+            output.WriteFailure(ChunkId, index, 1, FailureKind.Canceled, null);
+        }
+        else
+        {
+            output.WriteFailure(ChunkId, index, 1, FailureKind.Error, RemoteError.FromException(e));
+        }
+
+        output.AfterTask();
+    }
+}

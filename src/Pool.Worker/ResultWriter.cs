@@ -1,0 +1,138 @@
+using System.Diagnostics;
+using Pool.Contracts;
+
+namespace Pool.Worker;
+
+/// <summary>
+/// The worker's only way out: results are appended to one open <see cref="MessageType.Results"/> frame
+/// while they belong to consecutive tasks of one chunk, and the buffer goes to the pipe in one write when
+/// the worker runs out of queued work, when it has held results for a millisecond, or when it is large.
+/// Tiny tasks thus cost a few bytes each and no system call; long tasks report one by one.
+/// </summary>
+internal sealed class ResultWriter(Stream output) : IDisposable
+{
+    private const int FlushAtBytes = 256 * 1024;
+    private static readonly long FlushAfterTicks = Stopwatch.Frequency / 1000;
+    private static readonly long FastTaskTicks = Stopwatch.Frequency / 20_000;
+
+    private readonly FrameWriter _frames = new();
+    private readonly Lock _lock = new();
+    private int _openChunk = -1;
+    private int _openOffset;
+    private int _openCount;
+    private int _countPosition;
+    private long _lastFlush = Stopwatch.GetTimestamp();
+    private long _lastCheck = Stopwatch.GetTimestamp();
+    private int _checkEvery = 1;
+    private int _sinceCheck;
+
+    /// <summary>Held while a task's outcome is written, when several tasks run at once.</summary>
+    public Lock Sync => _lock;
+
+    /// <summary>Appends the value of task <paramref name="index"/>; if it fails to encode, reports that error instead.</summary>
+    public void WriteResult<T>(int chunkId, int index, Codec<T> codec, T value)
+    {
+        if (_openChunk != chunkId || _openOffset + _openCount != index)
+        {
+            CloseResults();
+            _frames.BeginFrame(MessageType.Results);
+            _frames.WriteInt32(chunkId);
+            _frames.WriteInt32(index);
+            _countPosition = _frames.ReserveInt32();
+            _openChunk = chunkId;
+            _openOffset = index;
+            _openCount = 0;
+        }
+
+        int position = _frames.Position;
+        try
+        {
+            codec.Write(_frames, value);
+            _openCount++;
+        }
+        catch (Exception e)
+        {
+            // Any exception from the serializer is this task's error, reported like the function's own.
+            _frames.Truncate(position);
+            WriteFailure(chunkId, index, 1, FailureKind.Error, ResultEncodingError(value, e));
+        }
+    }
+
+    public void WriteFailure(int chunkId, int offset, int count, FailureKind kind, RemoteError? error)
+    {
+        CloseResults();
+        new FailedMessage(chunkId, offset, count, kind, error).Write(_frames);
+    }
+
+    /// <summary>Writes a whole frame made by <paramref name="write"/> (control replies).</summary>
+    public void WriteFrame(Action<FrameWriter> write)
+    {
+        CloseResults();
+        write(_frames);
+    }
+
+    /// <summary>Called after each task: flushes when results have waited a millisecond or pile up.
+    /// The clock is read every task while tasks are slow and ever more rarely while they are tiny.</summary>
+    public void AfterTask()
+    {
+        if (_frames.Position >= FlushAtBytes)
+        {
+            Flush();
+            return;
+        }
+
+        if (++_sinceCheck < _checkEvery)
+        {
+            return;
+        }
+
+        _sinceCheck = 0;
+        long now = Stopwatch.GetTimestamp();
+        _checkEvery = now - _lastCheck < FastTaskTicks ? Math.Min(_checkEvery * 2, 256) : 1;
+        _lastCheck = now;
+        if (now - _lastFlush >= FlushAfterTicks)
+        {
+            Flush();
+        }
+    }
+
+    public void Flush()
+    {
+        CloseResults();
+        if (_frames.Position > 0)
+        {
+            output.Write(_frames.WrittenMemory.Span);
+            output.Flush();
+            _frames.Reset();
+        }
+
+        _lastFlush = Stopwatch.GetTimestamp();
+    }
+
+    public void Dispose() => _frames.Dispose();
+
+    private static RemoteError ResultEncodingError<T>(T value, Exception e) => RemoteError.FromException(new InvalidOperationException(
+        $"The function returned a {value?.GetType().FullName ?? typeof(T).FullName} that the pool's serializer could not encode: {e.Message} " +
+        "Return plain data (numbers, strings, arrays, records with public properties), or set a serializer that handles this type.",
+        e));
+
+    private void CloseResults()
+    {
+        if (_openChunk < 0)
+        {
+            return;
+        }
+
+        if (_openCount == 0)
+        {
+            _frames.AbandonFrame();
+        }
+        else
+        {
+            _frames.PatchInt32(_countPosition, _openCount);
+            _frames.EndFrame();
+        }
+
+        _openChunk = -1;
+    }
+}

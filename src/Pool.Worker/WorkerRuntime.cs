@@ -1,0 +1,230 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.IO.Pipelines;
+using System.Threading.Channels;
+using Pool.Contracts;
+
+namespace Pool.Worker;
+
+/// <summary>
+/// The worker's two loops. A dedicated reader thread reads the pipe synchronously, so a read is always
+/// pending, even while user code runs: end-of-stream means the host closed or died, and the worker goes at
+/// once. It binds functions, decodes chunks and hands them to the executor, and applies cancellations.
+/// The executor runs chunks in order and writes outcomes through the <see cref="ResultWriter"/>, flushing
+/// whenever it runs out of queued work.
+/// </summary>
+internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell cell, bool exitProcessOnEndOfInput) : IDisposable
+{
+    private readonly Channel<ChunkWork> _queue = Channel.CreateUnbounded<ChunkWork>(
+        new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+
+    private readonly ConcurrentDictionary<int, ChunkWork> _pending = new();
+    private readonly Dictionary<int, BoundFunction> _functions = [];
+    private readonly Dictionary<int, RemoteError> _bindErrors = [];
+    private readonly ResultWriter _output = new(output);
+    private FunctionBinder? _binder;
+
+    /// <summary>Runs until the input ends; returns the process exit code.</summary>
+    public int Run()
+    {
+        _output.WriteFrame(w => new ReadyMessage(ProtocolInfo.Version, Environment.ProcessId).Write(w));
+        _output.Flush();
+
+        var reader = new Thread(ReadLoop) { IsBackground = true, Name = "pool-worker-reader" };
+        reader.Start();
+        try
+        {
+            ExecuteAsync().AsTask().GetAwaiter().GetResult();
+            return 0;
+        }
+        finally
+        {
+            Dispose();
+        }
+    }
+
+    public void Dispose() => _output.Dispose();
+
+    private async ValueTask ExecuteAsync()
+    {
+        var context = new WorkerContext(_output, cell);
+        ChannelReader<ChunkWork> queue = _queue.Reader;
+        while (await queue.WaitToReadAsync().ConfigureAwait(false))
+        {
+            while (queue.TryRead(out ChunkWork? work))
+            {
+                ValueTask running = work.RunAsync(context);
+                if (!running.IsCompletedSuccessfully)
+                {
+                    await running.ConfigureAwait(false);
+                }
+
+                _pending.TryRemove(work.ChunkId, out _);
+                if (!queue.TryPeek(out _))
+                {
+                    _output.Flush();
+                }
+            }
+        }
+    }
+
+    private void ReadLoop()
+    {
+        var pipe = new Pipe(new PipeOptions(
+            readerScheduler: PipeScheduler.Inline,
+            writerScheduler: PipeScheduler.Inline,
+            pauseWriterThreshold: 0,
+            minimumSegmentSize: 64 * 1024,
+            useSynchronizationContext: false));
+        try
+        {
+            while (true)
+            {
+                Memory<byte> memory = pipe.Writer.GetMemory(64 * 1024);
+                int read;
+                try
+                {
+                    read = input.Read(memory.Span);
+                }
+                catch (IOException)
+                {
+                    read = 0;
+                }
+
+                if (read == 0)
+                {
+                    break;
+                }
+
+                pipe.Writer.Advance(read);
+                // Never waits: the pipe is a buffer this thread both fills and drains (no pause threshold).
+                ValueTask<FlushResult> flushed = pipe.Writer.FlushAsync();
+                Debug.Assert(flushed.IsCompletedSuccessfully, "An unpaused pipe completes its flush at once.");
+                if (!pipe.Reader.TryRead(out ReadResult result))
+                {
+                    continue;
+                }
+
+                ReadOnlySequence<byte> buffer = result.Buffer;
+                try
+                {
+                    while (Framing.TryReadFrame(ref buffer, out MessageType type, out ReadOnlySequence<byte> payload))
+                    {
+                        Handle(type, payload);
+                    }
+                }
+                finally
+                {
+                    pipe.Reader.AdvanceTo(buffer.Start, buffer.End);
+                }
+            }
+        }
+        catch (ProtocolException e)
+        {
+            Console.Error.WriteLine($"Pool.Worker: {e.Message}");
+            if (exitProcessOnEndOfInput)
+            {
+                Environment.Exit(3);
+            }
+
+            _queue.Writer.TryComplete(e);
+            return;
+        }
+
+        EndOfInput();
+    }
+
+    private void EndOfInput()
+    {
+        if (exitProcessOnEndOfInput)
+        {
+            // The host closed the pipe (Close, Terminate) or died: nothing this process does matters now.
+            Environment.Exit(0);
+        }
+
+        foreach (ChunkWork work in _pending.Values)
+        {
+            work.Cancel();
+        }
+
+        _queue.Writer.TryComplete();
+    }
+
+    private void Handle(MessageType type, ReadOnlySequence<byte> payload)
+    {
+        switch (type)
+        {
+            case MessageType.Init:
+                Initialize(InitMessage.Read(payload));
+                break;
+            case MessageType.Bind:
+                Bind(BindMessage.Read(payload));
+                break;
+            case MessageType.Unbind:
+                int id = SimpleMessages.ReadInt(payload);
+                _functions.Remove(id);
+                _bindErrors.Remove(id);
+                break;
+            case MessageType.Run:
+                Enqueue(payload);
+                break;
+            case MessageType.Cancel:
+                if (_pending.TryGetValue(SimpleMessages.ReadInt(payload), out ChunkWork? work))
+                {
+                    work.Cancel();
+                }
+
+                break;
+            default:
+                throw new ProtocolException($"The host sent a frame of type {type}, which a worker does not take.");
+        }
+    }
+
+    private void Initialize(InitMessage init)
+    {
+        Type serializerType = Type.GetType(init.SerializerType, throwOnError: false)
+            ?? throw new ProtocolException($"The worker cannot find serializer type '{init.SerializerType}'.");
+        var serializer = (PoolSerializer)Activator.CreateInstance(serializerType)!;
+        _binder = new FunctionBinder(new CodecProvider(serializer));
+    }
+
+    private void Bind(BindMessage bind)
+    {
+        FunctionBinder binder = _binder ?? throw new ProtocolException("Bind arrived before Init.");
+        try
+        {
+            _functions[bind.FunctionId] = binder.Bind(bind.Function);
+            _bindErrors.Remove(bind.FunctionId);
+        }
+        catch (Exception e)
+        {
+            // Reflection can fail in many ways; each is reported to the tasks that use this function.
+            _functions.Remove(bind.FunctionId);
+            _bindErrors[bind.FunctionId] = RemoteError.FromException(e is FunctionBindingException ? e : new FunctionBindingException(
+                $"The worker could not bind {bind.Function.DisplayName}: {e.Message}"));
+        }
+    }
+
+    private void Enqueue(ReadOnlySequence<byte> payload)
+    {
+        var reader = new SequenceReader<byte>(payload);
+        RunHeader header = RunHeader.Read(ref reader);
+        ChunkWork work;
+        if (_functions.TryGetValue(header.FunctionId, out BoundFunction? function))
+        {
+            work = function.Decode(header, ref reader);
+        }
+        else if (_bindErrors.TryGetValue(header.FunctionId, out RemoteError? error))
+        {
+            work = new FailedChunkWork(header.ChunkId, header.Count, error);
+        }
+        else
+        {
+            throw new ProtocolException($"Chunk {header.ChunkId} names function {header.FunctionId}, which was never bound.");
+        }
+
+        _pending[header.ChunkId] = work;
+        _queue.Writer.TryWrite(work);
+    }
+}
