@@ -1,0 +1,48 @@
+namespace Pool.Tests;
+
+/// <summary>What the integration tests ship to workers: static methods of this test assembly.</summary>
+public static class Functions
+{
+    public static int Square(int x) => x * x;
+
+    public static int Increment(int x) => x + 1;
+
+    public static int ProcessId(int _) => Environment.ProcessId;
+
+    public static int ProcessIdOfCaller() => Environment.ProcessId;
+
+    public static string Concat(string a, int b) => a + b;
+
+    public static int Add3(int a, int b, int c) => a + b + c;
+
+    public static double Add4(double a, double b, double c, double d) => a + b + c + d;
+
+    public static int FailOnSeven(int x) => x == 7 ? throw new ArgumentException($"seven is not allowed (got {x})", nameof(x)) : x;
+
+    public static int FailWithInner(int x) =>
+        throw new InvalidOperationException("outer", new FormatException("inner cause"));
+
+    public static int Sleep(int milliseconds)
+    {
+        Thread.Sleep(milliseconds);
+        return milliseconds;
+    }
+
+    public static Point Move(Point p) => p with { X = p.X + 1, Y = p.Y * 2 };
+
+    public static (int, string) Swap((string, int) pair) => (pair.Item2, pair.Item1);
+
+    public static double[] Doubled(double[] values) => [.. values.Select(v => v * 2)];
+
+    public static int Length(byte[] bytes) => bytes.Length;
+
+    public static double NotANumber(double x) => x / 0.0 * 0.0;
+
+    public static string? Echo(string? text) => text;
+
+    public static List<int> Range(int count) => [.. Enumerable.Range(0, count)];
+
+    public static Dictionary<string, int> Count(string[] words) => words.GroupBy(w => w).ToDictionary(g => g.Key, g => g.Count());
+}
+
+public sealed record Point(double X, double Y);

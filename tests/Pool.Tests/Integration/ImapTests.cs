@@ -1,0 +1,199 @@
+namespace Pool.Tests.Integration;
+
+public class ImapTests(PoolFixture fixture) : IClassFixture<PoolFixture>
+{
+    private ProcessPool Pool => fixture.Pool;
+
+    [Theory(Timeout = 60_000)]
+    [InlineData(null)]
+    [InlineData(4)]
+    public async Task Imap_yields_results_in_input_order(int? chunkSize)
+    {
+        var results = new List<int>();
+        await foreach (int value in Pool.ImapAsync(Functions.Square, Enumerable.Range(0, 200), chunkSize))
+        {
+            results.Add(value);
+        }
+
+        results.Should().Equal(Enumerable.Range(0, 200).Select(x => x * x));
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task Imap_works_as_a_plain_enumerable_for_scripts()
+    {
+        await Task.Yield();
+        Pool.Imap(Functions.Increment, new[] { 1, 2, 3 }).Should().Equal(2, 3, 4);
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task Imap_reads_an_endless_input_lazily_and_stops_when_abandoned()
+    {
+        var source = new CountingSequence();
+        int taken = 0;
+        await foreach (int value in Pool.ImapAsync(Functions.Increment, source, chunkSize: 2))
+        {
+            value.Should().Be(taken + 1);
+            if (++taken == 300)
+            {
+                break;
+            }
+        }
+
+        long bound = 300 + (4L * Pool.WorkerCount * 2) + 2;
+        source.Pulled.Should().BeLessThanOrEqualTo(bound, "Imap reads at most 4 x workers x chunkSize items ahead of the consumer");
+        await source.Disposed.Task.Within();
+        (await Pool.MapAsync(Functions.Square, new[] { 4 }).Within()).Should().Equal([16], "an abandoned Imap frees the pool");
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task Imap_over_an_async_source_yields_in_order()
+    {
+        var results = new List<int>();
+        await foreach (int value in Pool.ImapAsync(Functions.Square, Numbers(30)))
+        {
+            results.Add(value);
+        }
+
+        results.Should().Equal(Enumerable.Range(0, 30).Select(x => x * x));
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task A_failed_task_throws_at_its_position_and_the_enumeration_can_go_on()
+    {
+        IAsyncEnumerator<int> results = Pool.ImapAsync(Functions.FailOnSeven, Enumerable.Range(5, 5), chunkSize: 2).GetAsyncEnumerator();
+        var seen = new List<object>();
+        while (true)
+        {
+            try
+            {
+                if (!await results.MoveNextAsync())
+                {
+                    break;
+                }
+
+                seen.Add(results.Current);
+            }
+            catch (RemoteException e)
+            {
+                seen.Add(e.TaskIndex);
+            }
+        }
+
+        await results.DisposeAsync();
+        seen.Should().Equal(5, 6, 2L, 8, 9);
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task ImapUnordered_yields_every_result_with_its_input_index()
+    {
+        var results = new List<(long Index, int Result)>();
+        await foreach ((long Index, int Result) item in Pool.ImapUnorderedAsync(Functions.Sleep, new[] { 300, 0, 0, 0 }))
+        {
+            results.Add(item);
+        }
+
+        results.Should().BeEquivalentTo(new[] { (0L, 300), (1L, 0), (2L, 0), (3L, 0) });
+        results[0].Index.Should().NotBe(0, "the slow first task finishes after the quick ones");
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task ImapOutcomes_yields_failures_as_outcomes()
+    {
+        Outcome<int>[] outcomes = [.. Pool.ImapOutcomes(Functions.FailOnSeven, new[] { 6, 7, 8 })];
+        outcomes.Select(o => o.Succeeded).Should().Equal(true, false, true);
+        await Task.CompletedTask;
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task The_results_of_one_Imap_can_be_enumerated_once()
+    {
+        IAsyncEnumerable<int> results = Pool.ImapAsync(Functions.Square, new[] { 1 });
+        await foreach (int _ in results)
+        {
+        }
+
+        Action again = () => results.GetAsyncEnumerator();
+        again.Should().Throw<InvalidOperationException>().WithMessage("*enumerated once*");
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task An_input_that_throws_surfaces_after_the_items_before_it()
+    {
+        var results = new List<int>();
+        Func<Task> enumerate = async () =>
+        {
+            await foreach (int value in Pool.ImapAsync(Functions.Increment, ThrowsAfter(3)))
+            {
+                results.Add(value);
+            }
+        };
+
+        await enumerate.Should().ThrowAsync<FormatException>().WithMessage("input broke");
+        results.Should().Equal(1, 2, 3);
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task A_cancelled_Imap_throws_operation_cancelled()
+    {
+        using var cancellation = new CancellationTokenSource();
+        Func<Task> enumerate = async () =>
+        {
+            await foreach (int value in Pool.ImapAsync(Functions.Increment, new CountingSequence(), cancellationToken: cancellation.Token))
+            {
+                if (value == 10)
+                {
+                    await cancellation.CancelAsync();
+                }
+            }
+        };
+
+        await enumerate.Should().ThrowAsync<OperationCanceledException>();
+    }
+
+    private static async IAsyncEnumerable<int> Numbers(int count)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            await Task.Yield();
+            yield return i;
+        }
+    }
+
+    private static IEnumerable<int> ThrowsAfter(int count)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            yield return i;
+        }
+
+        throw new FormatException("input broke");
+    }
+
+    /// <summary>0, 1, 2, ... forever, counting how many were pulled.</summary>
+    private sealed class CountingSequence : IEnumerable<int>
+    {
+        private long _pulled;
+
+        public long Pulled => Interlocked.Read(ref _pulled);
+
+        public TaskCompletionSource Disposed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public IEnumerator<int> GetEnumerator()
+        {
+            try
+            {
+                for (int i = 0; ; i++)
+                {
+                    Interlocked.Increment(ref _pulled);
+                    yield return i;
+                }
+            }
+            finally
+            {
+                Disposed.TrySetResult();
+            }
+        }
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+    }
+}

@@ -1,0 +1,20 @@
+namespace Pool.Tests.Integration;
+
+public class InProcessTests
+{
+    [Fact(Timeout = 60_000)]
+    public async Task In_process_mode_runs_in_this_process_with_the_same_results_and_errors()
+    {
+        await using ProcessPool pool = await TestPools.StartAsync(options: new ProcessPoolOptions { InProcess = true });
+
+        pool.WorkerCount.Should().Be(1);
+        pool.Apply(Functions.ProcessIdOfCaller).Should().Be(Environment.ProcessId);
+        (await pool.MapAsync(Functions.Move, new[] { new Point(1, 1) })).Should().Equal(new Point(2, 2));
+        pool.Imap(Functions.Square, Enumerable.Range(0, 10)).Should().Equal(Enumerable.Range(0, 10).Select(x => x * x));
+        pool.Invoking(p => p.Map(Functions.FailOnSeven, new[] { 7 })).Should().Throw<RemoteException>().Which.Is<ArgumentException>().Should().BeTrue();
+        pool.Invoking(p => p.Map((Action a) => 1, new Action[] { () => { } })).Should().Throw<ArgumentException>();
+
+        pool.Close();
+        await pool.JoinAsync().Within();
+    }
+}

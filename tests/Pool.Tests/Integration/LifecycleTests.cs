@@ -1,0 +1,132 @@
+using System.Diagnostics;
+
+namespace Pool.Tests.Integration;
+
+public class LifecycleTests
+{
+    [Fact(Timeout = 60_000)]
+    public async Task Close_lets_queued_work_finish_then_join_returns_and_the_workers_are_gone()
+    {
+        ProcessPool pool = await TestPools.StartAsync();
+        Task<int[]> map = pool.MapAsync(Functions.Sleep, Enumerable.Repeat(20, 20), chunkSize: 1);
+        AsyncResult<int> apply = pool.ApplyAsync(Functions.Square, 6);
+        pool.Close();
+
+        await pool.JoinAsync().Within();
+
+        map.IsCompletedSuccessfully.Should().BeTrue();
+        (await map).Should().HaveCount(20);
+        apply.Get().Should().Be(36);
+        TestPools.AssertGone(pool.StartedProcessIds);
+        await TestPools.DisposeAndAssertNoWorkersAsync(pool);
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task Every_submit_method_refuses_work_after_close_naming_the_state()
+    {
+        ProcessPool pool = await TestPools.StartAsync(workers: 1);
+        pool.Close();
+        pool.Close();
+
+        var refusals = new Action[]
+        {
+            () => pool.Map(Functions.Square, new[] { 1 }),
+            () => pool.Map(Functions.Square, Array.Empty<int>()),
+            () => pool.Imap(Functions.Square, new[] { 1 }),
+            () => pool.ImapUnordered(Functions.Square, new[] { 1 }),
+            () => pool.StarMap(Functions.Concat, new[] { ("a", 1) }),
+            () => pool.Apply(Functions.Square, 1),
+            () => pool.ApplyAsync(Functions.Square, 1),
+        };
+        foreach (Action refusal in refusals)
+        {
+            refusal.Should().Throw<InvalidOperationException>().WithMessage("Cannot call * the pool is closed*");
+        }
+
+        await pool.JoinAsync().Within();
+        pool.Terminate();
+        pool.Invoking(p => p.Apply(Functions.Square, 1)).Should().Throw<InvalidOperationException>().WithMessage("*terminated*");
+        await TestPools.DisposeAndAssertNoWorkersAsync(pool);
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task Join_on_a_running_pool_is_a_state_error()
+    {
+        ProcessPool pool = await TestPools.StartAsync(workers: 1);
+        pool.Invoking(p => p.Join()).Should().Throw<InvalidOperationException>().WithMessage("*Close() or Terminate()*");
+        await TestPools.DisposeAndAssertNoWorkersAsync(pool);
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task Terminate_fails_every_unfinished_task_at_once_and_kills_the_workers()
+    {
+        ProcessPool pool = await TestPools.StartAsync();
+        Task<int[]> map = pool.MapAsync(Functions.Sleep, Enumerable.Repeat(30_000, 6), chunkSize: 1);
+        AsyncResult<int> apply = pool.ApplyAsync(Functions.Sleep, 30_000);
+        IAsyncEnumerator<int> imap = pool.ImapAsync(Functions.Sleep, Enumerable.Repeat(30_000, 3)).GetAsyncEnumerator();
+        ValueTask<bool> next = imap.MoveNextAsync();
+        IReadOnlyList<int> workers = pool.StartedProcessIds;
+
+        var clock = Stopwatch.StartNew();
+        pool.Terminate();
+        pool.Terminate();
+
+        await map.Invoking(async m => await m).Should().ThrowAsync<PoolTerminatedException>();
+        await apply.Invoking(async a => await a).Should().ThrowAsync<PoolTerminatedException>();
+        await next.AsTask().Invoking(async n => await n).Should().ThrowAsync<PoolTerminatedException>();
+        await pool.JoinAsync().Within();
+        clock.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(10));
+        TestPools.AssertGone(workers);
+        pool.Invoking(p => p.Map(Functions.Square, new[] { 1 })).Should().Throw<InvalidOperationException>().WithMessage("*terminated*");
+        await TestPools.DisposeAndAssertNoWorkersAsync(pool);
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task Dispose_terminates_and_is_idempotent()
+    {
+        ProcessPool pool = await TestPools.StartAsync();
+        AsyncResult<int> apply = pool.ApplyAsync(Functions.Sleep, 30_000);
+        IReadOnlyList<int> workers = pool.StartedProcessIds;
+        pool.Dispose();
+        pool.Dispose();
+        await pool.DisposeAsync();
+
+        apply.Invoking(a => a.Get(TestPools.Bound)).Should().Throw<PoolTerminatedException>();
+        TestPools.AssertGone(workers);
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task The_pool_runs_the_number_of_worker_processes_asked_for()
+    {
+        ProcessPool pool = await TestPools.StartAsync(workers: 3);
+        pool.WorkerCount.Should().Be(3);
+        pool.ProcessIds.Should().HaveCount(3).And.OnlyHaveUniqueItems().And.NotContain(Environment.ProcessId);
+        await TestPools.DisposeAndAssertNoWorkersAsync(pool);
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task Close_and_join_do_not_wait_for_an_Imap_nobody_reads()
+    {
+        ProcessPool pool = await TestPools.StartAsync(workers: 1);
+        IEnumerable<int> results = pool.Imap(Functions.Increment, Enumerable.Range(0, 100));
+        pool.Close();
+        await pool.JoinAsync().Within();
+        results.Should().Equal(Enumerable.Range(1, 100));
+        await TestPools.DisposeAndAssertNoWorkersAsync(pool);
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task A_worker_that_cannot_start_fails_construction_within_bounds_saying_what_was_tried()
+    {
+        var options = new ProcessPoolOptions
+        {
+            Workers = 1,
+            WorkerEnvironment = new Dictionary<string, string?> { ["DOTNET_STARTUP_HOOKS"] = "/nonexistent/hook.dll" },
+            WorkerOutput = _ => { },
+        };
+
+        Func<Task> start = () => ProcessPool.StartAsync(options);
+        var error = (await start.Should().ThrowAsync<WorkerStartException>()).Which;
+        error.Message.Should().Contain("exited with exit code").And.Contain("Pool.Worker.dll");
+    }
+}

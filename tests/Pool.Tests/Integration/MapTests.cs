@@ -1,0 +1,150 @@
+namespace Pool.Tests.Integration;
+
+public class MapTests(PoolFixture fixture) : IClassFixture<PoolFixture>
+{
+    private ProcessPool Pool => fixture.Pool;
+
+    [Theory(Timeout = 60_000)]
+    [InlineData(null)]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(1000)]
+    public async Task Map_returns_results_in_input_order(int? chunkSize)
+    {
+        int[] results = await Pool.MapAsync(Functions.Square, Enumerable.Range(0, 500), chunkSize).Within();
+        results.Should().Equal(Enumerable.Range(0, 500).Select(x => x * x));
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task Map_runs_the_function_in_the_worker_processes()
+    {
+        int[] processes = await Pool.MapAsync(Functions.ProcessId, Enumerable.Range(0, 50), chunkSize: 1).Within();
+        processes.Should().NotContain(Environment.ProcessId);
+        processes.Distinct().Should().BeSubsetOf(Pool.ProcessIds);
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task Map_of_an_empty_input_returns_an_empty_array_at_once()
+    {
+        Task<int[]> map = Pool.MapAsync(Functions.Square, Array.Empty<int>());
+        map.IsCompletedSuccessfully.Should().BeTrue();
+        (await map).Should().BeEmpty();
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task Map_throws_the_first_failure_in_input_order_once_every_task_has_run()
+    {
+        Func<Task> map = () => Pool.MapAsync(Functions.FailOnSeven, Enumerable.Range(0, 20), chunkSize: 3);
+        var error = (await map.Should().ThrowAsync<RemoteException>()).Which;
+
+        error.TaskIndex.Should().Be(7);
+        error.RemoteType.Should().Be("System.ArgumentException");
+        error.RemoteMessage.Should().StartWith("seven is not allowed (got 7)");
+        error.Is<ArgumentException>().Should().BeTrue();
+        error.Is<InvalidOperationException>().Should().BeFalse();
+        error.RemoteStackTrace.Should().Contain(nameof(Functions.FailOnSeven));
+        error.ToString().Should().Contain("stack trace in the worker");
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task MapOutcomes_reports_every_value_and_every_failure()
+    {
+        Outcome<int>[] outcomes = await Pool.MapOutcomesAsync(Functions.FailOnSeven, new[] { 5, 7, 9, 7 }).Within();
+
+        outcomes.Select(o => o.Succeeded).Should().Equal(true, false, true, false);
+        outcomes[0].Value.Should().Be(5);
+        outcomes[3].Index.Should().Be(3);
+        outcomes[1].Exception.Should().BeOfType<RemoteException>().Which.TaskIndex.Should().Be(1);
+        outcomes[1].Invoking(o => o.GetValueOrThrow()).Should().Throw<RemoteException>();
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task A_remote_exception_keeps_its_inner_exceptions()
+    {
+        Func<Task> apply = () => Pool.ApplyAsync(Functions.FailWithInner, 1).Task;
+        var error = (await apply.Should().ThrowAsync<RemoteException>()).Which;
+        error.RemoteType.Should().Be("System.InvalidOperationException");
+        error.InnerException.Should().BeOfType<RemoteException>().Which.RemoteType.Should().Be("System.FormatException");
+        error.InnerExceptions.Single().RemoteMessage.Should().Be("inner cause");
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task Map_carries_records_tuples_arrays_collections_and_NaN()
+    {
+        (await Pool.MapAsync(Functions.Move, new[] { new Point(1, 2), new Point(-1, double.NaN) }).Within())
+            .Should().Equal(new Point(2, 4), new Point(0, double.NaN));
+        (await Pool.MapAsync(Functions.Swap, new[] { ("a", 1), ("b", 2) }).Within()).Should().Equal((1, "a"), (2, "b"));
+        (await Pool.MapAsync(Functions.Doubled, new[] { new[] { 1.0, 2.5 }, [] }).Within())[0].Should().Equal(2.0, 5.0);
+        (await Pool.MapAsync(Functions.NotANumber, new[] { 1.0 }).Within()).Single().Should().Be(double.NaN);
+        (await Pool.MapAsync(Functions.Echo, new[] { "é", null, string.Empty }).Within()).Should().Equal("é", null, string.Empty);
+        (await Pool.MapAsync(Functions.Range, new[] { 3 }).Within()).Single().Should().Equal(0, 1, 2);
+        (await Pool.MapAsync(Functions.Count, new[] { new[] { "a", "b", "a" } }).Within()).Single()["a"].Should().Be(2);
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task Map_over_several_sequences_zips_them_and_stops_at_the_shortest()
+    {
+        string[] results = await Pool.MapAsync(Functions.Concat, new[] { "a", "b", "c" }, new[] { 1, 2 }).Within();
+        results.Should().Equal("a1", "b2");
+        (await Pool.MapAsync(Functions.Add3, [1, 2], [10, 20], [100, 200]).Within()).Should().Equal(111, 222);
+        (await Pool.MapAsync(Functions.Add4, [1.0], [2.0], [3.0], [4.0]).Within()).Should().Equal(10.0);
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task StarMap_applies_the_function_to_the_elements_of_each_tuple()
+    {
+        (await Pool.StarMapAsync(Functions.Concat, new[] { ("x", 1), ("y", 2) }).Within()).Should().Equal("x1", "y2");
+        Pool.StarMap(Functions.Add3, new[] { (1, 2, 3) }).Should().Equal(6);
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task Lambdas_that_capture_nothing_run_in_workers()
+    {
+        (await Pool.MapAsync(static (int x) => x * 3, new[] { 1, 2 }).Within()).Should().Equal(3, 6);
+        (await Pool.MapAsync((string s) => s.ToUpperInvariant(), new[] { "a" }).Within()).Should().Equal("A");
+    }
+
+    [Fact]
+    public void A_chunk_size_of_zero_is_an_argument_error()
+    {
+        Action map = () => Pool.Map(Functions.Square, new[] { 1 }, chunkSize: 0);
+        map.Should().Throw<ArgumentOutOfRangeException>().WithParameterName("chunkSize");
+    }
+
+    [Fact]
+    public void Null_function_or_items_are_argument_errors()
+    {
+        Action noFunction = () => Pool.Map<int, int>(null!, new[] { 1 });
+        noFunction.Should().Throw<ArgumentNullException>().WithParameterName("fn");
+        Action noItems = () => Pool.Map<int, int>(Functions.Square, null!);
+        noItems.Should().Throw<ArgumentNullException>().WithParameterName("items");
+    }
+
+    [Fact]
+    public void An_argument_that_cannot_be_serialized_is_refused_at_the_call()
+    {
+        Action map = () => Pool.Map((Action a) => 1, new Action[] { static () => { } });
+        map.Should().Throw<ArgumentException>().WithParameterName("items").WithMessage("*System.Action*cannot be sent to a worker*");
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task A_cancelled_map_throws_operation_cancelled()
+    {
+        using var cancellation = new CancellationTokenSource();
+        Task<int[]> map = Pool.MapAsync(Functions.Sleep, Enumerable.Repeat(50, 40), chunkSize: 1, cancellation.Token);
+        cancellation.Cancel();
+        await map.Invoking(async m => await m).Should().ThrowAsync<OperationCanceledException>();
+        (await Pool.MapAsync(Functions.Square, new[] { 3 }).Within()).Should().Equal(9);
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task Many_threads_can_use_one_pool_at_once()
+    {
+        Task<int[]>[] calls = [.. Enumerable.Range(0, 16).Select(t => Task.Run(() => Pool.MapAsync(Functions.Increment, Enumerable.Range(t * 100, 100), chunkSize: 1 + (t % 5))))];
+        int[][] results = await Task.WhenAll(calls).Within();
+        for (int t = 0; t < results.Length; t++)
+        {
+            results[t].Should().Equal(Enumerable.Range((t * 100) + 1, 100));
+        }
+    }
+}

@@ -1,0 +1,42 @@
+using Pool.Internal;
+
+namespace Pool.Tests;
+
+/// <summary>Pools for tests, and the check that none of their workers outlives them.</summary>
+internal static class TestPools
+{
+    public static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
+
+    public static Task<ProcessPool> StartAsync(int workers = 2, ProcessPoolOptions? options = null) =>
+        ProcessPool.StartAsync((options ?? new ProcessPoolOptions()) with { Workers = options?.Workers ?? workers, WorkerOutput = options?.WorkerOutput ?? (_ => { }) });
+
+    /// <summary>Disposes the pool and asserts that every worker process it ever started has exited.</summary>
+    public static async Task DisposeAndAssertNoWorkersAsync(ProcessPool pool)
+    {
+        IReadOnlyList<int> started = pool.StartedProcessIds;
+        await pool.DisposeAsync().AsTask().WaitAsync(Bound);
+        AssertGone(started);
+    }
+
+    public static void AssertGone(IEnumerable<int> processIds)
+    {
+        int[] alive = [.. processIds.Where(id => id != Environment.ProcessId && ProcessTree.IsAlive(id))];
+        alive.Should().BeEmpty("no worker may outlive its pool");
+    }
+
+    public static Task<T> Within<T>(this Task<T> task) => task.WaitAsync(Bound);
+
+    public static Task Within(this Task task) => task.WaitAsync(Bound);
+}
+
+/// <summary>One pool of two workers shared by a test class; disposed, and checked for leftovers, at its end.</summary>
+public sealed class PoolFixture : IAsyncLifetime
+{
+    private ProcessPool? _pool;
+
+    public ProcessPool Pool => _pool ?? throw new InvalidOperationException("The fixture is not initialized.");
+
+    public async Task InitializeAsync() => _pool = await TestPools.StartAsync();
+
+    public Task DisposeAsync() => _pool is null ? Task.CompletedTask : TestPools.DisposeAndAssertNoWorkersAsync(_pool);
+}

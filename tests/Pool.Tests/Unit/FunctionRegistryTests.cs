@@ -1,0 +1,49 @@
+using System.Linq.Expressions;
+using Pool.Contracts;
+using Pool.Internal;
+
+namespace Pool.Tests.Unit;
+
+public class FunctionRegistryTests
+{
+    private readonly FunctionRegistry _registry = new();
+
+    [Fact]
+    public void A_static_method_ships_as_a_reference_to_this_build()
+    {
+        ShippedFunction shipped = _registry.Get((Func<int, int>)Functions.Square, typeof(Func<int, int>), "fn");
+
+        shipped.Descriptor.TargetKind.Should().Be(TargetKind.None);
+        shipped.Descriptor.MethodName.Should().Be(nameof(Functions.Square));
+        shipped.Descriptor.ModuleVersionId.Should().Be(typeof(Functions).Module.ModuleVersionId);
+        shipped.DisplayName.Should().Be("Functions.Square(Int32)");
+        _registry.Get((Func<int, int>)Functions.Square, typeof(Func<int, int>), "fn").Id.Should().Be(shipped.Id, "a function is described once");
+    }
+
+    [Fact]
+    public void A_lambda_that_captures_nothing_ships_with_its_compiler_singleton()
+    {
+        ShippedFunction shipped = _registry.Get((Func<int, int>)(x => x + 1), typeof(Func<int, int>), "fn");
+
+        shipped.Descriptor.TargetKind.Should().Be(TargetKind.Singleton);
+        shipped.DisplayName.Should().StartWith("lambda in FunctionRegistryTests.");
+    }
+
+    [Fact]
+    public void A_multicast_delegate_is_refused_naming_the_parameter()
+    {
+        Func<int, int> both = Functions.Square;
+        both += Functions.Increment;
+        Action ship = () => _registry.Get(both, typeof(Func<int, int>), "fn");
+        ship.Should().Throw<ArgumentException>().WithParameterName("fn").WithMessage("*multicast*");
+    }
+
+    [Fact]
+    public void A_compiled_expression_is_refused_as_dynamic_code()
+    {
+        Expression<Func<int, int>> expression = x => x * 3;
+        Func<int, int> compiled = expression.Compile();
+        Action ship = () => _registry.Get(compiled, typeof(Func<int, int>), "fn");
+        ship.Should().Throw<ArgumentException>().WithMessage("*dynamic method*written in source*");
+    }
+}
