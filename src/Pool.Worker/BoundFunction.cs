@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Reflection;
 using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 using Pool.Contracts;
@@ -12,6 +13,9 @@ internal abstract class BoundFunction(string displayName)
 
     /// <summary>Decodes a <see cref="MessageType.Run"/> chunk's arguments (on the reader thread).</summary>
     public abstract ChunkWork Decode(in RunHeader header, ref SequenceReader<byte> reader);
+
+    /// <summary>Runs once with the arguments of one task (the initializer); returns what it threw, or null.</summary>
+    public abstract ValueTask<Exception?> InvokeOnceAsync(byte[] arguments);
 }
 
 /// <summary>
@@ -64,6 +68,35 @@ internal sealed class BoundFunction<TArgs, TResult>(
         return new ChunkWork<TArgs, TResult>(this, header, values, errors);
     }
 
+    public override async ValueTask<Exception?> InvokeOnceAsync(byte[] arguments)
+    {
+        try
+        {
+            TArgs values = ReadOne(arguments);
+            if (syncCall is not null)
+            {
+                syncCall(values, CancellationToken.None);
+            }
+            else
+            {
+                await asyncCall!(values, CancellationToken.None).ConfigureAwait(false);
+            }
+
+            return null;
+        }
+        catch (Exception e)
+        {
+            // Reported to the host as the initializer's failure.
+            return e;
+        }
+    }
+
+    private TArgs ReadOne(byte[] arguments)
+    {
+        var reader = new SequenceReader<byte>(new ReadOnlySequence<byte>(arguments));
+        return args.Read(ref reader);
+    }
+
     private InvalidOperationException ArgumentDecodingError(int index, Exception e) => new InvalidOperationException(
         $"The worker could not decode the arguments of task {index} of a chunk for {DisplayName}: {e.Message}", e);
 }
@@ -82,14 +115,16 @@ internal static class BoundFunctions
         object argsCodec = ArgsCodecs.Create(codecs, shape.Parameters);
         object resultCodec = codecs.Get(shape.Result);
 
-        string adapter = "A" + shape.Parameters.Length + (shape.TakesToken ? "T" : string.Empty);
-        object call = typeof(Calls).GetMethod(adapter)!
-            .MakeGenericMethod([.. shape.Parameters, shape.Returned])
-            .Invoke(null, [function])!;
+        bool isVoid = shape.Kind == ReturnKind.Void;
+        string adapter = (isVoid ? "V" : "A") + shape.Parameters.Length + (shape.TakesToken ? "T" : string.Empty);
+        MethodInfo adapterMethod = typeof(Calls).GetMethod(adapter)
+            ?? throw new NotSupportedException($"{delegateType} is not a shape the pool calls.");
+        Type[] adapterTypes = isVoid ? shape.Parameters : [.. shape.Parameters, shape.Returned];
+        object call = (adapterTypes.Length == 0 ? adapterMethod : adapterMethod.MakeGenericMethod(adapterTypes)).Invoke(null, [function])!;
 
         string factory = shape.Kind switch
         {
-            ReturnKind.Value => nameof(Sync),
+            ReturnKind.Value or ReturnKind.Void => nameof(Sync),
             ReturnKind.Task => nameof(FromTask),
             _ => nameof(FromValueTask),
         };
@@ -113,6 +148,7 @@ internal static class BoundFunctions
 internal enum ReturnKind
 {
     Value,
+    Void,
     Task,
     ValueTask,
 }
@@ -122,9 +158,16 @@ internal sealed record FunctionShape(Type[] Parameters, bool TakesToken, Type Re
 {
     public static FunctionShape Of(Type delegateType)
     {
+        if (delegateType == typeof(Action) || (delegateType.IsGenericType && delegateType.GetGenericTypeDefinition().FullName!.StartsWith("System.Action`", StringComparison.Ordinal)))
+        {
+            Type[] actionParameters = delegateType.IsGenericType ? delegateType.GetGenericArguments() : [];
+            bool actionToken = actionParameters.Length > 0 && actionParameters[^1] == typeof(CancellationToken);
+            return new FunctionShape(actionToken ? actionParameters[..^1] : actionParameters, actionToken, typeof(void), ReturnKind.Void, typeof(ValueTuple));
+        }
+
         if (!delegateType.IsGenericType || !delegateType.GetGenericTypeDefinition().FullName!.StartsWith("System.Func`", StringComparison.Ordinal))
         {
-            throw new NotSupportedException($"{delegateType} is not a Func<...>: the pool calls functions that return a value.");
+            throw new NotSupportedException($"{delegateType} is not a Func<...> or an Action<...>.");
         }
 
         Type[] arguments = delegateType.GetGenericArguments();
@@ -177,6 +220,36 @@ internal static class Calls
     public static Func<(T1, T2, T3, T4), CancellationToken, TRet> A4<T1, T2, T3, T4, TRet>(Func<T1, T2, T3, T4, TRet> f) => (a, _) => f(a.Item1, a.Item2, a.Item3, a.Item4);
 
     public static Func<(T1, T2, T3, T4), CancellationToken, TRet> A4T<T1, T2, T3, T4, TRet>(Func<T1, T2, T3, T4, CancellationToken, TRet> f) => (a, ct) => f(a.Item1, a.Item2, a.Item3, a.Item4, ct);
+
+    public static Func<ValueTuple, CancellationToken, ValueTuple> V0(Action f) => (_, _) =>
+    {
+        f();
+        return default;
+    };
+
+    public static Func<T1, CancellationToken, ValueTuple> V1<T1>(Action<T1> f) => (a, _) =>
+    {
+        f(a);
+        return default;
+    };
+
+    public static Func<(T1, T2), CancellationToken, ValueTuple> V2<T1, T2>(Action<T1, T2> f) => (a, _) =>
+    {
+        f(a.Item1, a.Item2);
+        return default;
+    };
+
+    public static Func<(T1, T2, T3), CancellationToken, ValueTuple> V3<T1, T2, T3>(Action<T1, T2, T3> f) => (a, _) =>
+    {
+        f(a.Item1, a.Item2, a.Item3);
+        return default;
+    };
+
+    public static Func<(T1, T2, T3, T4), CancellationToken, ValueTuple> V4<T1, T2, T3, T4>(Action<T1, T2, T3, T4> f) => (a, _) =>
+    {
+        f(a.Item1, a.Item2, a.Item3, a.Item4);
+        return default;
+    };
 }
 
 /// <summary>Returns rented arrays, cleared when they hold references.</summary>

@@ -6,8 +6,36 @@ namespace Pool.Worker;
 /// <summary>What a chunk needs from the worker while it runs.</summary>
 internal sealed record WorkerContext(ResultWriter Output, ProgressCell Cell);
 
+/// <summary>Something the executor runs, in the order it arrived.</summary>
+internal abstract class WorkItem
+{
+    public abstract ValueTask RunAsync(WorkerContext context);
+}
+
+/// <summary>
+/// Runs the pool's initializer before any task. It reports <see cref="MessageType.Initialized"/>, or
+/// <see cref="MessageType.InitFailed"/> with the error, after which the worker stops.
+/// </summary>
+internal sealed class InitWork(BoundFunction? initializer, byte[] arguments, Exception? bindError, Action onFailed) : WorkItem
+{
+    public override async ValueTask RunAsync(WorkerContext context)
+    {
+        Exception? error = bindError ?? await initializer!.InvokeOnceAsync(arguments).ConfigureAwait(false);
+        if (error is null)
+        {
+            context.Output.WriteFrame(SimpleMessages.WriteInitialized);
+            context.Output.Flush();
+            return;
+        }
+
+        context.Output.WriteFrame(w => SimpleMessages.WriteInitFailed(w, RemoteError.FromException(error)));
+        context.Output.Flush();
+        onFailed();
+    }
+}
+
 /// <summary>A decoded chunk waiting for, or in, the executor. The reader thread may cancel it at any time.</summary>
-internal abstract class ChunkWork(int chunkId, int count)
+internal abstract class ChunkWork(int chunkId, int count) : WorkItem
 {
     private volatile bool _canceled;
 
@@ -20,7 +48,11 @@ internal abstract class ChunkWork(int chunkId, int count)
     /// <summary>Skips the tasks not yet started; a running task that takes a token sees it cancelled.</summary>
     public virtual void Cancel() => _canceled = true;
 
-    public abstract ValueTask RunAsync(WorkerContext context);
+    /// <summary>Cancels the token of task <paramref name="index"/> if it is the one running (a deadline passed).</summary>
+    public virtual void CancelTask(int index)
+    {
+    }
+
 }
 
 /// <summary>A chunk whose function could not be bound: every task fails with the same error.</summary>
@@ -40,13 +72,49 @@ internal sealed class ChunkWork<TArgs, TResult>(
     TArgs[] values,
     ExceptionDispatchInfo?[]? errors) : ChunkWork(header.ChunkId, header.Count)
 {
-    private readonly CancellationTokenSource? _cancellation = function.TakesToken ? new CancellationTokenSource() : null;
     private readonly bool _timed = (header.Flags & RunFlags.Timed) != 0;
+    private readonly Lock _tokenLock = new();
+    private CancellationTokenSource? _cancellation = function.TakesToken ? new CancellationTokenSource() : null;
+    private int _running = -1;
 
     public override void Cancel()
     {
         base.Cancel();
-        _cancellation?.Cancel();
+        lock (_tokenLock)
+        {
+            _cancellation?.Cancel();
+        }
+    }
+
+    public override void CancelTask(int index)
+    {
+        lock (_tokenLock)
+        {
+            if (_running == index)
+            {
+                _cancellation?.Cancel();
+            }
+        }
+    }
+
+    /// <summary>The token for task <paramref name="index"/>: a fresh one if a cancelled task used the last.</summary>
+    private CancellationToken TokenFor(int index)
+    {
+        if (_cancellation is null)
+        {
+            return default;
+        }
+
+        lock (_tokenLock)
+        {
+            _running = index;
+            if (_cancellation.IsCancellationRequested && !IsCanceled)
+            {
+                _cancellation = new CancellationTokenSource();
+            }
+
+            return _cancellation.Token;
+        }
     }
 
     public override ValueTask RunAsync(WorkerContext context)
@@ -63,7 +131,6 @@ internal sealed class ChunkWork<TArgs, TResult>(
     private void RunSynchronously(WorkerContext context, Func<TArgs, CancellationToken, TResult> call)
     {
         ResultWriter output = context.Output;
-        CancellationToken token = _cancellation?.Token ?? default;
         try
         {
             for (int i = 0; i < Count; i++)
@@ -82,7 +149,7 @@ internal sealed class ChunkWork<TArgs, TResult>(
                 TResult result;
                 try
                 {
-                    result = call(values[i], token);
+                    result = call(values[i], TokenFor(i));
                 }
                 catch (Exception e)
                 {
@@ -105,7 +172,6 @@ internal sealed class ChunkWork<TArgs, TResult>(
     private async ValueTask RunAsynchronously(WorkerContext context, Func<TArgs, CancellationToken, ValueTask<TResult>> call)
     {
         ResultWriter output = context.Output;
-        CancellationToken token = _cancellation?.Token ?? default;
         try
         {
             for (int i = 0; i < Count; i++)
@@ -124,7 +190,7 @@ internal sealed class ChunkWork<TArgs, TResult>(
                 TResult result;
                 try
                 {
-                    result = await call(values[i], token).ConfigureAwait(false);
+                    result = await call(values[i], TokenFor(i)).ConfigureAwait(false);
                 }
                 catch (Exception e)
                 {
@@ -181,7 +247,7 @@ internal sealed class ChunkWork<TArgs, TResult>(
 
     private void ReportError(ResultWriter output, int index, Exception e)
     {
-        if (e is OperationCanceledException && IsCanceled)
+        if (e is OperationCanceledException && (IsCanceled || (_cancellation?.IsCancellationRequested ?? false)))
         {
             output.WriteFailure(ChunkId, index, 1, FailureKind.Canceled, null);
         }

@@ -16,7 +16,7 @@ namespace Pool.Worker;
 /// </summary>
 internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell cell, bool exitProcessOnEndOfInput) : IDisposable
 {
-    private readonly Channel<ChunkWork> _queue = Channel.CreateUnbounded<ChunkWork>(
+    private readonly Channel<WorkItem> _queue = Channel.CreateUnbounded<WorkItem>(
         new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
 
     private readonly ConcurrentDictionary<int, ChunkWork> _pending = new();
@@ -49,10 +49,10 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
     private async ValueTask ExecuteAsync()
     {
         var context = new WorkerContext(_output, cell);
-        ChannelReader<ChunkWork> queue = _queue.Reader;
+        ChannelReader<WorkItem> queue = _queue.Reader;
         while (await queue.WaitToReadAsync().ConfigureAwait(false))
         {
-            while (queue.TryRead(out ChunkWork? work))
+            while (queue.TryRead(out WorkItem? work))
             {
                 ValueTask running = work.RunAsync(context);
                 if (!running.IsCompletedSuccessfully)
@@ -60,7 +60,11 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
                     await running.ConfigureAwait(false);
                 }
 
-                _pending.TryRemove(work.ChunkId, out _);
+                if (work is ChunkWork chunk)
+                {
+                    _pending.TryRemove(chunk.ChunkId, out _);
+                }
+
                 if (!queue.TryPeek(out _))
                 {
                     _output.Flush();
@@ -170,9 +174,17 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
                 Enqueue(payload);
                 break;
             case MessageType.Cancel:
-                if (_pending.TryGetValue(SimpleMessages.ReadInt(payload), out ChunkWork? work))
+                CancelMessage cancel = CancelMessage.Read(payload);
+                if (_pending.TryGetValue(cancel.ChunkId, out ChunkWork? work))
                 {
-                    work.Cancel();
+                    if (cancel.Index == CancelMessage.WholeChunk)
+                    {
+                        work.Cancel();
+                    }
+                    else
+                    {
+                        work.CancelTask(cancel.Index);
+                    }
                 }
 
                 break;
@@ -187,6 +199,35 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
             ?? throw new ProtocolException($"The worker cannot find serializer type '{init.SerializerType}'.");
         var serializer = (PoolSerializer)Activator.CreateInstance(serializerType)!;
         _binder = new FunctionBinder(new CodecProvider(serializer));
+        if (init.Initializer is not { } descriptor)
+        {
+            return;
+        }
+
+        BoundFunction? initializer = null;
+        Exception? bindError = null;
+        try
+        {
+            initializer = _binder.Bind(descriptor);
+        }
+        catch (Exception e)
+        {
+            // Reported by the InitWork as the initializer's failure.
+            bindError = e;
+        }
+
+        _queue.Writer.TryWrite(new InitWork(initializer, init.InitializerArguments, bindError, InitializerFailed));
+    }
+
+    private void InitializerFailed()
+    {
+        if (exitProcessOnEndOfInput)
+        {
+            // The host was told; a worker without its initializer must not run tasks.
+            Environment.Exit(5);
+        }
+
+        _queue.Writer.TryComplete();
     }
 
     private void Bind(BindMessage bind)

@@ -20,7 +20,7 @@ internal enum MessageType : byte
     /// <summary>Host to worker: a chunk of tasks for one function, with their arguments.</summary>
     Run = 5,
 
-    /// <summary>Host to worker: skip the rest of a chunk and cancel the task running from it.</summary>
+    /// <summary>Host to worker: cancel one running task (a deadline), or the rest of a chunk (a cancelled call).</summary>
     Cancel = 6,
 
     /// <summary>Worker to host: the values of consecutive tasks of one chunk.</summary>
@@ -31,4 +31,7 @@ internal enum MessageType : byte
 
     /// <summary>Worker to host: the initializer threw; the worker exits after this frame.</summary>
     InitFailed = 9,
+
+    /// <summary>Worker to host: the initializer ran.</summary>
+    Initialized = 10,
 }

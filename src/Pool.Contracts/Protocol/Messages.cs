@@ -169,10 +169,37 @@ internal sealed record FailedMessage(int ChunkId, int Offset, int Count, Failure
     }
 }
 
-/// <summary>Small frames whose payload is one or two integers or an error.</summary>
+/// <summary>
+/// Host to worker: cancel task <see cref="Index"/> of chunk <see cref="ChunkId"/> if it is running (its token
+/// is cancelled, the chunk goes on), or with <see cref="WholeChunk"/> skip the rest of the chunk too.
+/// </summary>
+internal readonly record struct CancelMessage(int ChunkId, int Index)
+{
+    public const int WholeChunk = -1;
+
+    public void Write(FrameWriter writer)
+    {
+        writer.BeginFrame(MessageType.Cancel);
+        writer.WriteInt32(ChunkId);
+        writer.WriteInt32(Index);
+        writer.EndFrame();
+    }
+
+    public static CancelMessage Read(ReadOnlySequence<byte> payload)
+    {
+        var reader = new SequenceReader<byte>(payload);
+        return new CancelMessage(reader.ReadInt32(), reader.ReadInt32());
+    }
+}
+
+/// <summary>Small frames whose payload is one integer, an error, or nothing.</summary>
 internal static class SimpleMessages
 {
-    public static void WriteCancel(FrameWriter writer, int chunkId) => WriteInt(writer, MessageType.Cancel, chunkId);
+    public static void WriteInitialized(FrameWriter writer)
+    {
+        writer.BeginFrame(MessageType.Initialized);
+        writer.EndFrame();
+    }
 
     public static void WriteUnbind(FrameWriter writer, int functionId) => WriteInt(writer, MessageType.Unbind, functionId);
 

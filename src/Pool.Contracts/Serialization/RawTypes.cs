@@ -14,7 +14,7 @@ internal static class RawTypes
     private static readonly HashSet<Type> Structs =
     [
         typeof(decimal), typeof(Half), typeof(Int128), typeof(UInt128), typeof(DateTime), typeof(TimeSpan),
-        typeof(DateTimeOffset), typeof(Guid), typeof(DateOnly), typeof(TimeOnly),
+        typeof(DateTimeOffset), typeof(Guid), typeof(DateOnly), typeof(TimeOnly), typeof(ValueTuple),
     ];
 
     public static bool IsRaw(Type type) =>

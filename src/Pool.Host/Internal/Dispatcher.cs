@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Pool.Contracts;
 
 namespace Pool.Internal;
 
@@ -12,7 +13,7 @@ internal sealed class Dispatcher(PoolRuntime runtime)
 {
     private readonly ConcurrentQueue<Job> _jobs = new();
     private readonly ConcurrentQueue<Chunk> _retries = new();
-    private readonly ConcurrentQueue<(WorkerConnection Worker, int ChunkId)> _cancels = new();
+    private readonly ConcurrentQueue<(WorkerConnection Worker, CancelMessage Cancel)> _cancels = new();
     private readonly Signal _wake = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly List<WorkerConnection> _dirty = [];
@@ -42,9 +43,9 @@ internal sealed class Dispatcher(PoolRuntime runtime)
     }
 
     /// <summary>Asks a worker to skip the rest of a chunk and cancel its running task.</summary>
-    public void Cancel(WorkerConnection worker, int chunkId)
+    public void Cancel(WorkerConnection worker, CancelMessage cancel)
     {
-        _cancels.Enqueue((worker, chunkId));
+        _cancels.Enqueue((worker, cancel));
         _wake.Set();
     }
 
@@ -82,9 +83,9 @@ internal sealed class Dispatcher(PoolRuntime runtime)
 
     private void Dispatch()
     {
-        while (_cancels.TryDequeue(out (WorkerConnection Worker, int ChunkId) cancel))
+        while (_cancels.TryDequeue(out (WorkerConnection Worker, CancelMessage Cancel) cancel))
         {
-            cancel.Worker.WriteCancel(cancel.ChunkId);
+            cancel.Worker.WriteCancel(cancel.Cancel);
             MarkDirty(cancel.Worker);
         }
 

@@ -118,12 +118,12 @@ internal sealed class WorkerConnection : IDisposable
         }
     }
 
-    /// <summary>Dispatcher: asks the worker to skip the rest of a chunk.</summary>
-    public void WriteCancel(int chunkId)
+    /// <summary>Dispatcher: asks the worker to cancel a running task, or with <see cref="CancelMessage.WholeChunk"/> the rest of a chunk.</summary>
+    public void WriteCancel(CancelMessage cancel)
     {
         if (!_dead)
         {
-            SimpleMessages.WriteCancel(_frames, chunkId);
+            cancel.Write(_frames);
         }
     }
 
