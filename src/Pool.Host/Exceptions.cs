@@ -144,6 +144,71 @@ public sealed class WorkerCrashedException : ProcessPoolException
     }
 }
 
+/// <summary>
+/// The task ran longer than its timeout (<see cref="ProcessPoolOptions.TaskTimeout"/> or the call's
+/// <c>taskTimeout</c>): it was cancelled through its token if it takes one, and its worker was killed with
+/// its process tree and replaced if it did not end within <see cref="ProcessPoolOptions.CancellationGrace"/>.
+/// Distinct from <see cref="TimeoutException"/>, which <see cref="AsyncResult{T}.Get(TimeSpan?)"/> throws when
+/// only the wait timed out. Python: pebble's <c>TimeoutError</c>.
+/// </summary>
+public sealed class TaskTimeoutException : ProcessPoolException
+{
+    internal TaskTimeoutException(TimeSpan timeout, long taskIndex, string function, int workerId, int processId, bool killed)
+        : base($"Task {taskIndex} of {function} ran longer than its timeout of {Format(timeout)} on worker {workerId} (pid {processId}); " +
+            (killed ? "the worker was killed and replaced." : "it was cancelled through its token."))
+    {
+        Timeout = timeout;
+        TaskIndex = taskIndex;
+        WorkerId = workerId;
+        ProcessId = processId;
+    }
+
+    /// <summary>The timeout the task exceeded.</summary>
+    public TimeSpan Timeout { get; }
+
+    /// <summary>The position of the task in its call's input (0 for <c>Apply</c>).</summary>
+    public long TaskIndex { get; }
+
+    /// <summary>The pool's number for the worker that ran it.</summary>
+    public int WorkerId { get; }
+
+    /// <summary>The process id of the worker that ran it.</summary>
+    public int ProcessId { get; }
+
+    private static string Format(TimeSpan timeout) =>
+        timeout.TotalSeconds >= 1 ? $"{timeout.TotalSeconds:0.###} s" : $"{timeout.TotalMilliseconds:0.#} ms";
+}
+
+/// <summary>
+/// The pool's initializer (<see cref="ProcessPoolOptions.WithInitializer(Action)"/>) threw in
+/// <see cref="ProcessPoolOptions.InitializerAttempts"/> workers in a row, so the pool stopped rather than
+/// start workers forever (Python's pool respawns them endlessly). Every unfinished task fails with it;
+/// <see cref="Exception.InnerException"/> is the initializer's exception, as a <see cref="RemoteException"/>.
+/// </summary>
+public sealed class InitializerException : ProcessPoolException
+{
+    internal InitializerException(string initializer, int attempts, RemoteException error)
+        : this($"The pool's initializer {initializer} failed in {attempts} worker{(attempts == 1 ? string.Empty : "s")} in a row, so the pool stopped: {error.Message}", initializer, error)
+    {
+    }
+
+    private InitializerException(string message, string initializer, RemoteException error)
+        : base(message, error)
+    {
+        Initializer = initializer;
+        RemoteError = error;
+    }
+
+    /// <summary>The initializer, as the pool names functions.</summary>
+    public string Initializer { get; }
+
+    /// <summary>What the initializer threw, in the worker.</summary>
+    public RemoteException RemoteError { get; }
+
+    /// <summary>A fresh instance for each task it fails, so that each throw has its own stack trace.</summary>
+    internal InitializerException Copy() => new(Message, Initializer, RemoteError);
+}
+
 /// <summary>The pool was terminated (or disposed) before the task finished.</summary>
 public sealed class PoolTerminatedException : ProcessPoolException
 {

@@ -9,19 +9,19 @@ public sealed partial class ProcessPool
 {
     /// <summary>
     /// Applies <paramref name="fn"/> to the elements of each tuple, in the workers; results in input order.
-    /// Python: <c>Pool.starmap</c>. Otherwise as <see cref="Map{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, CancellationToken)"/>.
+    /// Python: <c>Pool.starmap</c>. Otherwise as <see cref="Map{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>.
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="fn"/> or the first item cannot be shipped.</exception>
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
     /// <exception cref="RemoteException">A task threw.</exception>
     /// <exception cref="WorkerCrashedException">A task's worker died running it.</exception>
-    public TResult[] StarMap<T1, T2, TResult>(Func<T1, T2, TResult> fn, IEnumerable<(T1, T2)> items, int? chunkSize = null, CancellationToken cancellationToken = default) =>
-        Block(StarMapAsync(fn, items, chunkSize, cancellationToken));
+    public TResult[] StarMap<T1, T2, TResult>(Func<T1, T2, TResult> fn, IEnumerable<(T1, T2)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
 
-    /// <inheritdoc cref="StarMap{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, CancellationToken)"/>
+    /// <inheritdoc cref="StarMap{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <c>StarMap</c>, without blocking. Python: <c>Pool.starmap_async</c>.</summary>
-    public Task<TResult[]> StarMapAsync<T1, T2, TResult>(Func<T1, T2, TResult> fn, IEnumerable<(T1, T2)> items, int? chunkSize = null, CancellationToken cancellationToken = default) =>
-        MapCore<(T1, T2), TResult>(Ship(fn, typeof(Func<T1, T2, TResult>)), new Args2<T1, T2>(_runtime.Codecs.Get<T1>(), _runtime.Codecs.Get<T2>()), Materialize(items), chunkSize, nameof(StarMap), cancellationToken);
+    public Task<TResult[]> StarMapAsync<T1, T2, TResult>(Func<T1, T2, TResult> fn, IEnumerable<(T1, T2)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2), TResult>(Ship(fn, typeof(Func<T1, T2, TResult>)), new Args2<T1, T2>(_runtime.Codecs.Get<T1>(), _runtime.Codecs.Get<T2>()), Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);
 
     /// <summary>
     /// Applies <paramref name="fn"/> to the elements of 2 sequences taken in step, stopping at the shortest,
@@ -31,39 +31,40 @@ public sealed partial class ProcessPool
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
     /// <exception cref="RemoteException">A task threw.</exception>
     /// <exception cref="WorkerCrashedException">A task's worker died running it.</exception>
-    public TResult[] Map<T1, T2, TResult>(Func<T1, T2, TResult> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, int? chunkSize = null, CancellationToken cancellationToken = default) =>
-        Block(MapAsync(fn, xs, ys, chunkSize, cancellationToken));
+    public TResult[] Map<T1, T2, TResult>(Func<T1, T2, TResult> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(MapAsync(fn, xs, ys, chunkSize, taskTimeout, cancellationToken));
 
-    /// <inheritdoc cref="Map{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, CancellationToken)"/>
-    public Task<TResult[]> MapAsync<T1, T2, TResult>(Func<T1, T2, TResult> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, int? chunkSize = null, CancellationToken cancellationToken = default) =>
-        MapCore<(T1, T2), TResult>(Ship(fn, typeof(Func<T1, T2, TResult>)), new Args2<T1, T2>(_runtime.Codecs.Get<T1>(), _runtime.Codecs.Get<T2>()), Zip(xs, ys), chunkSize, nameof(Map), cancellationToken);
+    /// <inheritdoc cref="Map{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>
+    public Task<TResult[]> MapAsync<T1, T2, TResult>(Func<T1, T2, TResult> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2), TResult>(Ship(fn, typeof(Func<T1, T2, TResult>)), new Args2<T1, T2>(_runtime.Codecs.Get<T1>(), _runtime.Codecs.Get<T2>()), Zip(xs, ys), chunkSize, nameof(Map), taskTimeout, cancellationToken);
 
     /// <summary>Runs <paramref name="fn"/> with 2 arguments in a worker and returns its result. Python: <c>Pool.apply(f, args)</c>.</summary>
     /// <exception cref="ArgumentException"><paramref name="fn"/> or an argument cannot be shipped.</exception>
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
     /// <exception cref="RemoteException">The function threw.</exception>
     /// <exception cref="WorkerCrashedException">The worker died running it.</exception>
-    public TResult Apply<T1, T2, TResult>(Func<T1, T2, TResult> fn, T1 arg1, T2 arg2) => ApplyAsync(fn, arg1, arg2).Get();
+    public TResult Apply<T1, T2, TResult>(Func<T1, T2, TResult> fn, T1 arg1, T2 arg2, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyAsync(fn, arg1, arg2, null, null, taskTimeout, cancellationToken).Get();
 
-    /// <inheritdoc cref="ApplyAsync{T, TResult}(Func{T, TResult}, T, Action{TResult}?, Action{Exception}?, CancellationToken)"/>
-    public AsyncResult<TResult> ApplyAsync<T1, T2, TResult>(Func<T1, T2, TResult> fn, T1 arg1, T2 arg2, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, CancellationToken cancellationToken = default) =>
-        ApplyCore(Ship(fn, typeof(Func<T1, T2, TResult>)), new Args2<T1, T2>(_runtime.Codecs.Get<T1>(), _runtime.Codecs.Get<T2>()), (arg1, arg2), callback, errorCallback, cancellationToken);
+    /// <inheritdoc cref="ApplyAsync{T, TResult}(Func{T, TResult}, T, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
+    public AsyncResult<TResult> ApplyAsync<T1, T2, TResult>(Func<T1, T2, TResult> fn, T1 arg1, T2 arg2, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyCore(Ship(fn, typeof(Func<T1, T2, TResult>)), new Args2<T1, T2>(_runtime.Codecs.Get<T1>(), _runtime.Codecs.Get<T2>()), (arg1, arg2), callback, errorCallback, taskTimeout, cancellationToken);
 
     /// <summary>
     /// Applies <paramref name="fn"/> to the elements of each tuple, in the workers; results in input order.
-    /// Python: <c>Pool.starmap</c>. Otherwise as <see cref="Map{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, CancellationToken)"/>.
+    /// Python: <c>Pool.starmap</c>. Otherwise as <see cref="Map{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>.
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="fn"/> or the first item cannot be shipped.</exception>
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
     /// <exception cref="RemoteException">A task threw.</exception>
     /// <exception cref="WorkerCrashedException">A task's worker died running it.</exception>
-    public TResult[] StarMap<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> fn, IEnumerable<(T1, T2, T3)> items, int? chunkSize = null, CancellationToken cancellationToken = default) =>
-        Block(StarMapAsync(fn, items, chunkSize, cancellationToken));
+    public TResult[] StarMap<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> fn, IEnumerable<(T1, T2, T3)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
 
-    /// <inheritdoc cref="StarMap{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, CancellationToken)"/>
+    /// <inheritdoc cref="StarMap{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <c>StarMap</c>, without blocking. Python: <c>Pool.starmap_async</c>.</summary>
-    public Task<TResult[]> StarMapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> fn, IEnumerable<(T1, T2, T3)> items, int? chunkSize = null, CancellationToken cancellationToken = default) =>
-        MapCore<(T1, T2, T3), TResult>(Ship(fn, typeof(Func<T1, T2, T3, TResult>)), new Args3<T1, T2, T3>(_runtime.Codecs.Get<T1>(), _runtime.Codecs.Get<T2>(), _runtime.Codecs.Get<T3>()), Materialize(items), chunkSize, nameof(StarMap), cancellationToken);
+    public Task<TResult[]> StarMapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> fn, IEnumerable<(T1, T2, T3)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2, T3), TResult>(Ship(fn, typeof(Func<T1, T2, T3, TResult>)), new Args3<T1, T2, T3>(_runtime.Codecs.Get<T1>(), _runtime.Codecs.Get<T2>(), _runtime.Codecs.Get<T3>()), Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);
 
     /// <summary>
     /// Applies <paramref name="fn"/> to the elements of 3 sequences taken in step, stopping at the shortest,
@@ -73,39 +74,40 @@ public sealed partial class ProcessPool
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
     /// <exception cref="RemoteException">A task threw.</exception>
     /// <exception cref="WorkerCrashedException">A task's worker died running it.</exception>
-    public TResult[] Map<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, int? chunkSize = null, CancellationToken cancellationToken = default) =>
-        Block(MapAsync(fn, xs, ys, zs, chunkSize, cancellationToken));
+    public TResult[] Map<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(MapAsync(fn, xs, ys, zs, chunkSize, taskTimeout, cancellationToken));
 
-    /// <inheritdoc cref="Map{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, CancellationToken)"/>
-    public Task<TResult[]> MapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, int? chunkSize = null, CancellationToken cancellationToken = default) =>
-        MapCore<(T1, T2, T3), TResult>(Ship(fn, typeof(Func<T1, T2, T3, TResult>)), new Args3<T1, T2, T3>(_runtime.Codecs.Get<T1>(), _runtime.Codecs.Get<T2>(), _runtime.Codecs.Get<T3>()), Zip(xs, ys, zs), chunkSize, nameof(Map), cancellationToken);
+    /// <inheritdoc cref="Map{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>
+    public Task<TResult[]> MapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2, T3), TResult>(Ship(fn, typeof(Func<T1, T2, T3, TResult>)), new Args3<T1, T2, T3>(_runtime.Codecs.Get<T1>(), _runtime.Codecs.Get<T2>(), _runtime.Codecs.Get<T3>()), Zip(xs, ys, zs), chunkSize, nameof(Map), taskTimeout, cancellationToken);
 
     /// <summary>Runs <paramref name="fn"/> with 3 arguments in a worker and returns its result. Python: <c>Pool.apply(f, args)</c>.</summary>
     /// <exception cref="ArgumentException"><paramref name="fn"/> or an argument cannot be shipped.</exception>
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
     /// <exception cref="RemoteException">The function threw.</exception>
     /// <exception cref="WorkerCrashedException">The worker died running it.</exception>
-    public TResult Apply<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> fn, T1 arg1, T2 arg2, T3 arg3) => ApplyAsync(fn, arg1, arg2, arg3).Get();
+    public TResult Apply<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> fn, T1 arg1, T2 arg2, T3 arg3, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyAsync(fn, arg1, arg2, arg3, null, null, taskTimeout, cancellationToken).Get();
 
-    /// <inheritdoc cref="ApplyAsync{T, TResult}(Func{T, TResult}, T, Action{TResult}?, Action{Exception}?, CancellationToken)"/>
-    public AsyncResult<TResult> ApplyAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> fn, T1 arg1, T2 arg2, T3 arg3, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, CancellationToken cancellationToken = default) =>
-        ApplyCore(Ship(fn, typeof(Func<T1, T2, T3, TResult>)), new Args3<T1, T2, T3>(_runtime.Codecs.Get<T1>(), _runtime.Codecs.Get<T2>(), _runtime.Codecs.Get<T3>()), (arg1, arg2, arg3), callback, errorCallback, cancellationToken);
+    /// <inheritdoc cref="ApplyAsync{T, TResult}(Func{T, TResult}, T, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
+    public AsyncResult<TResult> ApplyAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> fn, T1 arg1, T2 arg2, T3 arg3, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyCore(Ship(fn, typeof(Func<T1, T2, T3, TResult>)), new Args3<T1, T2, T3>(_runtime.Codecs.Get<T1>(), _runtime.Codecs.Get<T2>(), _runtime.Codecs.Get<T3>()), (arg1, arg2, arg3), callback, errorCallback, taskTimeout, cancellationToken);
 
     /// <summary>
     /// Applies <paramref name="fn"/> to the elements of each tuple, in the workers; results in input order.
-    /// Python: <c>Pool.starmap</c>. Otherwise as <see cref="Map{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, CancellationToken)"/>.
+    /// Python: <c>Pool.starmap</c>. Otherwise as <see cref="Map{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>.
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="fn"/> or the first item cannot be shipped.</exception>
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
     /// <exception cref="RemoteException">A task threw.</exception>
     /// <exception cref="WorkerCrashedException">A task's worker died running it.</exception>
-    public TResult[] StarMap<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> fn, IEnumerable<(T1, T2, T3, T4)> items, int? chunkSize = null, CancellationToken cancellationToken = default) =>
-        Block(StarMapAsync(fn, items, chunkSize, cancellationToken));
+    public TResult[] StarMap<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> fn, IEnumerable<(T1, T2, T3, T4)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
 
-    /// <inheritdoc cref="StarMap{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, CancellationToken)"/>
+    /// <inheritdoc cref="StarMap{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <c>StarMap</c>, without blocking. Python: <c>Pool.starmap_async</c>.</summary>
-    public Task<TResult[]> StarMapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> fn, IEnumerable<(T1, T2, T3, T4)> items, int? chunkSize = null, CancellationToken cancellationToken = default) =>
-        MapCore<(T1, T2, T3, T4), TResult>(Ship(fn, typeof(Func<T1, T2, T3, T4, TResult>)), new Args4<T1, T2, T3, T4>(_runtime.Codecs.Get<T1>(), _runtime.Codecs.Get<T2>(), _runtime.Codecs.Get<T3>(), _runtime.Codecs.Get<T4>()), Materialize(items), chunkSize, nameof(StarMap), cancellationToken);
+    public Task<TResult[]> StarMapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> fn, IEnumerable<(T1, T2, T3, T4)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2, T3, T4), TResult>(Ship(fn, typeof(Func<T1, T2, T3, T4, TResult>)), new Args4<T1, T2, T3, T4>(_runtime.Codecs.Get<T1>(), _runtime.Codecs.Get<T2>(), _runtime.Codecs.Get<T3>(), _runtime.Codecs.Get<T4>()), Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);
 
     /// <summary>
     /// Applies <paramref name="fn"/> to the elements of 4 sequences taken in step, stopping at the shortest,
@@ -115,23 +117,24 @@ public sealed partial class ProcessPool
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
     /// <exception cref="RemoteException">A task threw.</exception>
     /// <exception cref="WorkerCrashedException">A task's worker died running it.</exception>
-    public TResult[] Map<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, IEnumerable<T4> ws, int? chunkSize = null, CancellationToken cancellationToken = default) =>
-        Block(MapAsync(fn, xs, ys, zs, ws, chunkSize, cancellationToken));
+    public TResult[] Map<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, IEnumerable<T4> ws, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(MapAsync(fn, xs, ys, zs, ws, chunkSize, taskTimeout, cancellationToken));
 
-    /// <inheritdoc cref="Map{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, CancellationToken)"/>
-    public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, IEnumerable<T4> ws, int? chunkSize = null, CancellationToken cancellationToken = default) =>
-        MapCore<(T1, T2, T3, T4), TResult>(Ship(fn, typeof(Func<T1, T2, T3, T4, TResult>)), new Args4<T1, T2, T3, T4>(_runtime.Codecs.Get<T1>(), _runtime.Codecs.Get<T2>(), _runtime.Codecs.Get<T3>(), _runtime.Codecs.Get<T4>()), Zip(xs, ys, zs, ws), chunkSize, nameof(Map), cancellationToken);
+    /// <inheritdoc cref="Map{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>
+    public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, IEnumerable<T4> ws, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2, T3, T4), TResult>(Ship(fn, typeof(Func<T1, T2, T3, T4, TResult>)), new Args4<T1, T2, T3, T4>(_runtime.Codecs.Get<T1>(), _runtime.Codecs.Get<T2>(), _runtime.Codecs.Get<T3>(), _runtime.Codecs.Get<T4>()), Zip(xs, ys, zs, ws), chunkSize, nameof(Map), taskTimeout, cancellationToken);
 
     /// <summary>Runs <paramref name="fn"/> with 4 arguments in a worker and returns its result. Python: <c>Pool.apply(f, args)</c>.</summary>
     /// <exception cref="ArgumentException"><paramref name="fn"/> or an argument cannot be shipped.</exception>
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
     /// <exception cref="RemoteException">The function threw.</exception>
     /// <exception cref="WorkerCrashedException">The worker died running it.</exception>
-    public TResult Apply<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> fn, T1 arg1, T2 arg2, T3 arg3, T4 arg4) => ApplyAsync(fn, arg1, arg2, arg3, arg4).Get();
+    public TResult Apply<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> fn, T1 arg1, T2 arg2, T3 arg3, T4 arg4, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyAsync(fn, arg1, arg2, arg3, arg4, null, null, taskTimeout, cancellationToken).Get();
 
-    /// <inheritdoc cref="ApplyAsync{T, TResult}(Func{T, TResult}, T, Action{TResult}?, Action{Exception}?, CancellationToken)"/>
-    public AsyncResult<TResult> ApplyAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> fn, T1 arg1, T2 arg2, T3 arg3, T4 arg4, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, CancellationToken cancellationToken = default) =>
-        ApplyCore(Ship(fn, typeof(Func<T1, T2, T3, T4, TResult>)), new Args4<T1, T2, T3, T4>(_runtime.Codecs.Get<T1>(), _runtime.Codecs.Get<T2>(), _runtime.Codecs.Get<T3>(), _runtime.Codecs.Get<T4>()), (arg1, arg2, arg3, arg4), callback, errorCallback, cancellationToken);
+    /// <inheritdoc cref="ApplyAsync{T, TResult}(Func{T, TResult}, T, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
+    public AsyncResult<TResult> ApplyAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> fn, T1 arg1, T2 arg2, T3 arg3, T4 arg4, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyCore(Ship(fn, typeof(Func<T1, T2, T3, T4, TResult>)), new Args4<T1, T2, T3, T4>(_runtime.Codecs.Get<T1>(), _runtime.Codecs.Get<T2>(), _runtime.Codecs.Get<T3>(), _runtime.Codecs.Get<T4>()), (arg1, arg2, arg3, arg4), callback, errorCallback, taskTimeout, cancellationToken);
 
     private static (T1, T2)[] Zip<T1, T2>(IEnumerable<T1> xs, IEnumerable<T2> ys) =>
         [.. Materialize(xs, nameof(xs)).Zip(Materialize(ys, nameof(ys)))];

@@ -67,26 +67,26 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
     /// <exception cref="RemoteException">A task threw.</exception>
     /// <exception cref="WorkerCrashedException">A task's worker died running it.</exception>
-    public TResult[] Map<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, CancellationToken cancellationToken = default) =>
-        Block(MapAsync(fn, items, chunkSize, cancellationToken));
+    public TResult[] Map<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(MapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
 
-    /// <inheritdoc cref="Map{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, CancellationToken)"/>
-    /// <summary>As <see cref="Map{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, CancellationToken)"/>, without blocking. Python: <c>Pool.map_async</c>.</summary>
-    public Task<TResult[]> MapAsync<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, CancellationToken cancellationToken = default) =>
-        MapCore<T, TResult>(Ship(fn, typeof(Func<T, TResult>)), One<T>(), Materialize(items), chunkSize, nameof(Map), cancellationToken);
+    /// <inheritdoc cref="Map{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Map{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, without blocking. Python: <c>Pool.map_async</c>.</summary>
+    public Task<TResult[]> MapAsync<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<T, TResult>(Ship(fn, typeof(Func<T, TResult>)), One<T>(), Materialize(items), chunkSize, nameof(Map), taskTimeout, cancellationToken);
 
     /// <summary>
-    /// As <see cref="Map{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, CancellationToken)"/>, but every
+    /// As <see cref="Map{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, but every
     /// task's value or exception, in input order: one failure does not hide the others.
     /// Python has no equivalent; concurrent.futures users collect each future's result or exception.
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="fn"/> or the first item cannot be shipped.</exception>
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
-    public Outcome<TResult>[] MapOutcomes<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, CancellationToken cancellationToken = default) =>
-        Block(MapOutcomesAsync(fn, items, chunkSize, cancellationToken));
+    public Outcome<TResult>[] MapOutcomes<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(MapOutcomesAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
 
-    /// <inheritdoc cref="MapOutcomes{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, CancellationToken)"/>
-    public Task<Outcome<TResult>[]> MapOutcomesAsync<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, CancellationToken cancellationToken = default)
+    /// <inheritdoc cref="MapOutcomes{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    public Task<Outcome<TResult>[]> MapOutcomesAsync<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default)
     {
         ShippedFunction function = Ship(fn, typeof(Func<T, TResult>));
         T[] inputs = Materialize(items);
@@ -95,7 +95,7 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
             return early.ContinueWith(static _ => Array.Empty<Outcome<TResult>>(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
         }
 
-        var job = new MapOutcomesJob<T, TResult>(_runtime, function, One<T>(), _runtime.Codecs.Get<TResult>(), inputs, chunkSize!.Value);
+        var job = new MapOutcomesJob<T, TResult>(_runtime, function, One<T>(), _runtime.Codecs.Get<TResult>(), inputs, chunkSize!.Value) { TaskTimeout = TimeoutFor(taskTimeout) };
         return Submit(job, job.Task, nameof(MapOutcomes), cancellationToken);
     }
 
@@ -107,61 +107,63 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="fn"/> cannot be shipped.</exception>
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
-    public IEnumerable<TResult> Imap<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, CancellationToken cancellationToken = default) =>
-        ImapAsync(fn, items, chunkSize, cancellationToken).ToBlockingEnumerable(cancellationToken);
+    public IEnumerable<TResult> Imap<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken).ToBlockingEnumerable(cancellationToken);
 
-    /// <inheritdoc cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, CancellationToken)"/>
-    public IAsyncEnumerable<TResult> ImapAsync<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, CancellationToken cancellationToken = default) =>
-        ImapAsync(fn, Lazy(items), chunkSize, cancellationToken);
+    /// <inheritdoc cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    public IAsyncEnumerable<TResult> ImapAsync<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken);
 
-    /// <inheritdoc cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, CancellationToken)"/>
-    public IAsyncEnumerable<TResult> ImapAsync<T, TResult>(Func<T, TResult> fn, IAsyncEnumerable<T> items, int? chunkSize = null, CancellationToken cancellationToken = default) =>
-        ImapCore<T, TResult>(Ship(fn, typeof(Func<T, TResult>)), One<T>(), items, chunkSize, ordered: true, nameof(Imap), cancellationToken)
+    /// <inheritdoc cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    public IAsyncEnumerable<TResult> ImapAsync<T, TResult>(Func<T, TResult> fn, IAsyncEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapCore<T, TResult>(Ship(fn, typeof(Func<T, TResult>)), One<T>(), items, chunkSize, ordered: true, nameof(Imap), taskTimeout, cancellationToken)
             .Results(static outcome => outcome.GetValueOrThrow());
 
     /// <summary>
-    /// As <see cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, CancellationToken)"/>, but in
+    /// As <see cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, but in
     /// the order tasks finish, each result with the index of its input. Python: <c>Pool.imap_unordered</c>.
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="fn"/> cannot be shipped.</exception>
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
-    public IEnumerable<(long Index, TResult Result)> ImapUnordered<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, CancellationToken cancellationToken = default) =>
-        ImapUnorderedAsync(fn, items, chunkSize, cancellationToken).ToBlockingEnumerable(cancellationToken);
+    public IEnumerable<(long Index, TResult Result)> ImapUnordered<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken).ToBlockingEnumerable(cancellationToken);
 
-    /// <inheritdoc cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, CancellationToken)"/>
-    public IAsyncEnumerable<(long Index, TResult Result)> ImapUnorderedAsync<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, CancellationToken cancellationToken = default) =>
-        ImapUnorderedAsync(fn, Lazy(items), chunkSize, cancellationToken);
+    /// <inheritdoc cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    public IAsyncEnumerable<(long Index, TResult Result)> ImapUnorderedAsync<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapUnorderedAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken);
 
-    /// <inheritdoc cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, CancellationToken)"/>
-    public IAsyncEnumerable<(long Index, TResult Result)> ImapUnorderedAsync<T, TResult>(Func<T, TResult> fn, IAsyncEnumerable<T> items, int? chunkSize = null, CancellationToken cancellationToken = default) =>
-        ImapCore<T, TResult>(Ship(fn, typeof(Func<T, TResult>)), One<T>(), items, chunkSize, ordered: false, nameof(ImapUnordered), cancellationToken)
+    /// <inheritdoc cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    public IAsyncEnumerable<(long Index, TResult Result)> ImapUnorderedAsync<T, TResult>(Func<T, TResult> fn, IAsyncEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapCore<T, TResult>(Ship(fn, typeof(Func<T, TResult>)), One<T>(), items, chunkSize, ordered: false, nameof(ImapUnordered), taskTimeout, cancellationToken)
             .Results(static outcome => (outcome.Index, outcome.GetValueOrThrow()));
 
     /// <summary>
-    /// As <see cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, CancellationToken)"/>, yielding
+    /// As <see cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, yielding
     /// every task's <see cref="Outcome{T}"/> in input order instead of throwing at failures.
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="fn"/> cannot be shipped.</exception>
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
-    public IAsyncEnumerable<Outcome<TResult>> ImapOutcomesAsync<T, TResult>(Func<T, TResult> fn, IAsyncEnumerable<T> items, int? chunkSize = null, CancellationToken cancellationToken = default) =>
-        ImapCore<T, TResult>(Ship(fn, typeof(Func<T, TResult>)), One<T>(), items, chunkSize, ordered: true, "ImapOutcomes", cancellationToken)
+    public IAsyncEnumerable<Outcome<TResult>> ImapOutcomesAsync<T, TResult>(Func<T, TResult> fn, IAsyncEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapCore<T, TResult>(Ship(fn, typeof(Func<T, TResult>)), One<T>(), items, chunkSize, ordered: true, "ImapOutcomes", taskTimeout, cancellationToken)
             .Results(static outcome => outcome);
 
-    /// <inheritdoc cref="ImapOutcomesAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, CancellationToken)"/>
-    public IEnumerable<Outcome<TResult>> ImapOutcomes<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, CancellationToken cancellationToken = default) =>
-        ImapOutcomesAsync(fn, Lazy(items), chunkSize, cancellationToken).ToBlockingEnumerable(cancellationToken);
+    /// <inheritdoc cref="ImapOutcomesAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    public IEnumerable<Outcome<TResult>> ImapOutcomes<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken).ToBlockingEnumerable(cancellationToken);
 
     /// <summary>Runs <paramref name="fn"/>(<paramref name="arg"/>) in a worker and returns its result. Python: <c>Pool.apply</c>.</summary>
     /// <exception cref="ArgumentException"><paramref name="fn"/> or <paramref name="arg"/> cannot be shipped.</exception>
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
     /// <exception cref="RemoteException">The function threw.</exception>
     /// <exception cref="WorkerCrashedException">The worker died running it.</exception>
-    public TResult Apply<T, TResult>(Func<T, TResult> fn, T arg) => ApplyAsync(fn, arg).Get();
+    public TResult Apply<T, TResult>(Func<T, TResult> fn, T arg, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyAsync(fn, arg, null, null, taskTimeout, cancellationToken).Get();
 
     /// <summary>Runs <paramref name="fn"/>() in a worker and returns its result. Python: <c>Pool.apply</c>.</summary>
     /// <exception cref="ArgumentException"><paramref name="fn"/> cannot be shipped.</exception>
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
-    public TResult Apply<TResult>(Func<TResult> fn) => ApplyAsync(fn).Get();
+    public TResult Apply<TResult>(Func<TResult> fn, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyAsync(fn, null, null, taskTimeout, cancellationToken).Get();
 
     /// <summary>
     /// Starts <paramref name="fn"/>(<paramref name="arg"/>) in a worker. The <see cref="AsyncResult{T}"/> can
@@ -170,12 +172,12 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="fn"/> or <paramref name="arg"/> cannot be shipped.</exception>
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
-    public AsyncResult<TResult> ApplyAsync<T, TResult>(Func<T, TResult> fn, T arg, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, CancellationToken cancellationToken = default) =>
-        ApplyCore(Ship(fn, typeof(Func<T, TResult>)), One<T>(), arg, callback, errorCallback, cancellationToken);
+    public AsyncResult<TResult> ApplyAsync<T, TResult>(Func<T, TResult> fn, T arg, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyCore(Ship(fn, typeof(Func<T, TResult>)), One<T>(), arg, callback, errorCallback, taskTimeout, cancellationToken);
 
-    /// <inheritdoc cref="ApplyAsync{T, TResult}(Func{T, TResult}, T, Action{TResult}?, Action{Exception}?, CancellationToken)"/>
-    public AsyncResult<TResult> ApplyAsync<TResult>(Func<TResult> fn, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, CancellationToken cancellationToken = default) =>
-        ApplyCore(Ship(fn, typeof(Func<TResult>)), new Args0(), default(ValueTuple), callback, errorCallback, cancellationToken);
+    /// <inheritdoc cref="ApplyAsync{T, TResult}(Func{T, TResult}, T, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
+    public AsyncResult<TResult> ApplyAsync<TResult>(Func<TResult> fn, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyCore(Ship(fn, typeof(Func<TResult>)), new Args0(), default(ValueTuple), callback, errorCallback, taskTimeout, cancellationToken);
 
     /// <summary>Takes no new work; the work already submitted finishes, then the workers exit. Idempotent. Python: <c>Pool.close</c>.</summary>
     public void Close() => _runtime.Close();
@@ -230,7 +232,7 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
             throw new ArgumentOutOfRangeException(nameof(chunkSize), chunkSize, "chunkSize must be positive, or null for the default.");
         }
 
-        _runtime.Lifecycle.EnsureRunning(operation);
+        _runtime.EnsureRunning(operation);
         if (inputs.Length == 0)
         {
             return Task.CompletedTask;
@@ -247,39 +249,43 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
         return null;
     }
 
-    private Task<TResult[]> MapCore<TArgs, TResult>(ShippedFunction function, ArgsCodec<TArgs> args, TArgs[] inputs, int? chunkSize, string operation, CancellationToken cancellationToken)
+    private Task<TResult[]> MapCore<TArgs, TResult>(
+        ShippedFunction function, ArgsCodec<TArgs> args, TArgs[] inputs, int? chunkSize, string operation, TimeSpan? taskTimeout, CancellationToken cancellationToken)
     {
+        TimeSpan? timeout = TimeoutFor(taskTimeout);
         if (Prepare(args, inputs, ref chunkSize, operation, cancellationToken) is { } early)
         {
             return early.IsCanceled ? Task.FromCanceled<TResult[]>(cancellationToken) : Task.FromResult(Array.Empty<TResult>());
         }
 
-        var job = new MapJob<TArgs, TResult>(_runtime, function, args, _runtime.Codecs.Get<TResult>(), inputs, chunkSize!.Value);
+        var job = new MapJob<TArgs, TResult>(_runtime, function, args, _runtime.Codecs.Get<TResult>(), inputs, chunkSize!.Value) { TaskTimeout = timeout };
         return Submit(job, job.Task, operation, cancellationToken);
     }
 
     private ImapJob<TArgs, TResult> ImapCore<TArgs, TResult>(
-        ShippedFunction function, ArgsCodec<TArgs> args, IAsyncEnumerable<TArgs> items, int? chunkSize, bool ordered, string operation, CancellationToken cancellationToken)
+        ShippedFunction function, ArgsCodec<TArgs> args, IAsyncEnumerable<TArgs> items, int? chunkSize, bool ordered, string operation, TimeSpan? taskTimeout, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(items);
+        TimeSpan? timeout = TimeoutFor(taskTimeout);
         if (chunkSize is <= 0)
         {
             throw new ArgumentOutOfRangeException(nameof(chunkSize), chunkSize, "chunkSize must be positive, or null for the default.");
         }
 
-        var job = new ImapJob<TArgs, TResult>(_runtime, function, args, _runtime.Codecs.Get<TResult>(), chunkSize ?? 1, ordered);
+        var job = new ImapJob<TArgs, TResult>(_runtime, function, args, _runtime.Codecs.Get<TResult>(), chunkSize ?? 1, ordered) { TaskTimeout = timeout };
         _runtime.Submit(job, operation);
         job.Start(items, cancellationToken);
         return job;
     }
 
     private AsyncResult<TResult> ApplyCore<TArgs, TResult>(
-        ShippedFunction function, ArgsCodec<TArgs> args, TArgs arg, Action<TResult>? callback, Action<Exception>? errorCallback, CancellationToken cancellationToken)
+        ShippedFunction function, ArgsCodec<TArgs> args, TArgs arg, Action<TResult>? callback, Action<Exception>? errorCallback, TimeSpan? taskTimeout, CancellationToken cancellationToken)
     {
-        _runtime.Lifecycle.EnsureRunning(nameof(Apply));
+        TimeSpan? timeout = TimeoutFor(taskTimeout);
+        _runtime.EnsureRunning(nameof(Apply));
         Shipping.CheckArgument(args, arg, _runtime.Serializer, "arg");
         var result = new AsyncResult<TResult>(callback, errorCallback);
-        var job = new ApplyJob<TArgs, TResult>(_runtime, function, args, _runtime.Codecs.Get<TResult>(), arg, result);
+        var job = new ApplyJob<TArgs, TResult>(_runtime, function, args, _runtime.Codecs.Get<TResult>(), arg, result) { TaskTimeout = timeout };
         _runtime.Submit(job, nameof(Apply));
         if (cancellationToken.CanBeCanceled)
         {
@@ -289,6 +295,18 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
         }
 
         return result;
+    }
+
+    /// <summary>The per-task timeout of a call: its own, else the pool's; checked here, at the call.</summary>
+    private TimeSpan? TimeoutFor(TimeSpan? taskTimeout)
+    {
+        if (taskTimeout is { } own)
+        {
+            ProcessPoolOptions.CheckTimeout(own, nameof(taskTimeout));
+            return own == Timeout.InfiniteTimeSpan ? null : own;
+        }
+
+        return _runtime.Options.TaskTimeout;
     }
 
     private Task<TOut> Submit<TOut>(Job job, Task<TOut> completion, string operation, CancellationToken cancellationToken)

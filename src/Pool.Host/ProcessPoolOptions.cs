@@ -1,3 +1,6 @@
+using Pool.Contracts;
+using Pool.Internal;
+
 namespace Pool;
 
 /// <summary>
@@ -36,6 +39,73 @@ public sealed record ProcessPoolOptions
     /// <summary>Environment variables to set (or, with a null value, remove) in every worker. Default: none.</summary>
     public IReadOnlyDictionary<string, string?> WorkerEnvironment { get; init; } = new Dictionary<string, string?>();
 
+    /// <summary>
+    /// How long one task may run. On expiry the task fails with <see cref="TaskTimeoutException"/>: a function
+    /// that takes a <see cref="CancellationToken"/> sees it cancelled and has <see cref="CancellationGrace"/> to
+    /// end; otherwise (or after the grace) its worker is killed with its process tree and replaced, and the
+    /// worker's other tasks run elsewhere. Each call can set its own (<c>taskTimeout</c>). Default: none.
+    /// Python: pebble's <c>timeout</c>. In <see cref="InProcess"/> mode only the token is cancelled.
+    /// </summary>
+    public TimeSpan? TaskTimeout { get; init; }
+
+    /// <summary>
+    /// How long a task whose call was cancelled, or whose timeout passed, may take to end after its token is
+    /// cancelled before its worker is killed and replaced. Default: 1 second.
+    /// </summary>
+    public TimeSpan CancellationGrace { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// How many tasks a worker runs before it is replaced by a fresh one, to bound leaks in native code.
+    /// Chunks are split to fit, so the count is exact. Default: null, workers live as long as the pool.
+    /// Python: <c>Pool(maxtasksperchild=...)</c>.
+    /// </summary>
+    public int? MaxTasksPerWorker { get; init; }
+
+    /// <summary>
+    /// How many workers in a row may fail to run the initializer before the pool stops, failing every task
+    /// with <see cref="InitializerException"/> (Python's pool would start workers forever). Fixed at 3.
+    /// </summary>
+    public static int InitializerAttempts => 3;
+
+    /// <summary>The function every worker runs once before its first task (see <see cref="WithInitializer(Action)"/>); null for none.</summary>
+    public Delegate? Initializer => InitializerSpec?.Function;
+
+    internal PoolInitializer? InitializerSpec { get; private init; }
+
+    /// <summary>
+    /// Runs <paramref name="initializer"/> once in every worker, replacements included, before its first
+    /// task: to load a model, open a connection, set up native state. If it throws, the worker is replaced;
+    /// after <see cref="InitializerAttempts"/> failures in a row the pool stops (see <see cref="InitializerException"/>).
+    /// The function is shipped as task functions are. Python: <c>Pool(initializer=f)</c>.
+    /// </summary>
+    public ProcessPoolOptions WithInitializer(Action initializer) =>
+        this with { InitializerSpec = new PoolInitializer(initializer, typeof(Action), static _ => []) };
+
+    /// <summary>As <see cref="WithInitializer(Action)"/>, with an argument sent to every worker. Python: <c>Pool(initializer=f, initargs=(a,))</c>.</summary>
+    public ProcessPoolOptions WithInitializer<T>(Action<T> initializer, T arg) =>
+        this with { InitializerSpec = new PoolInitializer(initializer, typeof(Action<T>), codecs => PoolInitializer.Encode(new Args1<T>(codecs.Get<T>()), arg)) };
+
+    /// <summary>As <see cref="WithInitializer(Action)"/>, with two arguments. Python: <c>initargs=(a, b)</c>.</summary>
+    public ProcessPoolOptions WithInitializer<T1, T2>(Action<T1, T2> initializer, T1 arg1, T2 arg2) =>
+        this with { InitializerSpec = new PoolInitializer(initializer, typeof(Action<T1, T2>), codecs => PoolInitializer.Encode(new Args2<T1, T2>(codecs.Get<T1>(), codecs.Get<T2>()), (arg1, arg2))) };
+
+    /// <summary>As <see cref="WithInitializer(Action)"/>, with three arguments. Python: <c>initargs=(a, b, c)</c>.</summary>
+    public ProcessPoolOptions WithInitializer<T1, T2, T3>(Action<T1, T2, T3> initializer, T1 arg1, T2 arg2, T3 arg3) =>
+        this with
+        {
+            InitializerSpec = new PoolInitializer(
+                initializer, typeof(Action<T1, T2, T3>), codecs => PoolInitializer.Encode(new Args3<T1, T2, T3>(codecs.Get<T1>(), codecs.Get<T2>(), codecs.Get<T3>()), (arg1, arg2, arg3))),
+        };
+
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is not positive or infinite.</exception>
+    internal static void CheckTimeout(TimeSpan timeout, string name)
+    {
+        if (timeout <= TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentOutOfRangeException(name, timeout, $"{name} must be positive, Timeout.InfiniteTimeSpan, or null for none.");
+        }
+    }
+
     /// <summary>The number of workers these options ask for.</summary>
     /// <exception cref="ArgumentOutOfRangeException">The options are invalid; the message says which and why.</exception>
     internal int ResolveWorkerCount()
@@ -46,6 +116,21 @@ public sealed record ProcessPoolOptions
         }
 
         ArgumentNullException.ThrowIfNull(WorkerEnvironment, nameof(WorkerEnvironment));
+        if (TaskTimeout is { } timeout)
+        {
+            CheckTimeout(timeout, nameof(TaskTimeout));
+        }
+
+        if (CancellationGrace < TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(CancellationGrace), CancellationGrace, "CancellationGrace must not be negative.");
+        }
+
+        if (MaxTasksPerWorker is <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxTasksPerWorker), MaxTasksPerWorker, "MaxTasksPerWorker must be positive, or null for workers that live as long as the pool.");
+        }
+
         if (InProcess)
         {
             return 1;

@@ -14,6 +14,7 @@ internal sealed class Dispatcher(PoolRuntime runtime)
     private readonly ConcurrentQueue<Job> _jobs = new();
     private readonly ConcurrentQueue<Chunk> _retries = new();
     private readonly ConcurrentQueue<(WorkerConnection Worker, CancelMessage Cancel)> _cancels = new();
+    private readonly ConcurrentQueue<Job> _stoppedJobs = new();
     private readonly Signal _wake = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly List<WorkerConnection> _dirty = [];
@@ -46,6 +47,13 @@ internal sealed class Dispatcher(PoolRuntime runtime)
     public void Cancel(WorkerConnection worker, CancelMessage cancel)
     {
         _cancels.Enqueue((worker, cancel));
+        _wake.Set();
+    }
+
+    /// <summary>The job was stopped (cancelled, abandoned): its chunks on workers are cancelled too.</summary>
+    public void CancelRunning(Job job)
+    {
+        _stoppedJobs.Enqueue(job);
         _wake.Set();
     }
 
@@ -87,6 +95,17 @@ internal sealed class Dispatcher(PoolRuntime runtime)
         {
             cancel.Worker.WriteCancel(cancel.Cancel);
             MarkDirty(cancel.Worker);
+        }
+
+        while (_stoppedJobs.TryDequeue(out Job? stopped))
+        {
+            foreach (WorkerConnection worker in runtime.Supervisor.Workers)
+            {
+                if (worker.CancelChunksOf(stopped))
+                {
+                    MarkDirty(worker);
+                }
+            }
         }
 
         while (PickWorker() is { } worker && NextChunk() is { } chunk)
@@ -154,6 +173,13 @@ internal sealed class Dispatcher(PoolRuntime runtime)
 
     private void Send(WorkerConnection worker, Chunk chunk)
     {
+        if (worker.Quota < chunk.Count)
+        {
+            // The worker retires after its quota (MaxTasksPerWorker): it gets what fits, the rest goes next.
+            _retries.Enqueue(chunk.From(worker.Quota));
+            chunk.Count = worker.Quota;
+        }
+
         chunk.Id = Interlocked.Increment(ref _nextChunkId);
         int written;
         Exception? error;

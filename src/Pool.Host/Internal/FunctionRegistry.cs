@@ -7,9 +7,12 @@ using Pool.Contracts;
 namespace Pool.Internal;
 
 /// <summary>A function as the pool ships it: a small id and the reference a worker binds once.</summary>
-internal sealed class ShippedFunction(int id, FunctionDescriptor descriptor)
+internal sealed class ShippedFunction(int id, FunctionDescriptor descriptor, bool takesToken)
 {
     public int Id => id;
+
+    /// <summary>Whether its last parameter is a <see cref="CancellationToken"/>: it can be stopped without killing its worker.</summary>
+    public bool TakesToken => takesToken;
 
     public FunctionDescriptor Descriptor => descriptor;
 
@@ -46,7 +49,10 @@ internal sealed class FunctionRegistry
                 parameterName),
         };
 
-        return _functions.GetOrAdd((method, delegateType), _ => new ShippedFunction(Interlocked.Increment(ref _nextId), Describe(method, delegateType, kind)));
+        return _functions.GetOrAdd((method, delegateType), _ => new ShippedFunction(
+            Interlocked.Increment(ref _nextId),
+            Describe(method, delegateType, kind),
+            delegateType.GetMethod("Invoke")!.GetParameters() is { Length: > 0 } parameters && parameters[^1].ParameterType == typeof(CancellationToken)));
     }
 
     public static string DisplayName(MethodInfo method)

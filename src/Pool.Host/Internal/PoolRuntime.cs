@@ -12,7 +12,10 @@ internal sealed class PoolRuntime
     private readonly HashSet<Job> _jobs = [];
     private readonly CancellationTokenSource _stopping = new();
     private readonly TaskCompletionSource _shutDown = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly FunctionDescriptor? _initializer;
+    private readonly byte[] _initializerArguments = [];
     private Exception? _terminationError;
+    private int _initializerFailuresInARow;
     private int _shutdownStarted;
     private volatile bool _draining;
 
@@ -24,6 +27,22 @@ internal sealed class PoolRuntime
         Codecs = new CodecProvider(Serializer);
         Dispatcher = new Dispatcher(this);
         Supervisor = new Supervisor(this);
+        if (options.InitializerSpec is { } initializer)
+        {
+            _initializer = Functions.Get(initializer.Function, initializer.DelegateType, "initializer").Descriptor;
+            try
+            {
+                _initializerArguments = initializer.EncodeArguments(Codecs);
+            }
+            catch (Exception e)
+            {
+                // Any serializer failure: the options are refused here, before a worker starts.
+                throw new ArgumentException(
+                    $"The arguments of the initializer {_initializer.DisplayName} could not be serialized: {e.Message} Pass plain data, or set ProcessPoolOptions.Serializer to one that handles them.",
+                    nameof(options),
+                    e);
+            }
+        }
     }
 
     public ProcessPoolOptions Options { get; }
@@ -66,14 +85,43 @@ internal sealed class PoolRuntime
         return runtime;
     }
 
-    public InitMessage CreateInit(int workerId) => new(workerId, Serializer.GetType().AssemblyQualifiedName!, null, [], 1);
+    public InitMessage CreateInit(int workerId) => new(workerId, Serializer.GetType().AssemblyQualifiedName!, _initializer, _initializerArguments, 1);
+
+    /// <summary>A worker ran the initializer: the count of failures in a row starts again.</summary>
+    public void OnWorkerInitialized() => Volatile.Write(ref _initializerFailuresInARow, 0);
+
+    /// <summary>A worker's initializer threw. Returns true when that was one failure too many and the pool stopped.</summary>
+    public bool OnInitializerFailed(RemoteError error)
+    {
+        int failures = Interlocked.Increment(ref _initializerFailuresInARow);
+        if (failures < ProcessPoolOptions.InitializerAttempts)
+        {
+            return false;
+        }
+
+        var failure = new InitializerException(_initializer!.DisplayName, failures, new RemoteException(error, 0));
+        Break($"its initializer {_initializer.DisplayName} failed in {failures} workers in a row: {error.TypeName}: {error.Message}", failure);
+        return true;
+    }
+
+    /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
+    /// <exception cref="InitializerException">The pool stopped because its initializer failed.</exception>
+    public void EnsureRunning(string operation)
+    {
+        if (Lifecycle.State == PoolState.Terminated && Volatile.Read(ref _terminationError) is InitializerException failure)
+        {
+            throw failure.Copy();
+        }
+
+        Lifecycle.EnsureRunning(operation);
+    }
 
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
     public void Submit(Job job, string operation)
     {
         lock (_jobsLock)
         {
-            Lifecycle.EnsureRunning(operation);
+            EnsureRunning(operation);
             _jobs.Add(job);
         }
 
@@ -124,9 +172,12 @@ internal sealed class PoolRuntime
     /// <summary>The pool cannot go on (its workers do not start): stop it, failing every task with <paramref name="error"/>.</summary>
     public void Break(string because, Exception error) => TerminateCore(because, error);
 
-    public Exception TerminatedError() => _terminationError is { } error
-        ? new WorkerStartException($"The pool stopped: {error.Message}", error)
-        : new PoolTerminatedException("The pool was terminated before this task finished.");
+    public Exception TerminatedError() => Volatile.Read(ref _terminationError) switch
+    {
+        InitializerException failure => failure.Copy(),
+        { } error => new WorkerStartException($"The pool stopped: {error.Message}", error),
+        null => new PoolTerminatedException("The pool was terminated before this task finished."),
+    };
 
     /// <exception cref="InvalidOperationException">The pool is still running.</exception>
     public Task JoinAsync(CancellationToken cancellationToken)

@@ -136,7 +136,13 @@ internal sealed class Supervisor(PoolRuntime runtime)
 
         Settle(loss);
         connection.Dispose();
-        if (!loss.Expected && runtime.ShouldRunWorkers)
+        if (loss.InitializerError is { } initializerError && runtime.OnInitializerFailed(initializerError))
+        {
+            // The initializer failed once too often: the pool stopped instead of starting workers forever.
+            return;
+        }
+
+        if ((!loss.Expected || loss.Retired) && runtime.ShouldRunWorkers)
         {
             await ReplaceAsync().ConfigureAwait(false);
         }
@@ -194,7 +200,10 @@ internal sealed class Supervisor(PoolRuntime runtime)
                     runtime.Dispatcher.Retry(chunk.Slice(from, running.Index - from));
                 }
 
-                chunk.Job.OnFailed(chunk.FirstIndex + running.Index, 1, index => Crashed(loss, index, $"while running task {index} of {chunk.Job.Function.DisplayName}"));
+                Func<long, Exception> error = loss.Stopped is { } stop && stop.Position == running
+                    ? stop.Error
+                    : index => Crashed(loss, index, $"while running task {index} of {chunk.Job.Function.DisplayName}");
+                chunk.Job.OnFailed(chunk.FirstIndex + running.Index, 1, error);
                 if (running.Index + 1 < chunk.Count)
                 {
                     runtime.Dispatcher.Retry(chunk.From(running.Index + 1));
@@ -204,7 +213,12 @@ internal sealed class Supervisor(PoolRuntime runtime)
             }
 
             Chunk rest = chunk.From(from);
-            rest.Attempts++;
+            // A worker killed on purpose, or one whose initializer failed, is not a sign against these tasks.
+            if (loss.Stopped is null && loss.InitializerError is null)
+            {
+                rest.Attempts++;
+            }
+
             if (rest.Attempts >= MaxChunkAttempts)
             {
                 chunk.Job.OnFailed(rest.FirstIndex, rest.Count, index => Crashed(

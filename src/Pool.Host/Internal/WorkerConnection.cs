@@ -8,9 +8,29 @@ namespace Pool.Internal;
 /// <summary>Where a worker was when it died: task <see cref="Index"/> of chunk <see cref="ChunkId"/>.</summary>
 internal readonly record struct TaskPosition(int ChunkId, int Index);
 
+/// <summary>A running task the pool stopped on purpose (timeout, cancelled call): how it fails if its worker is killed.</summary>
+internal sealed record TaskStop(TaskPosition Position, Func<long, Exception> Error);
+
 /// <summary>Everything known about a worker that is gone, for the supervisor to settle its tasks.</summary>
+/// <param name="Worker">The connection.</param>
+/// <param name="Exit">How its process ended.</param>
+/// <param name="Orphans">The chunks it held without all their outcomes.</param>
+/// <param name="Running">The task it was running, from its progress cell.</param>
+/// <param name="Failure">Why the connection ended, when not by a plain end of stream.</param>
+/// <param name="Expected">It was closed with no work left (Close, or retired).</param>
+/// <param name="Retired">It served <see cref="ProcessPoolOptions.MaxTasksPerWorker"/> tasks and must be replaced.</param>
+/// <param name="Stopped">The pool killed it to stop a task; the other tasks it held are not to blame.</param>
+/// <param name="InitializerError">Its initializer threw; no task ran on it.</param>
 internal sealed record WorkerLoss(
-    WorkerConnection Worker, WorkerExit Exit, IReadOnlyList<Chunk> Orphans, TaskPosition? Running, Exception? Failure, bool Expected);
+    WorkerConnection Worker,
+    WorkerExit Exit,
+    IReadOnlyList<Chunk> Orphans,
+    TaskPosition? Running,
+    Exception? Failure,
+    bool Expected,
+    bool Retired,
+    TaskStop? Stopped,
+    RemoteError? InitializerError);
 
 /// <summary>
 /// The protocol with one worker. The dispatcher writes frames (<see cref="Write"/>, <see cref="FlushAsync"/>);
@@ -33,8 +53,13 @@ internal sealed class WorkerConnection : IDisposable
     private readonly Lock _lock = new();
     private readonly List<Chunk> _inFlight = [];
     private readonly TaskCompletionSource<WorkerLoss> _lost = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskWatch _watch;
     private volatile bool _dead;
     private volatile bool _closing;
+    private volatile bool _retiring;
+    private int _quota;
+    private TaskStop? _stopped;
+    private RemoteError? _initializerError;
     private volatile int _window = MinWindow;
     private int _inFlightCount;
     private long _lastCompletion;
@@ -47,6 +72,8 @@ internal sealed class WorkerConnection : IDisposable
         Id = id;
         _transport = transport;
         _runtime = runtime;
+        _quota = runtime.Options.MaxTasksPerWorker ?? int.MaxValue;
+        _watch = new TaskWatch(this, runtime.Options.CancellationGrace);
     }
 
     public int Id { get; }
@@ -55,12 +82,19 @@ internal sealed class WorkerConnection : IDisposable
 
     public IWorkerTransport Transport => _transport;
 
+    public PoolRuntime Runtime => _runtime;
+
+    public bool IsDead => _dead;
+
+    /// <summary>How many more tasks it may be sent before it retires (<see cref="ProcessPoolOptions.MaxTasksPerWorker"/>).</summary>
+    public int Quota => Volatile.Read(ref _quota);
+
     /// <summary>Completes once the worker is gone and its in-flight chunks are collected.</summary>
     public Task<WorkerLoss> Lost => _lost.Task;
 
     public int InFlightCount => Volatile.Read(ref _inFlightCount);
 
-    public bool HasRoom => !_dead && Volatile.Read(ref _inFlightCount) < _window;
+    public bool HasRoom => !_dead && !_retiring && Volatile.Read(ref _inFlightCount) < _window;
 
     /// <summary>Waits for the worker's Ready, checks its protocol version, sends Init and starts reading.</summary>
     /// <exception cref="WorkerStartException">The worker did not answer as a worker of this version.</exception>
@@ -84,7 +118,8 @@ internal sealed class WorkerConnection : IDisposable
         }
 
         _frames.BeginFrame(MessageType.Run);
-        int countPosition = new RunHeader(chunk.Id, function.Id, chunk.Count, RunFlags.None).Write(_frames);
+        RunFlags flags = chunk.Job.TaskTimeout is null ? RunFlags.None : RunFlags.Timed;
+        int countPosition = new RunHeader(chunk.Id, function.Id, chunk.Count, flags).Write(_frames);
         int written = chunk.Job.WriteArguments(_frames, chunk, out error);
         if (written == 0 && error is not null)
         {
@@ -114,9 +149,100 @@ internal sealed class WorkerConnection : IDisposable
             chunk.SentAt = Stopwatch.GetTimestamp();
             _inFlight.Add(chunk);
             _inFlightCount++;
-            return true;
+            _quota -= chunk.Count;
+            if (_quota <= 0)
+            {
+                // It takes no more work, and is closed once its last chunk is done.
+                _retiring = true;
+            }
         }
+
+        if (chunk.Job.TaskTimeout is { } timeout)
+        {
+            _watch.OnTimedChunkSent(timeout);
+        }
+
+        return true;
     }
+
+    /// <summary>The chunk in flight with this id, or null.</summary>
+    public Chunk? FindInFlight(int chunkId)
+    {
+        lock (_lock)
+        {
+            foreach (Chunk chunk in _inFlight)
+            {
+                if (chunk.Id == chunkId)
+                {
+                    return chunk;
+                }
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Whether any chunk in flight has a task timeout; the shortest one.</summary>
+    public TimeSpan? ShortestTimeoutInFlight()
+    {
+        TimeSpan? shortest = null;
+        lock (_lock)
+        {
+            foreach (Chunk chunk in _inFlight)
+            {
+                if (chunk.Job.TaskTimeout is { } timeout && (shortest is null || timeout < shortest))
+                {
+                    shortest = timeout;
+                }
+            }
+        }
+
+        return shortest;
+    }
+
+    /// <summary>
+    /// Dispatcher, for a stopped job: the worker skips what it has not started of the job's chunks, a running
+    /// task that takes a token sees it cancelled, and one still running after the grace period is killed.
+    /// Returns whether a cancel frame was written.
+    /// </summary>
+    public bool CancelChunksOf(Job job)
+    {
+        int[] chunks;
+        lock (_lock)
+        {
+            chunks = _dead ? [] : [.. _inFlight.Where(c => c.Job == job).Select(c => c.Id)];
+        }
+
+        foreach (int chunkId in chunks)
+        {
+            new CancelMessage(chunkId, CancelMessage.WholeChunk).Write(_frames);
+        }
+
+        if (chunks.Length > 0 && _transport.Cell.TryRead(out int running, out int index, out _) && chunks.Contains(running))
+        {
+            _watch.StopAfterGrace(new TaskPosition(running, index), static _ => new OperationCanceledException("The call was cancelled while this task ran."));
+        }
+
+        return chunks.Length > 0;
+    }
+
+    /// <summary>
+    /// Kills the worker to stop task <paramref name="stop"/>; that task then fails with the stop's error and the
+    /// other tasks it held run elsewhere. In-process workers cannot be killed: the task keeps running.
+    /// </summary>
+    public void StopRunningTask(TaskStop stop)
+    {
+        if (_transport is InProcessWorker || _dead)
+        {
+            return;
+        }
+
+        Interlocked.CompareExchange(ref _stopped, stop, null);
+        _transport.Kill();
+    }
+
+    /// <summary>Whether task <paramref name="position"/> has no outcome yet (it may still be running).</summary>
+    public bool IsUnfinished(TaskPosition position) => FindInFlight(position.ChunkId) is { } chunk && chunk.Accounted <= position.Index;
 
     /// <summary>Dispatcher: asks the worker to cancel a running task, or with <see cref="CancelMessage.WholeChunk"/> the rest of a chunk.</summary>
     public void WriteCancel(CancelMessage cancel)
@@ -124,15 +250,6 @@ internal sealed class WorkerConnection : IDisposable
         if (!_dead)
         {
             cancel.Write(_frames);
-        }
-    }
-
-    /// <summary>Dispatcher: the chunks of <paramref name="job"/> this worker holds.</summary>
-    public int[] ChunksOf(Job job)
-    {
-        lock (_lock)
-        {
-            return [.. _inFlight.Where(c => c.Job == job).Select(c => c.Id)];
         }
     }
 
@@ -170,6 +287,7 @@ internal sealed class WorkerConnection : IDisposable
 
     public void Dispose()
     {
+        _watch.Dispose();
         _frames.Dispose();
         _transport.Dispose();
     }
@@ -279,13 +397,23 @@ internal sealed class WorkerConnection : IDisposable
             {
                 FailedMessage failed = FailedMessage.Read(payload);
                 Chunk chunk = Find(failed.ChunkId, failed.Offset, failed.Count);
-                Func<long, Exception> error = failed.Kind == FailureKind.Canceled
-                    ? static _ => new OperationCanceledException("The task was cancelled.")
-                    : index => new RemoteException(failed.Error!, index);
+                Func<long, Exception> error = failed.Kind != FailureKind.Canceled
+                    ? index => new RemoteException(failed.Error!, index)
+                    : _watch.TimedOut(new TaskPosition(failed.ChunkId, failed.Offset)) is { } timedOut && failed.Count == 1
+                        ? timedOut
+                        : static _ => new OperationCanceledException("The task was cancelled.");
                 chunk.Job.OnFailed(chunk.FirstIndex + failed.Offset, failed.Count, error);
                 Account(chunk, failed.Count);
                 break;
             }
+
+            case MessageType.Initialized:
+                _runtime.OnWorkerInitialized();
+                break;
+
+            case MessageType.InitFailed:
+                _initializerError = SimpleMessages.ReadInitFailed(payload);
+                break;
 
             default:
                 throw new ProtocolException($"Worker {Id} sent a frame of type {type} where outcomes were expected.");
@@ -312,6 +440,7 @@ internal sealed class WorkerConnection : IDisposable
 
     private void Account(Chunk chunk, int count)
     {
+        bool retire;
         lock (_lock)
         {
             chunk.Accounted += count;
@@ -323,6 +452,13 @@ internal sealed class WorkerConnection : IDisposable
             _inFlight.Remove(chunk);
             _inFlightCount--;
             UpdateWindow(chunk);
+            retire = _retiring && _inFlightCount == 0;
+        }
+
+        if (retire)
+        {
+            // Its quota of tasks is served: it exits on end of input and the supervisor starts a fresh one.
+            CloseGracefully();
         }
 
         _runtime.Dispatcher.Wake();
@@ -390,6 +526,8 @@ internal sealed class WorkerConnection : IDisposable
             // A descendant still holds stderr open; report the lines read so far.
         }
 
-        _lost.TrySetResult(new WorkerLoss(this, exit, orphans, running, failure, _closing && orphans.Length == 0));
+        _watch.Dispose();
+        _lost.TrySetResult(new WorkerLoss(
+            this, exit, orphans, running, failure, _closing && orphans.Length == 0, _retiring, Volatile.Read(ref _stopped), _initializerError));
     }
 }

@@ -131,7 +131,7 @@ public class MapTests(PoolFixture fixture) : IClassFixture<PoolFixture>
     public async Task A_cancelled_map_throws_operation_cancelled()
     {
         using var cancellation = new CancellationTokenSource();
-        Task<int[]> map = Pool.MapAsync(Functions.Sleep, Enumerable.Repeat(50, 40), chunkSize: 1, cancellation.Token);
+        Task<int[]> map = Pool.MapAsync(Functions.Sleep, Enumerable.Repeat(50, 40), chunkSize: 1, cancellationToken: cancellation.Token);
         cancellation.Cancel();
         await map.Invoking(async m => await m).Should().ThrowAsync<OperationCanceledException>();
         (await Pool.MapAsync(Functions.Square, new[] { 3 }).Within()).Should().Equal(9);

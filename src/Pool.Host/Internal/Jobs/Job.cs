@@ -20,6 +20,9 @@ internal abstract class Job(PoolRuntime runtime, ShippedFunction function)
 
     public bool IsStopped => Volatile.Read(ref _stopped) != 0;
 
+    /// <summary>How long each task may run; null for no limit.</summary>
+    public TimeSpan? TaskTimeout { get; init; }
+
     /// <summary>Dispatcher: whether <see cref="TryTakeChunk"/> may return a chunk now.</summary>
     public abstract bool HasChunks { get; }
 
@@ -54,6 +57,7 @@ internal abstract class Job(PoolRuntime runtime, ShippedFunction function)
 
         OnStopped(reason);
         runtime.Dispatcher.Enqueue(this);
+        runtime.Dispatcher.CancelRunning(this);
     }
 
     internal bool TryMarkQueued() => Interlocked.Exchange(ref _queued, 1) == 0;

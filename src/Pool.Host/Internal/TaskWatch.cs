@@ -1,0 +1,189 @@
+using System.Diagnostics;
+using Pool.Contracts;
+
+namespace Pool.Internal;
+
+/// <summary>
+/// Enforces task timeouts and cancellation grace periods for one worker, with one timer and no polling:
+/// the timer is armed for the earliest moment a deadline could pass, and when it fires it reads the
+/// worker's <see cref="ProgressCell"/> (which task runs, since when) and either acts or re-arms.
+/// A task past its timeout is cancelled through its token if its function takes one, and its worker is
+/// killed if it is still running after the grace period (at once when it takes no token).
+/// </summary>
+internal sealed class TaskWatch : IDisposable
+{
+    private readonly WorkerConnection _worker;
+    private readonly TimeSpan _grace;
+    private readonly Lock _lock = new();
+    private readonly ITimer _timer;
+    private readonly List<(TaskPosition Position, long KillAt, Func<long, Exception> Error)> _pendingStops = [];
+    private readonly Dictionary<TaskPosition, Func<long, Exception>> _timedOut = [];
+    private long _due = long.MaxValue;
+    private bool _disposed;
+
+    public TaskWatch(WorkerConnection worker, TimeSpan grace)
+    {
+        _worker = worker;
+        _grace = grace;
+        _timer = TimeProvider.System.CreateTimer(static state => ((TaskWatch)state!).Check(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+    }
+
+    /// <summary>A chunk with a timeout was sent: a task of it cannot pass its deadline before now + <paramref name="timeout"/>.</summary>
+    public void OnTimedChunkSent(TimeSpan timeout) => ArmWithin(timeout);
+
+    /// <summary>Kills the worker if task <paramref name="position"/> still runs after the grace period.</summary>
+    public void StopAfterGrace(TaskPosition position, Func<long, Exception> error)
+    {
+        lock (_lock)
+        {
+            _pendingStops.Add((position, Stopwatch.GetTimestamp() + ToTicks(_grace), error));
+        }
+
+        ArmWithin(_grace);
+    }
+
+    /// <summary>The error of a task cancelled because its timeout passed, for its Canceled outcome; else null.</summary>
+    public Func<long, Exception>? TimedOut(TaskPosition position)
+    {
+        lock (_lock)
+        {
+            return _timedOut.Remove(position, out Func<long, Exception>? error) ? error : null;
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            _disposed = true;
+        }
+
+        _timer.Dispose();
+    }
+
+    private static long ToTicks(TimeSpan span) => (long)(span.TotalSeconds * Stopwatch.Frequency);
+
+    private void ArmWithin(TimeSpan delay)
+    {
+        long due = Stopwatch.GetTimestamp() + ToTicks(delay);
+        lock (_lock)
+        {
+            if (_disposed || due >= _due)
+            {
+                return;
+            }
+
+            _due = due;
+            _timer.Change(delay < TimeSpan.Zero ? TimeSpan.Zero : delay, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    private void Check()
+    {
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _due = long.MaxValue;
+        }
+
+        if (_worker.IsDead)
+        {
+            return;
+        }
+
+        long now = Stopwatch.GetTimestamp();
+        TaskPosition? running = _worker.Transport.Cell.TryRead(out int chunkId, out int index, out long startedAt)
+            ? new TaskPosition(chunkId, index)
+            : null;
+        TimeSpan next = CheckPendingStops(running, now);
+        if (running is { } position && _worker.FindInFlight(position.ChunkId) is { Job.TaskTimeout: { } timeout } chunk && chunk.Accounted <= position.Index)
+        {
+            TimeSpan elapsed = Stopwatch.GetElapsedTime(startedAt, now);
+            if (elapsed >= timeout)
+            {
+                Expire(chunk, position, timeout);
+            }
+            else
+            {
+                next = Min(next, timeout - elapsed);
+            }
+        }
+
+        // A task that starts after this check ends its timeout no sooner than the shortest timeout from now.
+        if (_worker.ShortestTimeoutInFlight() is { } shortest)
+        {
+            next = Min(next, shortest);
+        }
+
+        if (next != Timeout.InfiniteTimeSpan)
+        {
+            ArmWithin(next);
+        }
+    }
+
+    private TimeSpan CheckPendingStops(TaskPosition? running, long now)
+    {
+        TimeSpan next = Timeout.InfiniteTimeSpan;
+        TaskStop? stop = null;
+        lock (_lock)
+        {
+            for (int i = _pendingStops.Count - 1; i >= 0; i--)
+            {
+                (TaskPosition position, long killAt, Func<long, Exception> error) = _pendingStops[i];
+                if (running != position || !_worker.IsUnfinished(position))
+                {
+                    _pendingStops.RemoveAt(i);
+                }
+                else if (now >= killAt)
+                {
+                    _pendingStops.RemoveAt(i);
+                    stop = new TaskStop(position, error);
+                }
+                else
+                {
+                    next = Min(next, Stopwatch.GetElapsedTime(now, killAt));
+                }
+            }
+        }
+
+        if (stop is not null)
+        {
+            _worker.StopRunningTask(stop);
+        }
+
+        return next;
+    }
+
+    private void Expire(Chunk chunk, TaskPosition position, TimeSpan timeout)
+    {
+        int workerId = _worker.Id;
+        int processId = _worker.ProcessId;
+        string function = chunk.Job.Function.DisplayName;
+        Func<long, Exception> killed = index => new TaskTimeoutException(timeout, index, function, workerId, processId, killed: true);
+        if (!chunk.Job.Function.TakesToken || _grace == TimeSpan.Zero)
+        {
+            _worker.StopRunningTask(new TaskStop(position, killed));
+            return;
+        }
+
+        lock (_lock)
+        {
+            if (_timedOut.ContainsKey(position))
+            {
+                return;
+            }
+
+            _timedOut[position] = index => new TaskTimeoutException(timeout, index, function, workerId, processId, killed: false);
+        }
+
+        _worker.Runtime.Dispatcher.Cancel(_worker, new CancelMessage(position.ChunkId, position.Index));
+        StopAfterGrace(position, killed);
+    }
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) =>
+        a == Timeout.InfiniteTimeSpan ? b : b == Timeout.InfiniteTimeSpan ? a : a < b ? a : b;
+}
