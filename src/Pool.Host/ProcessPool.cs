@@ -47,6 +47,9 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
     /// <summary>The process ids of the workers running now (this process's id in in-process mode).</summary>
     public IReadOnlyList<int> ProcessIds => [.. _runtime.Supervisor.Workers.Select(w => w.ProcessId)];
 
+    /// <summary>Completes when the pool runs its full count of workers (after a crash, once the replacement is ready).</summary>
+    internal Task WhenAllWorkersAsync(CancellationToken cancellationToken = default) => _runtime.Supervisor.WhenWorkersAsync(WorkerCount, cancellationToken);
+
     /// <summary>Every worker process id this pool ever started.</summary>
     internal IReadOnlyList<int> StartedProcessIds => _runtime.Supervisor.StartedProcessIds;
 

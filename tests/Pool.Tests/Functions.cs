@@ -28,6 +28,15 @@ public static class Functions
         return milliseconds;
     }
 
+    /// <summary>Says so on stdout (the test waits for the line), then sleeps.</summary>
+    public static int AnnounceAndSleep(int milliseconds)
+    {
+        Console.WriteLine($"sleeping {milliseconds} ms");
+        Console.Out.Flush();
+        Thread.Sleep(milliseconds);
+        return milliseconds;
+    }
+
     public static Point Move(Point p) => p with { X = p.X + 1, Y = p.Y * 2 };
 
     public static (int, string) Swap((string, int) pair) => (pair.Item2, pair.Item1);

@@ -16,6 +16,7 @@ internal sealed class Supervisor(PoolRuntime runtime)
     private readonly Lock _lock = new();
     private readonly List<Task> _watchers = [];
     private readonly List<int> _startedProcessIds = [];
+    private readonly Signal _changed = new();
     private WorkerConnection[] _workers = [];
     private int _nextId;
 
@@ -43,6 +44,15 @@ internal sealed class Supervisor(PoolRuntime runtime)
         catch when (starts.FirstOrDefault(t => t.IsFaulted)?.Exception?.InnerException is { } first)
         {
             throw first is WorkerStartException ? first : new WorkerStartException($"The pool's workers could not be started: {first.Message}", first);
+        }
+    }
+
+    /// <summary>Completes when <paramref name="count"/> workers are running (tests: the pool is whole again after a crash).</summary>
+    public async Task WhenWorkersAsync(int count, CancellationToken cancellationToken)
+    {
+        while (Workers.Count(w => !w.IsDead) < count)
+        {
+            await _changed.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -117,6 +127,8 @@ internal sealed class Supervisor(PoolRuntime runtime)
             _watchers.Add(WatchAsync(connection));
         }
 
+        _changed.Set();
+
         if (!runtime.ShouldRunWorkers)
         {
             // The pool stopped while this worker was starting.
@@ -133,6 +145,8 @@ internal sealed class Supervisor(PoolRuntime runtime)
         {
             _workers = [.. _workers.Where(w => w != connection)];
         }
+
+        _changed.Set();
 
         Settle(loss);
         connection.Dispose();
