@@ -16,7 +16,8 @@ internal sealed class TaskWatch : IDisposable
     private readonly TimeSpan _grace;
     private readonly Lock _lock = new();
     private readonly ITimer _timer;
-    private readonly List<(TaskPosition Position, long KillAt, Func<long, Exception> Error)> _pendingStops = [];
+    // Tasks to kill if still running at KillAt: one task (a timeout), or with Index -1 any task of the chunk (a cancelled call).
+    private readonly List<(TaskPosition Task, long KillAt, Func<long, Exception> Error)> _pendingStops = [];
     private readonly Dictionary<TaskPosition, Func<long, Exception>> _timedOut = [];
     private long _due = long.MaxValue;
     private bool _disposed;
@@ -31,7 +32,10 @@ internal sealed class TaskWatch : IDisposable
     /// <summary>A chunk with a timeout was sent: a task of it cannot pass its deadline before now + <paramref name="timeout"/>.</summary>
     public void OnTimedChunkSent(TimeSpan timeout) => ArmWithin(timeout);
 
-    /// <summary>Kills the worker if task <paramref name="position"/> still runs after the grace period.</summary>
+    /// <summary>
+    /// Kills the worker if task <paramref name="position"/> (with index -1: any task of its chunk) still runs
+    /// after the grace period.
+    /// </summary>
     public void StopAfterGrace(TaskPosition position, Func<long, Exception> error)
     {
         lock (_lock)
@@ -133,15 +137,18 @@ internal sealed class TaskWatch : IDisposable
         {
             for (int i = _pendingStops.Count - 1; i >= 0; i--)
             {
-                (TaskPosition position, long killAt, Func<long, Exception> error) = _pendingStops[i];
-                if (running != position || !_worker.IsUnfinished(position))
+                (TaskPosition target, long killAt, Func<long, Exception> error) = _pendingStops[i];
+                bool isRunning = running is { } position && position.ChunkId == target.ChunkId &&
+                    (target.Index < 0 || target.Index == position.Index) && _worker.IsUnfinished(position);
+                if (!isRunning && (target.Index >= 0 || now >= killAt || _worker.FindInFlight(target.ChunkId) is null))
                 {
+                    // Done, or (a cancelled chunk) not started by the end of the grace: the worker skips it.
                     _pendingStops.RemoveAt(i);
                 }
-                else if (now >= killAt)
+                else if (isRunning && now >= killAt)
                 {
                     _pendingStops.RemoveAt(i);
-                    stop = new TaskStop(position, error);
+                    stop = new TaskStop(running!.Value, error);
                 }
                 else
                 {

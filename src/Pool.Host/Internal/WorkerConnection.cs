@@ -218,9 +218,9 @@ internal sealed class WorkerConnection : IDisposable
             new CancelMessage(chunkId, CancelMessage.WholeChunk).Write(_frames);
         }
 
-        if (chunks.Length > 0 && _transport.Cell.TryRead(out int running, out int index, out _) && chunks.Contains(running))
+        foreach (int chunkId in chunks)
         {
-            _watch.StopAfterGrace(new TaskPosition(running, index), static _ => new OperationCanceledException("The call was cancelled while this task ran."));
+            _watch.StopAfterGrace(new TaskPosition(chunkId, -1), static _ => new OperationCanceledException("The call was cancelled while this task ran."));
         }
 
         return chunks.Length > 0;

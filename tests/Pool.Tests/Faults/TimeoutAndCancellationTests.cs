@@ -1,0 +1,136 @@
+namespace Pool.Tests.Faults;
+
+/// <summary>Per-task timeouts (as pebble has) and cancellation of calls whose tasks are running.</summary>
+public class TimeoutAndCancellationTests
+{
+    [Fact(Timeout = 60_000)]
+    public async Task A_task_past_its_timeout_fails_and_its_worker_is_killed_and_replaced()
+    {
+        await using ProcessPool pool = await TestPools.StartAsync(options: new ProcessPoolOptions { TaskTimeout = TimeSpan.FromMilliseconds(500) });
+        IReadOnlyList<int> before = pool.ProcessIds;
+
+        AsyncResult<int> result = pool.ApplyAsync(Functions.Sleep, 600_000);
+
+        TaskTimeoutException error = (await result.Invoking(async r => await r).Should().ThrowAsync<TaskTimeoutException>()).Which;
+        error.Timeout.Should().Be(TimeSpan.FromMilliseconds(500));
+        error.TaskIndex.Should().Be(0);
+        error.Message.Should().Contain("500 ms").And.Contain("killed");
+        before.Should().Contain(error.ProcessId);
+        await pool.WhenAllWorkersAsync().Within();
+        pool.ProcessIds.Should().NotContain(error.ProcessId);
+        TestPools.AssertGone([error.ProcessId]);
+        (await pool.MapAsync(Functions.Increment, [1, 2]).Within()).Should().Equal(2, 3);
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task A_call_timeout_fails_only_the_slow_task_of_a_map()
+    {
+        await using ProcessPool pool = await TestPools.StartAsync();
+
+        Outcome<int>[] outcomes = await pool.MapOutcomesAsync(Functions.Sleep, [10, 20, 600_000, 30, 40], chunkSize: 2, taskTimeout: TimeSpan.FromSeconds(1)).Within();
+
+        outcomes[2].Exception.Should().BeOfType<TaskTimeoutException>().Which.TaskIndex.Should().Be(2);
+        outcomes.Where(o => o.Index != 2).Select(o => o.Value).Should().Equal(10, 20, 30, 40);
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task A_call_timeout_overrides_the_pool_timeout()
+    {
+        await using ProcessPool pool = await TestPools.StartAsync(options: new ProcessPoolOptions { TaskTimeout = TimeSpan.FromMilliseconds(100) });
+
+        (await pool.MapAsync(Functions.Sleep, [300], taskTimeout: Timeout.InfiniteTimeSpan).Within()).Should().Equal(300);
+        await pool.Invoking(p => p.MapAsync(Functions.Sleep, [600_000])).Should().ThrowAsync<TaskTimeoutException>();
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task Tasks_within_their_timeout_are_untouched()
+    {
+        await using ProcessPool pool = await TestPools.StartAsync(options: new ProcessPoolOptions { TaskTimeout = TimeSpan.FromSeconds(5) });
+        IReadOnlyList<int> before = pool.ProcessIds;
+
+        (await pool.MapAsync(Functions.Sleep, Enumerable.Repeat(5, 40), chunkSize: 4).Within()).Should().OnlyContain(x => x == 5);
+
+        pool.StartedProcessIds.Should().BeEquivalentTo(before, "no worker was killed");
+    }
+
+    [Fact]
+    public async Task Bad_timeouts_are_argument_errors_naming_the_option()
+    {
+        await Task.Yield();
+        FluentActions.Invoking(() => new ProcessPool(new ProcessPoolOptions { TaskTimeout = TimeSpan.Zero }))
+            .Should().Throw<ArgumentOutOfRangeException>().WithParameterName("TaskTimeout");
+        FluentActions.Invoking(() => new ProcessPool(new ProcessPoolOptions { CancellationGrace = TimeSpan.FromSeconds(-1) }))
+            .Should().Throw<ArgumentOutOfRangeException>().WithParameterName("CancellationGrace");
+        await using ProcessPool pool = await TestPools.StartAsync(workers: 1);
+        pool.Invoking(p => p.Map(Functions.Increment, [1], taskTimeout: TimeSpan.FromSeconds(-2)))
+            .Should().Throw<ArgumentOutOfRangeException>().WithParameterName("taskTimeout");
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task Cancelling_a_map_of_long_tasks_stops_them_and_frees_the_workers()
+    {
+        int lines = 0;
+        var running = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using ProcessPool pool = await TestPools.StartAsync(options: new ProcessPoolOptions
+        {
+            CancellationGrace = TimeSpan.FromMilliseconds(200),
+            WorkerOutput = line =>
+            {
+                if (Interlocked.Increment(ref lines) == 2)
+                {
+                    running.TrySetResult();
+                }
+            },
+        });
+        var started = new List<int>(pool.ProcessIds);
+        using var cancellation = new CancellationTokenSource();
+
+        Task<int[]> map = pool.MapAsync(Functions.AnnounceAndSleep, Enumerable.Repeat(600_000, 6), chunkSize: 1, cancellationToken: cancellation.Token);
+        await running.Task.Within();
+        await cancellation.CancelAsync();
+
+        await map.Invoking(async m => await m).Should().ThrowAsync<OperationCanceledException>();
+        // The running tasks ignore cancellation: their workers are killed after the grace and replaced.
+        (await pool.MapAsync(Functions.Increment, [1, 2, 3]).Within()).Should().Equal(2, 3, 4);
+        await pool.WhenAllWorkersAsync().Within();
+        TestPools.AssertGone(started);
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task Cancelling_halfway_drops_the_queued_tasks_and_keeps_the_results_already_taken()
+    {
+        await using ProcessPool pool = await TestPools.StartAsync();
+        using var cancellation = new CancellationTokenSource();
+        var taken = new List<int>();
+
+        Func<Task> enumerate = async () =>
+        {
+            await foreach (int value in pool.ImapAsync(Functions.Sleep, Enumerable.Repeat(20, 1_000), cancellationToken: cancellation.Token))
+            {
+                taken.Add(value);
+                if (taken.Count == 10)
+                {
+                    await cancellation.CancelAsync();
+                }
+            }
+        };
+
+        await enumerate.Should().ThrowAsync<OperationCanceledException>();
+        taken.Should().HaveCount(10);
+        // The 990 other tasks were dropped: the pool is free at once, not after 990 × 20 ms / 2.
+        (await pool.MapAsync(Functions.Increment, [1]).WaitAsync(TimeSpan.FromSeconds(5))).Should().Equal(2);
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task Cancelling_an_apply_fails_it_with_operation_cancelled()
+    {
+        await using ProcessPool pool = await TestPools.StartAsync(workers: 1, options: new ProcessPoolOptions { CancellationGrace = TimeSpan.FromMilliseconds(100) });
+        using var cancellation = new CancellationTokenSource();
+
+        AsyncResult<int> result = pool.ApplyAsync(Functions.Sleep, 600_000, cancellationToken: cancellation.Token);
+        await cancellation.CancelAsync();
+
+        await result.Invoking(async r => await r).Should().ThrowAsync<OperationCanceledException>();
+        pool.Apply(Functions.Increment, 41).Should().Be(42);
+    }
+}
