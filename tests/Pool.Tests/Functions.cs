@@ -37,6 +37,20 @@ public static class Functions
         return milliseconds;
     }
 
+    private static string? _initialized;
+
+    /// <summary>An initializer: remembers its argument in this worker.</summary>
+    public static void Remember(string value) => _initialized = $"{value} in {Environment.ProcessId}";
+
+    /// <summary>An initializer that always throws.</summary>
+    public static void FailToInitialize(string reason) => throw new InvalidOperationException($"cannot initialize: {reason}");
+
+    /// <summary>An initializer whose argument cannot travel.</summary>
+    public static void RememberStream(Stream stream) => _initialized = stream.ToString();
+
+    /// <summary>What the initializer left in this worker.</summary>
+    public static string? Remembered(int _) => _initialized;
+
     public static Point Move(Point p) => p with { X = p.X + 1, Y = p.Y * 2 };
 
     public static (int, string) Swap((string, int) pair) => (pair.Item2, pair.Item1);

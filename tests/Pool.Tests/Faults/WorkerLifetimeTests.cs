@@ -1,0 +1,82 @@
+namespace Pool.Tests.Faults;
+
+/// <summary>MaxTasksPerWorker (maxtasksperchild) and the initializer (initializer/initargs).</summary>
+public class WorkerLifetimeTests
+{
+    [Theory(Timeout = 60_000)]
+    [InlineData(1, 3)]
+    [InlineData(3, 1)]
+    [InlineData(3, 5)]
+    [InlineData(4, 2)]
+    public async Task Each_worker_serves_exactly_MaxTasksPerWorker_tasks_then_is_replaced(int maxTasks, int chunkSize)
+    {
+        await using ProcessPool pool = await TestPools.StartAsync(options: new ProcessPoolOptions { MaxTasksPerWorker = maxTasks });
+
+        int[] pids = await pool.MapAsync(Functions.ProcessId, Enumerable.Range(0, 20), chunkSize).Within();
+
+        IGrouping<int, int>[] byWorker = [.. pids.GroupBy(p => p)];
+        byWorker.Should().OnlyContain(g => g.Count() <= maxTasks, "no worker runs more than its quota");
+        byWorker.Count(g => g.Count() < maxTasks).Should().BeLessThanOrEqualTo(pool.WorkerCount, "only the workers still alive at the end may have quota left");
+        await pool.WhenAllWorkersAsync().Within();
+        TestPools.AssertGone(byWorker.Where(g => g.Count() == maxTasks).Select(g => g.Key));
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task MaxTasksPerWorker_does_not_deadlock_with_a_backlog_and_close()
+    {
+        await using ProcessPool pool = await TestPools.StartAsync(options: new ProcessPoolOptions { MaxTasksPerWorker = 2 });
+
+        Task<int[]> map = pool.MapAsync(Functions.Square, Enumerable.Range(0, 30), chunkSize: 7);
+        AsyncResult<int> apply = pool.ApplyAsync(Functions.Square, 9);
+        pool.Close();
+
+        (await map.Within()).Should().Equal(Enumerable.Range(0, 30).Select(x => x * x));
+        (await apply).Should().Be(81);
+        await pool.JoinAsync().Within();
+        TestPools.AssertGone(pool.StartedProcessIds);
+    }
+
+    [Fact]
+    public void MaxTasksPerWorker_must_be_positive()
+    {
+        FluentActions.Invoking(() => new ProcessPool(new ProcessPoolOptions { MaxTasksPerWorker = 0 }))
+            .Should().Throw<ArgumentOutOfRangeException>().WithParameterName("MaxTasksPerWorker");
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task The_initializer_runs_once_in_every_worker_replacements_included()
+    {
+        await using ProcessPool pool = await TestPools.StartAsync(
+            options: new ProcessPoolOptions { MaxTasksPerWorker = 2 }.WithInitializer(Functions.Remember, "ready"));
+
+        string?[] seen = await pool.MapAsync(Functions.Remembered, Enumerable.Range(0, 10), chunkSize: 1).Within();
+
+        seen.Should().OnlyContain(s => s != null && s.StartsWith("ready in ", StringComparison.Ordinal));
+        seen.Distinct().Should().HaveCountGreaterThanOrEqualTo(5, "each of the five or more workers ran the initializer itself");
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task A_throwing_initializer_fails_the_tasks_and_stops_the_pool_after_a_few_attempts()
+    {
+        await using ProcessPool pool = await TestPools.StartAsync(
+            options: new ProcessPoolOptions().WithInitializer(Functions.FailToInitialize, "no licence"));
+
+        Func<Task> map = () => pool.MapAsync(Functions.Increment, [1, 2, 3]);
+
+        InitializerException error = (await map.Should().ThrowAsync<InitializerException>()).Which;
+        error.Message.Should().Contain("FailToInitialize").And.Contain("no licence");
+        error.RemoteError.RemoteType.Should().Be("System.InvalidOperationException");
+        error.InnerException.Should().BeSameAs(error.RemoteError);
+        pool.Invoking(p => p.Map(Functions.Increment, [1])).Should().Throw<InitializerException>();
+        pool.StartedProcessIds.Count.Should().BeLessThanOrEqualTo(pool.WorkerCount + ProcessPoolOptions.InitializerAttempts, "the pool stops respawning");
+        await pool.DisposeAsync().AsTask().Within();
+        TestPools.AssertGone(pool.StartedProcessIds);
+    }
+
+    [Fact]
+    public void An_initializer_argument_that_cannot_be_serialized_is_refused_at_construction()
+    {
+        FluentActions.Invoking(() => new ProcessPool(new ProcessPoolOptions().WithInitializer(Functions.RememberStream, (Stream)new MemoryStream())))
+            .Should().Throw<ArgumentException>().WithMessage("*initializer*RememberStream*");
+    }
+}
