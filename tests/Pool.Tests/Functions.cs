@@ -51,6 +51,26 @@ public static class Functions
     /// <summary>What the initializer left in this worker.</summary>
     public static string? Remembered(int _) => _initialized;
 
+    /// <summary>Starts <c>sleep</c> as a child process, says its pid on stdout, and waits for it.</summary>
+    public static int StartChildAndWait(int seconds)
+    {
+        using var child = System.Diagnostics.Process.Start("sleep", seconds.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Console.WriteLine($"child {child.Id}");
+        Console.Out.Flush();
+        child.WaitForExit();
+        return child.ExitCode;
+    }
+
+    /// <summary>Writes lines to stdout and stderr, including one that looks like a frame, then returns its input.</summary>
+    public static int Chatty(int x)
+    {
+        Console.WriteLine($"out {x}");
+        Console.Error.WriteLine($"err {x}");
+        Console.Write("\u0005\0\0\0\u0007not a frame\n");
+        Console.Out.Flush();
+        return x;
+    }
+
     public static Point Move(Point p) => p with { X = p.X + 1, Y = p.Y * 2 };
 
     public static (int, string) Swap((string, int) pair) => (pair.Item2, pair.Item1);

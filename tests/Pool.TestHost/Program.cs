@@ -1,0 +1,29 @@
+using Pool;
+using Pool.TestHost;
+
+// Starts a pool, prints its worker pids, keeps every worker busy in user code, and says so; then waits
+// to be killed. Output: "pids 123,456", then "running <pid>" once per busy worker.
+int workers = args.Length > 0 ? int.Parse(args[0], System.Globalization.CultureInfo.InvariantCulture) : 2;
+await using var pool = await ProcessPool.StartAsync(new ProcessPoolOptions
+{
+    Workers = workers,
+    WorkerOutput = line => Console.WriteLine(line.Text),
+});
+Console.WriteLine($"pids {string.Join(',', pool.ProcessIds)}");
+await pool.MapAsync(Busy.Run, Enumerable.Range(0, workers), chunkSize: 1);
+return 0;
+
+namespace Pool.TestHost
+{
+/// <summary>What the workers run: announce, then sleep far longer than any test.</summary>
+public static class Busy
+{
+    public static int Run(int x)
+    {
+        Console.WriteLine($"running {Environment.ProcessId}");
+        Console.Out.Flush();
+        Thread.Sleep(TimeSpan.FromMinutes(10));
+        return x;
+    }
+}
+}
