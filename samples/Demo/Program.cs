@@ -35,6 +35,19 @@ double pi = 4.0 * poolInside / ((double)Tasks * MonteCarlo.Samples);
 Console.WriteLine($"π ≈ {pi:F6} (error {Math.Abs(pi - Math.PI):E1}); same count as the serial loop: {poolInside == serialInside}");
 Console.WriteLine($"serial {serial.TotalSeconds:F2} s, pool {parallel.TotalSeconds:F2} s: speed-up {serial / parallel:F2}x on {pool.WorkerCount} workers");
 
+// Fault isolation: one task calls native code that segfaults. Only that task fails; its worker is replaced.
+Console.WriteLine();
+Console.WriteLine("A native crash costs one task: task 3 calls strlen(NULL) through P/Invoke.");
+Outcome<int>[] outcomes = pool.MapOutcomes(NativeCode.LengthOrCrash, ["alpha", "beta", "gamma", null, "delta", "epsilon"]);
+foreach (Outcome<int> outcome in outcomes)
+{
+    Console.WriteLine(outcome.Succeeded
+        ? $"  task {outcome.Index}: {outcome.Value}"
+        : $"  task {outcome.Index}: {outcome.Exception!.GetType().Name}: {outcome.Exception.Message.Split(Environment.NewLine)[0]}");
+}
+
+Console.WriteLine($"The pool carries on with {pool.WorkerCount} workers: {string.Join(" ", pool.Map(NativeCode.Length, ["still", "here"]))}");
+
 static void Progress(string label, int completed, TimeSpan elapsed)
 {
     int width = 32;
@@ -66,4 +79,27 @@ internal static class MonteCarlo
 
         return inside;
     }
+}
+
+/// <summary>Crash-prone native code: libc's strlen, which segfaults on a null pointer.</summary>
+internal static partial class NativeCode
+{
+    public static int Length(string text) => text.Length;
+
+    /// <summary>The string's length by libc's strlen; a null string crashes the process (SIGSEGV).</summary>
+    public static int LengthOrCrash(string? text)
+    {
+        nint native = text is null ? 0 : System.Runtime.InteropServices.Marshal.StringToCoTaskMemUTF8(text);
+        try
+        {
+            return (int)StrLen(native);
+        }
+        finally
+        {
+            System.Runtime.InteropServices.Marshal.FreeCoTaskMem(native);
+        }
+    }
+
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "strlen")]
+    private static partial nint StrLen(nint text);
 }
