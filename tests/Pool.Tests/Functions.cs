@@ -71,6 +71,13 @@ public static class Functions
         return x;
     }
 
+    /// <summary>Runs a pool of its own inside a worker: nested pools work as in loky.</summary>
+    public static int[] NestedSquares(int count)
+    {
+        using var inner = new ProcessPool(new ProcessPoolOptions { Workers = 1, WorkerOutput = _ => { } });
+        return inner.Map(Square, Enumerable.Range(0, count));
+    }
+
     public static Point Move(Point p) => p with { X = p.X + 1, Y = p.Y * 2 };
 
     public static (int, string) Swap((string, int) pair) => (pair.Item2, pair.Item1);

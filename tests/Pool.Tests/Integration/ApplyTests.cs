@@ -16,6 +16,13 @@ public class ApplyTests(PoolFixture fixture) : IClassFixture<PoolFixture>
     }
 
     [Fact(Timeout = 60_000)]
+    public async Task A_task_can_run_a_pool_of_its_own()
+    {
+        int[] squares = await Pool.ApplyAsync(Functions.NestedSquares, 5);
+        squares.Should().Equal(0, 1, 4, 9, 16);
+    }
+
+    [Fact(Timeout = 60_000)]
     public async Task ApplyAsync_is_awaitable_and_reports_ready_and_successful()
     {
         AsyncResult<int> result = Pool.ApplyAsync(Functions.Square, 5);
