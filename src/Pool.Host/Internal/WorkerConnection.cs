@@ -54,6 +54,7 @@ internal sealed class WorkerConnection : IDisposable
     private readonly List<Chunk> _inFlight = [];
     private readonly TaskCompletionSource<WorkerLoss> _lost = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskWatch _watch;
+    private readonly TaskCompletionSource<ReadyMessage> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile bool _dead;
     private volatile bool _closing;
     private volatile bool _retiring;
@@ -101,8 +102,8 @@ internal sealed class WorkerConnection : IDisposable
     public static async Task<WorkerConnection> OpenAsync(int id, IWorkerTransport transport, PoolRuntime runtime, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var connection = new WorkerConnection(id, transport, runtime);
-        await connection.HandshakeAsync(timeout, cancellationToken).ConfigureAwait(false);
         connection._reading = connection.ReadLoopAsync();
+        await connection.HandshakeAsync(timeout, cancellationToken).ConfigureAwait(false);
         connection._watching = connection.WatchExitAsync();
         return connection;
     }
@@ -294,89 +295,75 @@ internal sealed class WorkerConnection : IDisposable
 
     private async Task HandshakeAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
-        PipeReader input = _transport.Input;
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(timeout);
-        while (true)
+        ReadyMessage ready;
+        try
         {
-            ReadResult result;
-            try
-            {
-                result = await input.ReadAsync(deadline.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                throw new WorkerStartException(
-                    $"Worker {Id} (pid {ProcessId}) connected but did not say Ready within {timeout.TotalSeconds:0.#} s. Raise ProcessPoolOptions.StartTimeout on a loaded machine.");
-            }
+            ready = await _ready.Task.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw new WorkerStartException(
+                $"Worker {Id} (pid {ProcessId}) connected but did not say Ready within {timeout.TotalSeconds:0.#} s. Raise ProcessPoolOptions.StartTimeout on a loaded machine.");
+        }
 
-            ReadOnlySequence<byte> buffer = result.Buffer;
-            if (Framing.TryReadFrame(ref buffer, out MessageType type, out ReadOnlySequence<byte> payload))
-            {
-                ReadyMessage ready = type == MessageType.Ready
-                    ? ReadyMessage.Read(payload)
-                    : throw new WorkerStartException($"Worker {Id} (pid {ProcessId}) sent {type} before Ready: it is not a ProcessPool worker of this version.");
-                input.AdvanceTo(buffer.Start);
-                if (ready.ProtocolVersion != ProtocolInfo.Version)
-                {
-                    throw new WorkerStartException(
-                        $"Worker {Id} speaks protocol {ready.ProtocolVersion} and the host {ProtocolInfo.Version}: Pool.Worker.dll and Pool.Host.dll come from different versions of ProcessPool.");
-                }
-
-                break;
-            }
-
-            input.AdvanceTo(buffer.Start, buffer.End);
-            if (result.IsCompleted)
-            {
-                throw new WorkerStartException($"Worker {Id} (pid {ProcessId}) closed its pipe before saying Ready.");
-            }
+        if (ready.ProtocolVersion != ProtocolInfo.Version)
+        {
+            throw new WorkerStartException(
+                $"Worker {Id} speaks protocol {ready.ProtocolVersion} and the host {ProtocolInfo.Version}: Pool.Worker.dll and Pool.Host.dll come from different versions of ProcessPool.");
         }
 
         _runtime.CreateInit(Id).Write(_frames);
         await FlushAsync().ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Reads the worker's frames on a dedicated thread with blocking reads (no thread hop between a frame's
+    /// arrival and its routing), then settles the connection however the stream ended.
+    /// </summary>
     private async Task ReadLoopAsync()
     {
-        PipeReader input = _transport.Input;
-        Exception? failure = null;
+        var ended = new TaskCompletionSource<Exception?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() => ended.TrySetResult(ReadFrames())) { IsBackground = true, Name = $"pool-worker-{Id}-reader" };
+        thread.Start();
+        Exception? failure = await ended.Task.ConfigureAwait(false);
+        _ready.TrySetException(new WorkerStartException($"Worker {Id} (pid {ProcessId}) closed its pipe before saying Ready." +
+            (failure is null ? string.Empty : $" {failure.Message}")));
+        await DisconnectAsync(failure).ConfigureAwait(false);
+    }
+
+    private Exception? ReadFrames()
+    {
         try
         {
-            while (true)
-            {
-                ReadResult result = await input.ReadAsync().ConfigureAwait(false);
-                ReadOnlySequence<byte> buffer = result.Buffer;
-                try
-                {
-                    while (Framing.TryReadFrame(ref buffer, out MessageType type, out ReadOnlySequence<byte> payload))
-                    {
-                        Route(type, payload);
-                    }
-                }
-                finally
-                {
-                    input.AdvanceTo(buffer.Start, buffer.End);
-                }
-
-                if (result.IsCompleted || result.IsCanceled)
-                {
-                    break;
-                }
-            }
+            BlockingFrameReader.Run(_transport.Input, OnFrame);
+            return null;
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException)
         {
-            failure = _closing ? null : e;
+            return _closing ? null : e;
         }
         catch (Exception e)
         {
             // A protocol error, or a bug in routing: either way this worker cannot be trusted any more. It is
-            // killed below and its tasks are settled like those of a crashed worker, so nothing waits forever.
-            failure = e;
+            // killed and its tasks are settled like those of a crashed worker, so nothing waits forever.
+            return e;
         }
+    }
 
-        await DisconnectAsync(failure).ConfigureAwait(false);
+    private void OnFrame(MessageType type, ReadOnlySequence<byte> payload)
+    {
+        if (_ready.Task.IsCompleted)
+        {
+            Route(type, payload);
+        }
+        else if (type == MessageType.Ready)
+        {
+            _ready.TrySetResult(ReadyMessage.Read(payload));
+        }
+        else
+        {
+            throw new WorkerStartException($"Worker {Id} (pid {ProcessId}) sent {type} before Ready: it is not a ProcessPool worker of this version.");
+        }
     }
 
     private void Route(MessageType type, ReadOnlySequence<byte> payload)
@@ -485,7 +472,7 @@ internal sealed class WorkerConnection : IDisposable
         }
         catch (TimeoutException)
         {
-            _transport.Input.CancelPendingRead();
+            _transport.AbortInput();
         }
     }
 

@@ -12,8 +12,8 @@ internal interface IWorkerTransport : IDisposable
 {
     int ProcessId { get; }
 
-    /// <summary>What the worker writes.</summary>
-    PipeReader Input { get; }
+    /// <summary>What the worker writes, read with blocking reads on the connection's own thread.</summary>
+    Stream Input { get; }
 
     /// <summary>What the worker reads.</summary>
     Stream Output { get; }
@@ -33,6 +33,9 @@ internal interface IWorkerTransport : IDisposable
 
     /// <summary>Closes the pipe: the worker sees end-of-input and exits.</summary>
     void CloseOutput();
+
+    /// <summary>Ends a pending read of <see cref="Input"/> (the worker exited, but a descendant holds its pipe open).</summary>
+    void AbortInput();
 }
 
 /// <summary>A worker process, started with the application's dependency graph, and its named pipe.</summary>
@@ -53,12 +56,11 @@ internal sealed class WorkerProcess : IWorkerTransport
         _pipe = pipe;
         _exited = exited;
         Cell = cell;
-        Input = PipeReader.Create(pipe, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024, leaveOpen: true));
     }
 
     public int ProcessId { get; private set; }
 
-    public PipeReader Input { get; }
+    public Stream Input => _pipe;
 
     public Stream Output => _pipe;
 
@@ -148,6 +150,8 @@ internal sealed class WorkerProcess : IWorkerTransport
 
     public void CloseOutput() => _pipe.Dispose();
 
+    public void AbortInput() => _pipe.Dispose();
+
     public void Dispose()
     {
         _pipe.Dispose();
@@ -216,11 +220,12 @@ internal sealed class InProcessWorker : IWorkerTransport
     private InProcessWorker()
     {
         Output = _toWorker.Writer.AsStream();
+        Input = _fromWorker.Reader.AsStream();
     }
 
     public int ProcessId => Environment.ProcessId;
 
-    public PipeReader Input => _fromWorker.Reader;
+    public Stream Input { get; }
 
     public Stream Output { get; }
 
@@ -243,6 +248,8 @@ internal sealed class InProcessWorker : IWorkerTransport
     public void Kill() => _toWorker.Writer.Complete();
 
     public void CloseOutput() => _toWorker.Writer.Complete();
+
+    public void AbortInput() => _fromWorker.Writer.Complete();
 
     public void Dispose()
     {
