@@ -30,9 +30,15 @@ internal sealed record RunInfo(Machine Machine, DateTimeOffset Timestamp, string
         return Directory.GetCurrentDirectory();
     }
 
-    private static string? GitCommit(string root)
+    /// <summary>HEAD's hash, with "-dirty" when tracked files differ from it; null without git.</summary>
+    private static string? GitCommit(string root) =>
+        Git(root, "rev-parse", "HEAD") is { Length: > 0 } head
+            ? head + (Git(root, "status", "--porcelain", "--untracked-files=no") is { Length: > 0 } ? "-dirty" : "")
+            : null;
+
+    private static string? Git(string root, params string[] arguments)
     {
-        var info = new ProcessStartInfo("git", ["-C", root, "rev-parse", "HEAD"])
+        var info = new ProcessStartInfo("git", ["-C", root, .. arguments])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -42,7 +48,7 @@ internal sealed record RunInfo(Machine Machine, DateTimeOffset Timestamp, string
         {
             using Process git = Process.Start(info)!;
             string output = git.StandardOutput.ReadToEnd().Trim();
-            return git.WaitForExit(5000) && git.ExitCode == 0 && output.Length > 0 ? output : null;
+            return git.WaitForExit(5000) && git.ExitCode == 0 ? output : null;
         }
         catch (System.ComponentModel.Win32Exception)
         {

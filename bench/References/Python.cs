@@ -25,12 +25,13 @@ internal static class Python
             return;
         }
 
-        context.Note("py", $"{python}, {await VersionAsync(python)}");
+        string version = await VersionAsync(python);
+        context.Note("py", $"{python}, {version}");
         foreach (Workload workload in workloads)
         {
             string script = Path.Combine(AppContext.BaseDirectory, "python", workload.PythonScript!);
             var clock = Stopwatch.StartNew();
-            await RunScriptAsync(context, python, script, workload.Id, TimeSpan.FromSeconds(context.Quick ? 180 : 900));
+            await RunScriptAsync(context, python, version, script, workload.Id, TimeSpan.FromSeconds(context.Quick ? 180 : 900));
             Console.WriteLine($"  ({workload.Id} Python: {clock.Elapsed.TotalSeconds:F1} s)");
         }
     }
@@ -60,7 +61,7 @@ internal static class Python
         return "Python " + version;
     }
 
-    private static async Task RunScriptAsync(BenchContext context, string python, string script, string workload, TimeSpan timeout)
+    private static async Task RunScriptAsync(BenchContext context, string python, string version, string script, string workload, TimeSpan timeout)
     {
         var info = new ProcessStartInfo(python)
         {
@@ -100,7 +101,7 @@ internal static class Python
         {
             while (await process.StandardOutput.ReadLineAsync(deadline.Token) is { } line)
             {
-                Parse(context, workload, line);
+                Parse(context, workload, version, line);
             }
 
             await process.WaitForExitAsync(deadline.Token);
@@ -125,7 +126,7 @@ internal static class Python
     }
 
     /// <summary>One line of a script: a figure (workload, variant, impl, unit, median, min, max, reps, note?) or a note.</summary>
-    private static void Parse(BenchContext context, string workload, string line)
+    private static void Parse(BenchContext context, string workload, string version, string line)
     {
         try
         {
@@ -140,7 +141,7 @@ internal static class Python
             var stats = new Stats(root.GetProperty("median").GetDouble(), root.GetProperty("min").GetDouble(), root.GetProperty("max").GetDouble(), root.GetProperty("reps").GetInt32());
             context.Add(new Figure(
                 root.GetProperty("workload").GetString()!, root.GetProperty("variant").GetString()!, root.GetProperty("impl").GetString()!,
-                root.GetProperty("unit").GetString()!, stats, note.ValueKind == JsonValueKind.String ? note.GetString() : null));
+                root.GetProperty("unit").GetString()!, stats, note.ValueKind == JsonValueKind.String ? $"{version}; {note.GetString()}" : version));
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
         {

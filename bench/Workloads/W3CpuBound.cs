@@ -19,7 +19,8 @@ internal static class W3CpuBound
     {
         CheckValues();
         int samples = Calibrate(TimeSpan.FromMilliseconds(context.Pick(50, 10)));
-        context.Note(Id, string.Create(CultureInfo.InvariantCulture, $"C# task = {samples:N0} samples (about {context.Pick(50, 10)} ms here); check values for 200,000 samples hold"));
+        string taskSize = string.Create(CultureInfo.InvariantCulture, $"C# task = {samples:N0} samples");
+        context.Note(Id, $"{taskSize} (about {context.Pick(50, 10)} ms here); check values for 200,000 samples hold");
 
         int[] seeds = [.. Enumerable.Range(1, Tasks)];
         int[] counts = [.. Enumerable.Repeat(samples, Tasks)];
@@ -46,13 +47,13 @@ internal static class W3CpuBound
         });
 
         const string Wall = "64 tasks, wall";
-        context.Add(Id, Wall, Impls.ProcessPool, Units.Milliseconds, Stats.Of(reps, r => r.Pool));
-        context.Add(Id, Wall, Impls.Serial, Units.Milliseconds, Stats.Of(reps, r => r.Serial));
-        context.Add(Id, Wall, Impls.Floor, Units.Milliseconds, Stats.Of(reps, r => r.Floor));
-        context.Add(Id, "speed-up vs serial", Impls.ProcessPool, Units.SpeedUp, Stats.Of(reps, r => r.Serial / r.Pool));
-        context.Add(Id, "speed-up vs serial", Impls.Floor, Units.SpeedUp, Stats.Of(reps, r => r.Serial / r.Floor));
-        context.Add(Id, "efficiency", Impls.ProcessPool, Units.Percent, Stats.Of(reps, r => 100 * r.Serial / r.Pool / context.Workers));
-        context.Add(Id, "efficiency", Impls.Floor, Units.Percent, Stats.Of(reps, r => 100 * r.Serial / r.Floor / context.Workers));
+        context.Add(Id, Wall, Impls.ProcessPool, Units.Milliseconds, Stats.Of(reps, r => r.Pool), taskSize);
+        context.Add(Id, Wall, Impls.Serial, Units.Milliseconds, Stats.Of(reps, r => r.Serial), taskSize);
+        context.Add(Id, Wall, Impls.Floor, Units.Milliseconds, Stats.Of(reps, r => r.Floor), taskSize);
+        context.Add(Id, "speed-up vs serial", Impls.ProcessPool, Units.SpeedUp, Stats.Of(reps, r => r.Serial / r.Pool), taskSize);
+        context.Add(Id, "speed-up vs serial", Impls.Floor, Units.SpeedUp, Stats.Of(reps, r => r.Serial / r.Floor), taskSize);
+        context.Add(Id, "efficiency", Impls.ProcessPool, Units.Percent, Stats.Of(reps, r => 100 * r.Serial / r.Pool / context.Workers), taskSize);
+        context.Add(Id, "efficiency", Impls.Floor, Units.Percent, Stats.Of(reps, r => 100 * r.Serial / r.Floor / context.Workers), taskSize);
     }
 
     /// <summary>The check values of shared/WORKLOADS.md: seed 1 gives 156,769; seeds 1..64 sum to 10,051,617.</summary>

@@ -4,7 +4,7 @@ using System.Globalization;
 namespace Pool.Bench.Workloads;
 
 /// <summary>
-/// W6, crash: 100 tasks of <c>x + 1</c> in chunks of 13 (Map's default for 100 tasks on 2 workers), where
+/// W6, crash: 100 tasks of <c>x + 1</c> in Map's default chunks (13 on 2 workers), where
 /// task 50 ends its worker: <c>Environment.FailFast</c>, <c>Environment.Exit(1)</c>, a native segfault, a
 /// stack overflow. Checks that the 99 other results arrive, that task 50 fails with
 /// <see cref="WorkerCrashedException"/>, and that the pool still works after; measures the ms from the crash
@@ -18,7 +18,6 @@ internal static class W6Crash
 {
     private const string Id = "W6";
     private const int Tasks = 100;
-    private const int ChunkSize = 13;
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
 
     private static readonly (string Name, Func<int, int> Function)[] Kinds =
@@ -88,6 +87,7 @@ internal static class W6Crash
     {
         File.Delete(stampFile);
         int[] before = [.. pool.ProcessIds];
+        int chunkSize = (Tasks + (4 * workers) - 1) / (4 * workers); // Map's default: ceil(n / (4 × workers))
         using var deadline = new CancellationTokenSource(Bound);
         Task<long?> recovered = PoolWatch.NewWorkerAsync(pool, before, workers, deadline.Token);
 
@@ -97,7 +97,7 @@ internal static class W6Crash
         try
         {
             int others = 0;
-            foreach (Outcome<int> outcome in pool.ImapOutcomes(function, Enumerable.Range(0, Tasks), chunkSize: ChunkSize, cancellationToken: deadline.Token))
+            foreach (Outcome<int> outcome in pool.ImapOutcomes(function, Enumerable.Range(0, Tasks), chunkSize: chunkSize, cancellationToken: deadline.Token))
             {
                 if (outcome.Index == Functions.CrashingTask)
                 {
