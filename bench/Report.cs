@@ -141,7 +141,8 @@ internal sealed class Report : IDisposable
             _ => (value, ""),
         };
         double abs = Math.Abs(scaled);
-        string format = abs >= 100 || scaled == Math.Round(scaled) ? "F0" : abs >= 10 ? "F1" : abs >= 1 ? "F2" : "G2";
+        int decimals = abs >= 100 || scaled == Math.Round(scaled) ? 0 : Math.Min(8, 2 - (int)Math.Floor(Math.Log10(abs)));
+        string format = "F" + decimals.ToString(CultureInfo.InvariantCulture);
         return scaled.ToString(format, CultureInfo.InvariantCulture) + suffix;
     }
 

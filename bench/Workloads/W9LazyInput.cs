@@ -19,6 +19,9 @@ internal static class W9LazyInput
     public static void Run(BenchContext context)
     {
         TimeSpan duration = TimeSpan.FromSeconds(context.Pick(10, 2));
+
+        // Give back what earlier workloads left (W4's arrays), so that the working set starts from this one's own.
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         using var pool = new ProcessPool(context.PoolOptions());
         var input = new EndlessInput();
         var samples = new List<Sample>();
