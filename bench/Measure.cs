@@ -1,0 +1,68 @@
+using System.Diagnostics;
+
+namespace Pool.Bench;
+
+/// <summary>A figure's summary over its repetitions: the median, and the range it moved in.</summary>
+internal readonly record struct Stats(double Median, double Min, double Max, int Reps)
+{
+    public static Stats Of(IReadOnlyCollection<double> values)
+    {
+        if (values.Count == 0)
+        {
+            throw new ArgumentException("No values to summarize.", nameof(values));
+        }
+
+        double[] sorted = [.. values];
+        Array.Sort(sorted);
+        int n = sorted.Length;
+        double median = n % 2 == 1 ? sorted[n / 2] : (sorted[(n / 2) - 1] + sorted[n / 2]) / 2;
+        return new Stats(median, sorted[0], sorted[^1], n);
+    }
+
+    public static Stats Of<T>(IReadOnlyCollection<T> samples, Func<T, double> value) => Of([.. samples.Select(value)]);
+}
+
+/// <summary>
+/// The repetition scheme of every figure: a warm-up that is thrown away, then N measured runs. The warm-up
+/// is one run, repeated until <see cref="WarmUp"/> has passed: a run of a few milliseconds would otherwise
+/// be measured before the JIT has replaced its tier-0 code (it waits 100 ms after the last new method), in
+/// this process and in the workers alike.
+/// </summary>
+internal static class Measure
+{
+    public static readonly TimeSpan WarmUp = TimeSpan.FromMilliseconds(300);
+
+    /// <summary>Warms up with <paramref name="sample"/>, then runs it <paramref name="reps"/> times and summarizes the values.</summary>
+    public static Stats Repeat(int reps, Func<double> sample) => Stats.Of(Samples(reps, sample));
+
+    /// <summary>Warms up with <paramref name="sample"/>, then runs it <paramref name="reps"/> times; returns the measured runs.</summary>
+    /// <remarks>For figures measured in pairs in one repetition (serial and pool of W3), so that a ratio compares neighbours.</remarks>
+    public static List<T> Samples<T>(int reps, Func<T> sample)
+    {
+        long start = Stopwatch.GetTimestamp();
+        do
+        {
+            _ = sample();
+        }
+        while (Stopwatch.GetElapsedTime(start) < WarmUp);
+
+        var samples = new List<T>(reps);
+        for (int i = 0; i < reps; i++)
+        {
+            samples.Add(sample());
+        }
+
+        return samples;
+    }
+
+    /// <summary>Wall time of <paramref name="action"/>.</summary>
+    public static TimeSpan Time(Action action)
+    {
+        long start = Stopwatch.GetTimestamp();
+        action();
+        return Stopwatch.GetElapsedTime(start);
+    }
+
+    /// <summary>Items per second for <paramref name="count"/> items done by <paramref name="action"/>.</summary>
+    public static double Rate(long count, Action action) => count / Time(action).TotalSeconds;
+}

@@ -1,0 +1,42 @@
+using Pool.Bench.References;
+
+namespace Pool.Bench.Workloads;
+
+/// <summary>
+/// W2, round trip: 10,000 sequential <c>Apply</c> calls, each awaited before the next, in µs per call.
+/// Reference: a 16-byte ping-pong over a raw named pipe to a child process.
+/// </summary>
+internal static class W2RoundTrip
+{
+    private const string Id = "W2";
+    private const string Variant = "sequential Apply";
+
+    public static void Run(BenchContext context)
+    {
+        int calls = context.Pick(10_000, 1_000);
+        context.Note(Id, $"{calls:N0} calls per repetition");
+
+        using (var pool = new ProcessPool(context.PoolOptions()))
+        {
+            context.Add(Id, Variant, Impls.ProcessPool, Units.Microseconds, Measure.Repeat(context.Reps, () => Calls(pool, calls)));
+        }
+
+        using RawPipe pipe = RawPipe.Start();
+        context.Add(Id, Variant, Impls.RawPipe, Units.Microseconds, Measure.Repeat(context.Reps, () => pipe.PingPong(calls)), "16-byte ping-pong");
+    }
+
+    private static double Calls(ProcessPool pool, int calls)
+    {
+        TimeSpan elapsed = Measure.Time(() =>
+        {
+            for (int i = 0; i < calls; i++)
+            {
+                if (pool.Apply(Functions.Increment, i) != i + 1)
+                {
+                    throw new InvalidOperationException($"Apply returned a wrong result for {i}.");
+                }
+            }
+        });
+        return elapsed.TotalMicroseconds / calls;
+    }
+}

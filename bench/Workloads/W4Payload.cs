@@ -1,0 +1,64 @@
+using Pool.Bench.References;
+
+namespace Pool.Bench.Workloads;
+
+/// <summary>
+/// W4, payload: 200 tasks (50 under --quick), each argument a 1 MiB <c>byte[]</c> or <c>double[]</c>; the
+/// function returns its length (one way) or the array itself (echo). MB/s (10^6 bytes) of payload moved
+/// across the process boundary: an echo moves each array twice and counts both. Reference: the same bytes
+/// streamed over a raw named pipe to a child that acknowledges or echoes them.
+/// </summary>
+internal static class W4Payload
+{
+    private const string Id = "W4";
+    private const int Size = 1 << 20;
+
+    public static void Run(BenchContext context)
+    {
+        int count = context.Pick(200, 50);
+        context.Note(Id, $"{count} arrays of 1 MiB per repetition");
+
+        // One array, sent many times: the pool serializes each item as it goes, so this is what the wire sees.
+        byte[] bytes = [.. Enumerable.Range(0, Size).Select(i => (byte)(i * 31))];
+        double[] doubles = [.. Enumerable.Range(0, Size / sizeof(double)).Select(i => i * 0.5)];
+        byte[][] byteItems = [.. Enumerable.Repeat(bytes, count)];
+        double[][] doubleItems = [.. Enumerable.Repeat(doubles, count)];
+
+        using (var pool = new ProcessPool(context.PoolOptions()))
+        {
+            Add(context, "byte[] one way", Measure.Repeat(context.Reps, () => Rate(count, 1, () => Expect(pool.Map(Functions.Length, byteItems), Size))));
+            Add(context, "byte[] echo", Measure.Repeat(context.Reps, () => Rate(count, 2, () => Expect(pool.Map(Functions.Echo, byteItems), Size))));
+            Add(context, "double[] one way", Measure.Repeat(context.Reps, () => Rate(count, 1, () => Expect(pool.Map(Functions.LengthOfDoubles, doubleItems), Size / sizeof(double)))));
+            Add(context, "double[] echo", Measure.Repeat(context.Reps, () => Rate(count, 2, () => Expect(pool.Map(Functions.EchoDoubles, doubleItems), Size / sizeof(double)))));
+        }
+
+        using RawPipe pipe = RawPipe.Start();
+        foreach (string type in (string[])["byte[]", "double[]"])
+        {
+            context.Add(Id, $"{type} one way", Impls.RawPipe, Units.MegabytesPerSecond, Measure.Repeat(context.Reps, () => pipe.Stream(Size, count, echo: false)));
+            context.Add(Id, $"{type} echo", Impls.RawPipe, Units.MegabytesPerSecond, Measure.Repeat(context.Reps, () => pipe.Stream(Size, count, echo: true)));
+        }
+    }
+
+    private static void Add(BenchContext context, string variant, Stats stats) =>
+        context.Add(Id, variant, Impls.ProcessPool, Units.MegabytesPerSecond, stats);
+
+    private static double Rate(int count, int directions, Action action) =>
+        (double)Size * count * directions / 1e6 / Measure.Time(action).TotalSeconds;
+
+    private static void Expect(int[] lengths, int length)
+    {
+        if (lengths.Any(l => l != length))
+        {
+            throw new InvalidOperationException($"A task saw a length other than {length}.");
+        }
+    }
+
+    private static void Expect<T>(T[][] arrays, int length)
+    {
+        if (arrays.Any(a => a.Length != length))
+        {
+            throw new InvalidOperationException($"An echo came back with a length other than {length}.");
+        }
+    }
+}
