@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Reflection;
 
 namespace Pool.Bench.Workloads;
 
@@ -9,28 +8,15 @@ namespace Pool.Bench.Workloads;
 /// (submit + 1 s, on an idle pool) to the error reaching the caller, and to the replacement worker being
 /// in the pool.
 /// </summary>
-/// <remarks>
-/// TODO(main developer): <c>ProcessPoolOptions.TaskTimeout</c> is being added to the library. Until it is
-/// in this branch the option is set by reflection, and W7 reports "skipped: needs TaskTimeout" when the
-/// property does not exist. Once merged, replace <see cref="WithTaskTimeout"/> with
-/// <c>options with { TaskTimeout = Timeout }</c> and test for <c>TaskTimeoutException</c> by type.
-/// </remarks>
 internal static class W7Runaway
 {
     private const string Id = "W7";
-    private const string TimeoutExceptionName = "Pool.TaskTimeoutException";
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
 
     public static void Run(BenchContext context)
     {
-        if (WithTaskTimeout(context.PoolOptions(), Timeout) is not { } options)
-        {
-            context.Add(Figure.Skipped(Id, "deadline → error seen", Impls.ProcessPool, Units.Milliseconds, "skipped: needs TaskTimeout"));
-            return;
-        }
-
-        using var pool = new ProcessPool(options);
+        using var pool = new ProcessPool(context.PoolOptions() with { TaskTimeout = Timeout });
         var runs = new List<Attempt>();
         for (int i = 0; i <= context.Reps; i++)
         {
@@ -86,9 +72,9 @@ internal static class W7Runaway
         double errorMs = PoolWatch.Milliseconds(deadline, Stopwatch.GetTimestamp());
         long? replacedAt = replaced.GetAwaiter().GetResult();
         double? replacedMs = replacedAt is { } at ? PoolWatch.Milliseconds(deadline, at) : null;
-        if (error?.GetType().FullName != TimeoutExceptionName)
+        if (error is not TaskTimeoutException)
         {
-            return new Attempt($"the task ended with {error?.GetType().Name ?? "a result"}, not {TimeoutExceptionName}", errorMs, replacedMs);
+            return new Attempt($"the task ended with {error?.GetType().Name ?? "a result"}, not TaskTimeoutException", errorMs, replacedMs);
         }
 
         if (replacedMs is null)
@@ -99,20 +85,6 @@ internal static class W7Runaway
         return pool.Apply(Functions.Increment, 41) == 42
             ? new Attempt(null, errorMs, replacedMs)
             : new Attempt("an Apply after the timeout returned a wrong result", errorMs, replacedMs);
-    }
-
-    /// <summary>The options with <c>TaskTimeout</c> set, or null when this build of the library has no such option.</summary>
-    private static ProcessPoolOptions? WithTaskTimeout(ProcessPoolOptions options, TimeSpan timeout)
-    {
-        PropertyInfo? property = typeof(ProcessPoolOptions).GetProperty("TaskTimeout");
-        if (property is null || !property.CanWrite)
-        {
-            return null;
-        }
-
-        ProcessPoolOptions copy = options with { };
-        property.SetValue(copy, timeout);
-        return copy;
     }
 
     private sealed record Attempt(string? Failure, double? ErrorMs, double? ReplacedMs);
