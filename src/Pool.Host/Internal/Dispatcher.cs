@@ -7,7 +7,9 @@ namespace Pool.Internal;
 /// The one loop that writes to workers. It takes chunks from jobs in turn (chunks of crashed workers
 /// first) and hands each to the least loaded worker that has room, writing frames into that worker's
 /// buffer; when it runs out of work or of room it flushes every buffer it wrote, so many small frames go
-/// out in one write. It waits on one <see cref="Signal"/> that new jobs, freed room and new workers set.
+/// out in one write. It runs on its own thread and waits on one event that new jobs, freed room and new
+/// workers set; the event spins briefly before it blocks, so a task submitted to an idle pool is on its way
+/// to a worker within microseconds, without a thread-pool hop.
 /// </summary>
 internal sealed class Dispatcher(PoolRuntime runtime)
 {
@@ -15,15 +17,17 @@ internal sealed class Dispatcher(PoolRuntime runtime)
     private readonly ConcurrentQueue<Chunk> _retries = new();
     private readonly ConcurrentQueue<(WorkerConnection Worker, CancelMessage Cancel)> _cancels = new();
     private readonly ConcurrentQueue<Job> _stoppedJobs = new();
-    private readonly Signal _wake = new();
+    private readonly ManualResetEventSlim _wake = new(initialState: false, spinCount: 200);
     private readonly CancellationTokenSource _stop = new();
     private readonly List<WorkerConnection> _dirty = [];
     private int _nextChunkId;
     private int _rotor;
 
-    public Task Completion { get; private set; } = Task.CompletedTask;
+    private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public void Start() => Completion = Task.Run(RunAsync);
+    public Task Completion => _completion.Task;
+
+    public void Start() => new Thread(Run) { IsBackground = true, Name = "pool-dispatcher" }.Start();
 
     /// <summary>The job has chunks to send (or, stopped, chunks to drop).</summary>
     public void Enqueue(Job job)
@@ -62,20 +66,22 @@ internal sealed class Dispatcher(PoolRuntime runtime)
 
     public void Stop() => _stop.Cancel();
 
-    private async Task RunAsync()
+    private void Run()
     {
         try
         {
             while (true)
             {
+                // Reset before looking for work: a Set from now on makes the Wait below return at once.
+                _wake.Reset();
                 Dispatch();
                 foreach (WorkerConnection worker in _dirty)
                 {
-                    await worker.FlushAsync().ConfigureAwait(false);
+                    worker.Flush();
                 }
 
                 _dirty.Clear();
-                await _wake.WaitAsync(_stop.Token).ConfigureAwait(false);
+                _wake.Wait(_stop.Token);
             }
         }
         catch (OperationCanceledException) when (_stop.IsCancellationRequested)
@@ -87,6 +93,8 @@ internal sealed class Dispatcher(PoolRuntime runtime)
             // A bug here would leave every task waiting: stop the pool so that each fails with the cause.
             runtime.Break($"its dispatcher failed: {e.Message}", e);
         }
+
+        _completion.TrySetResult();
     }
 
     private void Dispatch()

@@ -47,10 +47,10 @@ internal sealed class Supervisor(PoolRuntime runtime)
         }
     }
 
-    /// <summary>Completes when <paramref name="count"/> workers are running (tests: the pool is whole again after a crash).</summary>
+    /// <summary>Completes when <paramref name="count"/> workers are running and taking work (tests: the pool is whole again after a crash or a retirement).</summary>
     public async Task WhenWorkersAsync(int count, CancellationToken cancellationToken)
     {
-        while (Workers.Count(w => !w.IsDead) < count)
+        while (Workers.Count(w => !w.IsDead && !w.IsRetiring) < count)
         {
             await _changed.WaitAsync(cancellationToken).ConfigureAwait(false);
         }

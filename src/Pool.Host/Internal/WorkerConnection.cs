@@ -87,6 +87,9 @@ internal sealed class WorkerConnection : IDisposable
 
     public bool IsDead => _dead;
 
+    /// <summary>It served its quota of tasks and takes no more; it exits once its last chunk is done.</summary>
+    public bool IsRetiring => _retiring;
+
     /// <summary>How many more tasks it may be sent before it retires (<see cref="ProcessPoolOptions.MaxTasksPerWorker"/>).</summary>
     public int Quota => Volatile.Read(ref _quota);
 
@@ -254,7 +257,30 @@ internal sealed class WorkerConnection : IDisposable
         }
     }
 
-    /// <summary>Dispatcher: sends what <see cref="Write"/> buffered, in one write.</summary>
+    /// <summary>Dispatcher: sends what <see cref="Write"/> buffered, in one blocking write.</summary>
+    public void Flush()
+    {
+        if (_frames.Position == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            _transport.Output.Write(_frames.WrittenMemory.Span);
+            _transport.Output.Flush();
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException)
+        {
+            // The worker is gone; its read loop sees it too and settles the chunks it held.
+        }
+        finally
+        {
+            _frames.Reset();
+        }
+    }
+
+    /// <summary>Sends what was buffered, in one write, without blocking (the handshake).</summary>
     public async ValueTask FlushAsync()
     {
         if (_frames.Position == 0)
