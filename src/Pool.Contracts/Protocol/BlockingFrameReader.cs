@@ -14,6 +14,10 @@ internal static class BlockingFrameReader
 {
     private const int ReadSize = 64 * 1024;
 
+    // A large frame is read in pieces of up to this much, so that a megabyte argument takes a few system
+    // calls and wake-ups rather than one per 64 KiB.
+    private const int LargeReadSize = 4 * 1024 * 1024;
+
     /// <summary>Handles one frame; the payload is valid only during the call.</summary>
     public delegate void FrameHandler(MessageType type, ReadOnlySequence<byte> payload);
 
@@ -25,11 +29,12 @@ internal static class BlockingFrameReader
             pauseWriterThreshold: 0,
             minimumSegmentSize: ReadSize,
             useSynchronizationContext: false));
+        int readSize = ReadSize;
         try
         {
             while (true)
             {
-                Memory<byte> memory = pipe.Writer.GetMemory(ReadSize);
+                Memory<byte> memory = pipe.Writer.GetMemory(readSize);
                 int read = input.Read(memory.Span);
                 if (read == 0)
                 {
@@ -55,6 +60,7 @@ internal static class BlockingFrameReader
                 }
                 finally
                 {
+                    readSize = NextReadSize(buffer);
                     pipe.Reader.AdvanceTo(buffer.Start, buffer.End);
                 }
             }
@@ -64,5 +70,19 @@ internal static class BlockingFrameReader
             pipe.Writer.Complete();
             pipe.Reader.Complete();
         }
+    }
+
+    /// <summary>How much to ask for next: what the partial frame at the start of <paramref name="rest"/> still lacks, within bounds.</summary>
+    private static int NextReadSize(ReadOnlySequence<byte> rest)
+    {
+        if (rest.Length < 4)
+        {
+            return ReadSize;
+        }
+
+        Span<byte> prefix = stackalloc byte[4];
+        rest.Slice(0, 4).CopyTo(prefix);
+        long missing = 4 + (long)System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(prefix) - rest.Length;
+        return (int)Math.Clamp(missing, ReadSize, LargeReadSize);
     }
 }

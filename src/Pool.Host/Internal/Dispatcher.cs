@@ -203,14 +203,21 @@ internal sealed class Dispatcher(PoolRuntime runtime)
             return;
         }
 
-        if (error is not null)
+        if (written < chunk.Count)
         {
-            if (written + 1 < chunk.Count)
+            // Cut short by an unserializable value (which fails alone) or by the frame's byte budget: the
+            // tasks after the cut go next, as a chunk of their own.
+            int resume = error is null ? written : written + 1;
+            if (resume < chunk.Count)
             {
-                _retries.Enqueue(chunk.From(written + 1));
+                _retries.Enqueue(chunk.From(resume));
             }
 
-            chunk.Job.OnFailed(chunk.FirstIndex + written, 1, _ => error);
+            if (error is not null)
+            {
+                chunk.Job.OnFailed(chunk.FirstIndex + written, 1, _ => error);
+            }
+
             chunk.Count = written;
             if (written == 0)
             {

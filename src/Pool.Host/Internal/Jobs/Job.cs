@@ -80,6 +80,9 @@ internal abstract class Job(PoolRuntime runtime, ShippedFunction function)
 internal abstract class Job<TArgs, TResult>(PoolRuntime runtime, ShippedFunction function, ArgsCodec<TArgs> args, Codec<TResult> result)
     : Job(runtime, function)
 {
+    /// <summary>About how many bytes of arguments one Run frame carries before the rest of its chunk is split off.</summary>
+    private const int FrameBudget = 1 << 20;
+
     protected Codec<TResult> ResultCodec => result;
 
     public override int WriteArguments(FrameWriter writer, Chunk chunk, out Exception? error)
@@ -92,8 +95,16 @@ internal abstract class Job<TArgs, TResult>(PoolRuntime runtime, ShippedFunction
             return values.Length;
         }
 
+        int start = writer.Position;
         for (int i = 0; i < values.Length; i++)
         {
+            if (i > 0 && writer.Position - start >= FrameBudget)
+            {
+                // Large arguments: the rest of the chunk goes in the next frame, so that the worker starts on
+                // these while the next ones are being written (and no frame holds a whole chunk of megabytes).
+                return i;
+            }
+
             int position = writer.Position;
             try
             {
