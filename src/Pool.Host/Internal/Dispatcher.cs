@@ -15,6 +15,7 @@ internal sealed class Dispatcher(PoolRuntime runtime)
     private readonly ConcurrentQueue<Chunk> _retries = new();
     private readonly ConcurrentQueue<(WorkerConnection Worker, CancelMessage Cancel)> _cancels = new();
     private readonly ConcurrentQueue<Job> _stoppedJobs = new();
+    private readonly ConcurrentQueue<int> _unbinds = new();
     private readonly Signal _wake = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly List<WorkerConnection> _dirty = [];
@@ -54,6 +55,13 @@ internal sealed class Dispatcher(PoolRuntime runtime)
     public void CancelRunning(Job job)
     {
         _stoppedJobs.Enqueue(job);
+        _wake.Set();
+    }
+
+    /// <summary>A function used by one call only is done: workers that bound it are told to forget it.</summary>
+    public void Unbind(int functionId)
+    {
+        _unbinds.Enqueue(functionId);
         _wake.Set();
     }
 
@@ -102,6 +110,17 @@ internal sealed class Dispatcher(PoolRuntime runtime)
             foreach (WorkerConnection worker in runtime.Supervisor.Workers)
             {
                 if (worker.CancelChunksOf(stopped))
+                {
+                    MarkDirty(worker);
+                }
+            }
+        }
+
+        while (_unbinds.TryDequeue(out int functionId))
+        {
+            foreach (WorkerConnection worker in runtime.Supervisor.Workers)
+            {
+                if (worker.Unbind(functionId))
                 {
                     MarkDirty(worker);
                 }
