@@ -56,7 +56,8 @@ internal sealed class TargetCapture
             }
             else
             {
-                capture.WriteObject(target, type, typeName: null, "the object the method is called on");
+                // A lambda or local function that captures only `this` is compiled as a method of this's class.
+                capture.WriteObject(target, type, typeName: null, method.Name.StartsWith('<') ? "`this`" : "the object the method is called on");
             }
 
             return capture._writer.WrittenMemory.ToArray();
@@ -177,7 +178,8 @@ internal sealed class TargetCapture
     private void WriteValue(object value, Type runtimeType, Type declaredType, string what, bool canSkip = false)
     {
         string skip = canSkip ? " If the method does not need it in a worker, mark the field [NonSerialized] (the worker sees its default)." : string.Empty;
-        Type shown = runtimeType == typeof(Pointer) ? declaredType : runtimeType;
+        // A pointer's box, or a runtime type the user never wrote (RuntimeType, a LINQ iterator): name the declared one.
+        Type shown = runtimeType == typeof(Pointer) || (!runtimeType.IsVisible && declaredType.IsVisible && declaredType != typeof(object)) ? declaredType : runtimeType;
         if ((Unshippable.Check(shown) ?? Unshippable.Check(declaredType)) is { } reason)
         {
             throw Refused(what, shown, reason, skip);

@@ -152,6 +152,7 @@ public static class AsyncFunctions
 
     public static async Task<int> WaitForCancellationAsync(int x, CancellationToken cancellationToken)
     {
+        Announce.Waiting(x);
         try
         {
             await Task.Delay(Timeout.Infinite, cancellationToken);
@@ -203,5 +204,80 @@ public static class Rendezvous
         {
             return false;
         }
+    }
+}
+
+/// <summary>How many calls of a synchronous function ran at once in this process, at most.</summary>
+public static class Overlap
+{
+    private static int s_running;
+    private static int s_most;
+
+    public static int Most => Volatile.Read(ref s_most);
+
+    public static int Track(int x)
+    {
+        int now = Interlocked.Increment(ref s_running);
+        int most;
+        while (now > (most = Volatile.Read(ref s_most)) && Interlocked.CompareExchange(ref s_most, now, most) != most)
+        {
+        }
+
+        Thread.SpinWait(1000);
+        Interlocked.Decrement(ref s_running);
+        return x;
+    }
+}
+
+/// <summary>Counts tasks that ended because their token was cancelled, in this process.</summary>
+public static class CancelCounter
+{
+    private static int s_count;
+
+    public static int Count => Volatile.Read(ref s_count);
+
+    public static async Task<int> WaitAsync(int x, CancellationToken cancellationToken)
+    {
+        Announce.Waiting(x);
+        try
+        {
+            await Task.Delay(Timeout.Infinite, cancellationToken);
+            return x;
+        }
+        catch (OperationCanceledException)
+        {
+            Interlocked.Increment(ref s_count);
+            throw;
+        }
+    }
+}
+
+/// <summary>A line on the worker's stdout that a test waits for: the task is running now.</summary>
+public static class Announce
+{
+    public const string Prefix = "waiting for cancellation: ";
+
+    public static void Waiting(int x)
+    {
+        Console.WriteLine(Prefix + x);
+        Console.Out.Flush();
+    }
+
+    /// <summary>Options whose worker output completes the returned task once <paramref name="count"/> tasks announced themselves.</summary>
+    public static ProcessPoolOptions Counting(ProcessPoolOptions options, int count, out Task allWaiting)
+    {
+        var all = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        int seen = 0;
+        allWaiting = all.Task;
+        return options with
+        {
+            WorkerOutput = line =>
+            {
+                if (line.Text.StartsWith(Prefix, StringComparison.Ordinal) && Interlocked.Increment(ref seen) >= count)
+                {
+                    all.TrySetResult();
+                }
+            },
+        };
     }
 }
