@@ -13,8 +13,8 @@ namespace Pool.Internal;
 /// fields found here are shipped (as Python closures hold only the cells a function references).
 /// </summary>
 /// <remarks>
-/// The scan reads the method's IL for <c>ldfld</c>, <c>ldflda</c> and <c>stfld</c> on compiler-generated
-/// types, and follows what the compiler generates around a lambda: lambdas and local functions it calls or
+/// The scan reads the method's IL for <c>ldfld</c>, <c>ldflda</c>, <c>stfld</c> and <c>ldtoken</c> (expression
+/// trees) on compiler-generated types, and follows what the compiler generates around a lambda: lambdas and local functions it calls or
 /// makes delegates of, and the state machine of an async or iterator body. When a body cannot be read the
 /// scan gives up and every field is shipped.
 /// </remarks>
@@ -153,6 +153,19 @@ internal static class ClosureScan
                     if (field is { DeclaringType: { } owner } && IsCompilerGenerated(owner))
                     {
                         used.Add((field.Module, field.MetadataToken));
+                    }
+                }
+                else if (code.OperandType == OperandType.InlineTok)
+                {
+                    // ldtoken: an expression tree built inside the function names captured fields this way.
+                    MemberInfo? member = method.Module.ResolveMember(BinaryPrimitives.ReadInt32LittleEndian(il.AsSpan(position)), typeArguments, methodArguments);
+                    if (member is FieldInfo { DeclaringType: { } owner } field && IsCompilerGenerated(owner))
+                    {
+                        used.Add((field.Module, field.MetadataToken));
+                    }
+                    else if (member is MethodBase callee && callee.Module == home && IsGeneratedCode(callee))
+                    {
+                        pending.Push(callee);
                     }
                 }
                 else if (code.OperandType == OperandType.InlineMethod)

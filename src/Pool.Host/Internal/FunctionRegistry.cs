@@ -93,8 +93,7 @@ internal sealed class FunctionRegistry(PoolSerializer serializer)
         string owner = type is null ? "?" : FriendlyName(type);
         if (name.StartsWith('<'))
         {
-            int close = name.IndexOf('>', StringComparison.Ordinal);
-            string container = close > 1 ? name[1..close] : "?";
+            string container = ContainerOf(name);
             if (name.Contains(">g__", StringComparison.Ordinal))
             {
                 int start = name.IndexOf(">g__", StringComparison.Ordinal) + 4;
@@ -107,6 +106,23 @@ internal sealed class FunctionRegistry(PoolSerializer serializer)
 
         string parameters = string.Join(", ", method.GetParameters().Select(p => FriendlyName(p.ParameterType)));
         return $"{owner}.{name}({parameters})";
+    }
+
+    /// <summary>The method a lambda or local function was written in: <c>&lt;Main&gt;b__0</c> → Main; top-level statements' <c>&lt;&lt;Main&gt;$&gt;b__0</c> → Main.</summary>
+    private static string ContainerOf(string name)
+    {
+        int depth = 0;
+        for (int i = 0; i < name.Length; i++)
+        {
+            depth += name[i] switch { '<' => 1, '>' => -1, _ => 0 };
+            if (depth == 0)
+            {
+                string container = name[1..i];
+                return container.StartsWith('<') && container.EndsWith(">$", StringComparison.Ordinal) ? container[1..^2] : container.Length > 0 ? container : "?";
+            }
+        }
+
+        return "?";
     }
 
     private static string FriendlyName(Type type)

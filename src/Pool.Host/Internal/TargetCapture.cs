@@ -2,23 +2,28 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.Reflection;
 using System.Runtime.CompilerServices;
+using System.Text.Json.Serialization;
 using Pool.Contracts;
 
 namespace Pool.Internal;
 
 /// <summary>
 /// Writes a delegate's target object as <see cref="TargetNode"/>s, once per call, and refuses at the call
-/// what cannot ship, naming it. Two kinds of object are copied field by field: the compiler's closure
-/// objects (only the fields the function uses, see <see cref="ClosureScan"/>) and the object whose method is
-/// shipped (the target of <c>pool.Map(model.Score, xs)</c>, or <c>this</c> in a lambda), every instance field,
-/// private ones included, except those marked <see cref="NonSerializedAttribute"/>: the method reads its
-/// fields, not its public properties. Every value they hold (a captured variable, a field) travels through
-/// the pool's serializer as an argument does, and is read back here at once, so a value that does not
-/// survive the trip fails the call instead of a worker.
+/// what cannot ship, naming it. The compiler's closure objects ship the fields the function uses (see
+/// <see cref="ClosureScan"/>): the captured variables. The object whose method is shipped (the target of
+/// <c>pool.Map(model.Score, xs)</c>, or <c>this</c> in a lambda) is copied field by field, every instance
+/// field, private and inherited ones included, except those marked <see cref="NonSerializedAttribute"/>:
+/// the method reads its fields, not its public properties. Every value they hold (a captured variable, a
+/// field) travels through the pool's serializer as an argument does and is read back here at once; an
+/// object of the application's own types that the serializer cannot bring back with the same fields is
+/// copied field by field instead. A value that cannot travel either way fails the call, not a worker.
 /// </summary>
 internal sealed class TargetCapture
 {
     private const BindingFlags InstanceFields = BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly;
+
+    /// <summary>How deep objects copied field by field may nest before their values must go through the serializer.</summary>
+    private const int MaxObjectDepth = 8;
 
     private static readonly ConcurrentDictionary<Type, (int Depth, FieldInfo Field)[]> ObjectFieldCache = new();
 
@@ -26,6 +31,7 @@ internal sealed class TargetCapture
     private readonly string _function;
     private readonly IReadOnlySet<(Module Module, int Token)>? _used;
     private readonly FrameWriter _writer = new(4096);
+    private readonly HashSet<object> _path = new(ReferenceEqualityComparer.Instance);
 
     private TargetCapture(PoolSerializer serializer, string function, MethodInfo method)
     {
@@ -52,7 +58,7 @@ internal sealed class TargetCapture
             }
             else if (IsFrameworkType(type))
             {
-                capture.WriteValue(target, type, type, "the object the method is called on");
+                capture.WriteValue(target, type, "the object the method is called on");
             }
             else
             {
@@ -139,20 +145,27 @@ internal sealed class TargetCapture
             }
             else
             {
-                WriteValue(value, value.GetType(), field.FieldType, $"the captured variable `{field.Name}`");
+                WriteValue(value, field.FieldType, $"the captured variable `{field.Name}`");
             }
         }
 
         _writer.PatchInt32(countPosition, count);
     }
 
-    /// <summary>The object a method runs on: every instance field (not [NonSerialized] ones), each as a value.</summary>
+    /// <summary>An object of the user's own type, copied field by field: every instance field (not [NonSerialized] ones), each as a value.</summary>
     private void WriteObject(object target, Type type, string? typeName, string what)
     {
         CheckLoadable(type, $"{what} (a {Describe(type)})");
         if (Unshippable.Check(type) is { } reason)
         {
             throw Refused(what, type, reason, string.Empty);
+        }
+
+        if (!_path.Add(target))
+        {
+            throw new ArgumentException(
+                $"{_function} cannot be shipped to a worker: {what} refers back to an object that contains it. " +
+                "Targets are copied as trees: mark the field that points back [NonSerialized], or capture only the values the function needs.");
         }
 
         (int Depth, FieldInfo Field)[] fields = ObjectFieldCache.GetOrAdd(type, ObjectFields);
@@ -170,13 +183,20 @@ internal sealed class TargetCapture
                 continue;
             }
 
-            WriteValue(value, value.GetType(), field.FieldType, $"{MemberName(field)} of {what} (a {Describe(type)})", canSkip: true);
+            WriteValue(value, field.FieldType, $"{MemberName(field)} of {what} (a {Describe(type)})", canSkip: true);
         }
+
+        _path.Remove(target);
     }
 
-    /// <summary>A captured variable or a field: through the serializer, and read back at once.</summary>
-    private void WriteValue(object value, Type runtimeType, Type declaredType, string what, bool canSkip = false)
+    /// <summary>
+    /// A captured variable or a field: through the serializer, and read back at once. An object of the user's
+    /// own type that the serializer cannot bring back with the same fields (a constructor it cannot call,
+    /// state in private fields) is copied field by field instead, as the object of an instance method is.
+    /// </summary>
+    private void WriteValue(object value, Type declaredType, string what, bool canSkip = false)
     {
+        Type runtimeType = value.GetType();
         string skip = canSkip ? " If the method does not need it in a worker, mark the field [NonSerialized] (the worker sees its default)." : string.Empty;
         // A pointer's box, or a runtime type the user never wrote (RuntimeType, a LINQ iterator): name the declared one.
         Type shown = runtimeType == typeof(Pointer) || (!runtimeType.IsVisible && declaredType.IsVisible && declaredType != typeof(object)) ? declaredType : runtimeType;
@@ -187,26 +207,80 @@ internal sealed class TargetCapture
 
         CheckLoadable(runtimeType, $"{what} (a {Describe(runtimeType)})");
         Type shipped = runtimeType == declaredType || !CanNameInWorker(runtimeType) ? declaredType : runtimeType;
+        string? typeName = shipped == declaredType ? null : shipped.AssemblyQualifiedName;
+        int node = _writer.Position;
+        Exception? failure = TryWriteSerialized(value, shipped, typeName, out object? copy);
+        if (IsOwnObject(runtimeType) && _path.Count < MaxObjectDepth &&
+            (failure is not null || (!runtimeType.IsDefined(typeof(JsonConverterAttribute), inherit: true) && !SameFields(value, copy))))
+        {
+            _writer.Truncate(node);
+            WriteObject(value, runtimeType, runtimeType == declaredType ? null : runtimeType.AssemblyQualifiedName, what);
+            return;
+        }
+
+        if (failure is not null)
+        {
+            throw new ArgumentException(
+                $"{_function} cannot be shipped to a worker: {what} (a {Describe(runtimeType)}) does not survive {_serializer.GetType().Name}: {failure.Message} " +
+                "Give the type public properties and a constructor the serializer can use, or set ProcessPoolOptions.Serializer to one that handles it." + skip,
+                failure);
+        }
+    }
+
+    /// <summary>Writes a <see cref="TargetNode.Value"/> and reads it back; returns what the serializer threw, if anything.</summary>
+    private Exception? TryWriteSerialized(object value, Type shipped, string? typeName, out object? copy)
+    {
         _writer.WriteByte((byte)TargetNode.Value);
-        _writer.WriteString(shipped == declaredType ? null : shipped.AssemblyQualifiedName);
+        _writer.WriteString(typeName);
         int lengthPosition = _writer.ReserveInt32();
         int start = _writer.Position;
         BoxedSerializer serializer = BoxedSerializer.For(shipped);
         try
         {
             serializer.Serialize(_serializer, _writer, value);
-            _ = serializer.Deserialize(_serializer, new ReadOnlySequence<byte>(_writer.WrittenMemory[start..]));
+            copy = serializer.Deserialize(_serializer, new ReadOnlySequence<byte>(_writer.WrittenMemory[start..]));
         }
         catch (Exception e)
         {
-            // Whatever the serializer throws, the call fails here, naming the value, instead of in a worker.
-            throw new ArgumentException(
-                $"{_function} cannot be shipped to a worker: {what} (a {Describe(runtimeType)}) does not survive {_serializer.GetType().Name}: {e.Message} " +
-                "Give the type public properties and a constructor the serializer can use, or set ProcessPoolOptions.Serializer to one that handles it." + skip,
-                e);
+            // Whatever the serializer throws is reported (or worked around) here, at the call, not in a worker.
+            copy = null;
+            return e;
         }
 
         _writer.PatchInt32(lengthPosition, _writer.Position - start);
+        return null;
+    }
+
+    /// <summary>An object of the application's own types (not the framework's, not compiler-made, not an array).</summary>
+    private static bool IsOwnObject(Type type) =>
+        !type.IsArray && !type.IsPrimitive && !type.IsEnum && !IsFrameworkType(type) &&
+        !type.IsDefined(typeof(CompilerGeneratedAttribute), inherit: false) && !IsClosure(type);
+
+    /// <summary>Whether the serializer's copy has the original's fields: same type, same null fields, equal values and strings.</summary>
+    private static bool SameFields(object original, object? copy)
+    {
+        Type type = original.GetType();
+        if (copy is null || copy.GetType() != type)
+        {
+            return false;
+        }
+
+        foreach ((_, FieldInfo field) in ObjectFieldCache.GetOrAdd(type, ObjectFields))
+        {
+            object? before = field.GetValue(original);
+            object? after = field.GetValue(copy);
+            if ((before is null) != (after is null))
+            {
+                return false;
+            }
+
+            if (before is not null && (before is string || field.FieldType.IsValueType) && !before.Equals(after))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     private ArgumentException Refused(string what, Type type, UnshippableReason reason, string skip)

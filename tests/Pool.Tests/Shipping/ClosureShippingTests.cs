@@ -40,6 +40,15 @@ public class ClosureShippingTests(PoolFixture fixture) : IClassFixture<PoolFixtu
     }
 
     [Fact(Timeout = 60_000)]
+    public async Task A_captured_object_of_your_own_type_that_JSON_cannot_rebuild_faithfully_is_copied_field_by_field()
+    {
+        var config = new Unbindable(4);
+        var tally = new Tally().Add(5);
+
+        (await Pool.MapAsync(x => x + config.Value + tally.Count, new[] { 1 }).Within()).Should().Equal(1 + 8 + 5);
+    }
+
+    [Fact(Timeout = 60_000)]
     public async Task Private_fields_of_base_classes_and_virtual_methods_come_along()
     {
         Model model = new Doubler(bias: 5);
@@ -156,6 +165,15 @@ public class ClosureShippingTests(PoolFixture fixture) : IClassFixture<PoolFixtu
 
         int last = 7;
         (await Pool.MapAsync(x => x * last, Enumerable.Range(0, 100), chunkSize: 3).Within()).Should().Equal(Enumerable.Range(0, 100).Select(x => x * 7));
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task An_initializer_can_be_a_closure_too()
+    {
+        string greeting = "hello from the host";
+        await using ProcessPool pool = await TestPools.StartAsync(workers: 1, options: new ProcessPoolOptions().WithInitializer(() => InitProbe.Value = greeting));
+
+        (await pool.ApplyAsync(() => InitProbe.Value).Task.Within()).Should().Be(greeting);
     }
 
     [Fact(Timeout = 60_000)]

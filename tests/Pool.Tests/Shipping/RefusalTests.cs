@@ -70,13 +70,25 @@ public class RefusalTests(PoolFixture fixture) : IClassFixture<PoolFixture>
     [Fact(Timeout = 60_000)]
     public async Task A_captured_value_the_serializer_cannot_round_trip_is_refused_naming_it_and_the_serializer_error()
     {
-        var config = new Unbindable(4);
+        var lookup = new Dictionary<(int, int), string> { [(1, 2)] = "a" };
 
-        Action map = () => Pool.MapAsync(x => x + config.Value, new[] { 1 });
+        Action map = () => Pool.MapAsync(x => lookup.Count + x, new[] { 1 });
 
         map.Should().Throw<ArgumentException>()
-            .WithMessage("*the captured variable `config` (a Pool.Tests.Shipping.Unbindable) does not survive JsonPoolSerializer:*constructor*")
-            .WithInnerException<InvalidOperationException>();
+            .WithMessage("*the captured variable `lookup` (a System.Collections.Generic.Dictionary<ValueTuple<Int32, Int32>, String>) does not survive JsonPoolSerializer:*not a supported dictionary key*")
+            .WithInnerException<NotSupportedException>();
+        await StillWorksAsync();
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task An_object_that_refers_back_to_itself_is_refused_naming_the_cycle()
+    {
+        var loop = new SelfReferring();
+        loop.Self = loop;
+
+        Action map = () => Pool.MapAsync(x => x + loop.Value, new[] { 1 });
+
+        map.Should().Throw<ArgumentException>().WithMessage("*property `Self` of the captured variable `loop` (a Pool.Tests.Shipping.SelfReferring) refers back to an object that contains it*[NonSerialized]*");
         await StillWorksAsync();
     }
 

@@ -90,7 +90,7 @@ public sealed class Report(int scale)
     public long Length => _output.Length;
 }
 
-/// <summary>A type the serializer cannot rebuild: its constructor's parameter matches no property.</summary>
+/// <summary>A type JSON cannot rebuild: its constructor's parameter matches no property. It is copied field by field.</summary>
 public sealed class Unbindable(int seed)
 {
     public int Value { get; } = seed * 2;
@@ -280,4 +280,32 @@ public static class Announce
             },
         };
     }
+}
+
+/// <summary>What a pool's initializer left in a worker.</summary>
+public static class InitProbe
+{
+    public static string? Value { get; set; }
+}
+
+/// <summary>State in a private field behind a parameterless constructor: JSON would silently lose it.</summary>
+public sealed class Tally
+{
+    private int _count;
+
+    public int Count => _count;
+
+    public Tally Add(int n)
+    {
+        _count += n;
+        return this;
+    }
+}
+
+/// <summary>An object that refers to itself.</summary>
+public sealed class SelfReferring
+{
+    public SelfReferring? Self { get; set; }
+
+    public int Value { get; set; } = 1;
 }

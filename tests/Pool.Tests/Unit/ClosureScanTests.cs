@@ -78,6 +78,19 @@ public class ClosureScanTests
         ClosureScan.Uses(used, outerField).Should().BeTrue();
     }
 
+    [Fact]
+    public void An_expression_tree_built_inside_the_lambda_counts_as_a_use()
+    {
+        int offset = 1;
+        var log = new MemoryStream();
+        Func<int, int> shipped = x => ((System.Linq.Expressions.Expression<Func<int>>)(() => offset)).Compile()() + x;
+        Action neighbour = () => log.WriteByte(1);
+
+        ClosureScan.Uses(ClosureScan.FieldsUsedBy(shipped.Method), Field(shipped, nameof(offset))).Should().BeTrue();
+        ClosureScan.Uses(ClosureScan.FieldsUsedBy(shipped.Method), Field(shipped, nameof(log))).Should().BeFalse();
+        neighbour.Should().NotBeNull();
+    }
+
     private static FieldInfo Field(Delegate function, string name) =>
         function.Target!.GetType().GetField(name) ?? throw new InvalidOperationException($"No captured field {name}.");
 }
