@@ -14,8 +14,8 @@ internal sealed class Dispatcher(PoolRuntime runtime)
     private readonly ConcurrentQueue<Job> _jobs = new();
     private readonly ConcurrentQueue<Chunk> _retries = new();
     private readonly ConcurrentQueue<(WorkerConnection Worker, CancelMessage Cancel)> _cancels = new();
-    private readonly ConcurrentQueue<Job> _stoppedJobs = new();
     private readonly ConcurrentQueue<int> _unbinds = new();
+    private readonly ConcurrentQueue<Job> _stoppedJobs = new();
     private readonly Signal _wake = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly List<WorkerConnection> _dirty = [];
