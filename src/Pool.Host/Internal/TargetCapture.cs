@@ -33,11 +33,11 @@ internal sealed class TargetCapture
     private readonly FrameWriter _writer = new(4096);
     private readonly HashSet<object> _path = new(ReferenceEqualityComparer.Instance);
 
-    private TargetCapture(PoolSerializer serializer, string function, MethodInfo method)
+    private TargetCapture(PoolSerializer serializer, string function, IReadOnlySet<(Module Module, int Token)>? used)
     {
         _serializer = serializer;
         _function = function;
-        _used = ClosureScan.FieldsUsedBy(method);
+        _used = used;
     }
 
     /// <summary>The target's bytes for <see cref="FunctionDescriptor.Target"/>.</summary>
@@ -48,10 +48,10 @@ internal sealed class TargetCapture
     /// <exception cref="ArgumentException">Something the function needs cannot go to a worker; the message names it.</exception>
     public static byte[] Capture(object target, MethodInfo method, PoolSerializer serializer, string function)
     {
-        var capture = new TargetCapture(serializer, function, method);
+        Type type = target.GetType();
+        var capture = new TargetCapture(serializer, function, IsClosure(type) ? ClosureScan.FieldsUsedBy(method) : null);
         try
         {
-            Type type = target.GetType();
             if (IsClosure(type))
             {
                 capture.WriteClosure(target, type, typeName: null);
