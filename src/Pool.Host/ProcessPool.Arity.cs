@@ -136,6 +136,12 @@ public sealed partial class ProcessPool
     public AsyncResult<TResult> ApplyAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> fn, T1 arg1, T2 arg2, T3 arg3, T4 arg4, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyCore(Ship(fn, typeof(Func<T1, T2, T3, T4, TResult>)), new Args4<T1, T2, T3, T4>(_runtime.Codecs.Get<T1>(), _runtime.Codecs.Get<T2>(), _runtime.Codecs.Get<T3>(), _runtime.Codecs.Get<T4>()), (arg1, arg2, arg3, arg4), callback, errorCallback, taskTimeout, cancellationToken);
 
+    private Args2<T1, T2> Args<T1, T2>() => new(_runtime.Codecs.Get<T1>(), _runtime.Codecs.Get<T2>());
+
+    private Args3<T1, T2, T3> Args<T1, T2, T3>() => new(_runtime.Codecs.Get<T1>(), _runtime.Codecs.Get<T2>(), _runtime.Codecs.Get<T3>());
+
+    private Args4<T1, T2, T3, T4> Args<T1, T2, T3, T4>() => new(_runtime.Codecs.Get<T1>(), _runtime.Codecs.Get<T2>(), _runtime.Codecs.Get<T3>(), _runtime.Codecs.Get<T4>());
+
     private static (T1, T2)[] Zip<T1, T2>(IEnumerable<T1> xs, IEnumerable<T2> ys) =>
         [.. Materialize(xs, nameof(xs)).Zip(Materialize(ys, nameof(ys)))];
 

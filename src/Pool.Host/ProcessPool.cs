@@ -5,11 +5,18 @@ namespace Pool;
 
 /// <summary>
 /// A pool of worker processes that run your functions, as Python's <c>multiprocessing.Pool</c>:
-/// <see cref="Map{T, TResult}"/>, <see cref="Imap{T, TResult}"/>, <see cref="ImapUnordered{T, TResult}"/>,
-/// <see cref="StarMap{T1, T2, TResult}"/>, <see cref="Apply{T, TResult}"/>,
-/// <see cref="ApplyAsync{T, TResult}"/>, <see cref="Close"/>, <see cref="Join"/>, <see cref="Terminate"/>.
-/// A function is shipped by reference (its method, not its code) and its arguments and results by value,
-/// through <see cref="ProcessPoolOptions.Serializer"/>. Every method is safe to call from many threads.
+/// <see cref="Map{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>,
+/// <see cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>,
+/// <see cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>,
+/// <see cref="StarMap{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>,
+/// <see cref="Apply{T, TResult}(Func{T, TResult}, T, TimeSpan?, CancellationToken)"/>,
+/// <see cref="ApplyAsync{T, TResult}(Func{T, TResult}, T, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>,
+/// <see cref="Close"/>, <see cref="Join"/>, <see cref="Terminate"/>.
+/// A function is shipped by reference (its method, not its code); its target object, if any (a closure's
+/// captured variables, the object of an instance method), its arguments and its results travel by value,
+/// through <see cref="ProcessPoolOptions.Serializer"/>. Every call also takes async functions and functions
+/// that take a <see cref="CancellationToken"/> last (ProcessPool.Shapes.cs). Every method is safe to call
+/// from many threads.
 /// <see cref="Dispose"/> terminates the pool, as leaving Python's <c>with Pool() as p:</c> block does.
 /// </summary>
 public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
@@ -63,8 +70,8 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
     /// Applies <paramref name="fn"/> to every item, in the workers, and returns the results in input order.
     /// The input is read at once (as Python's <c>list(iterable)</c>) and sent in chunks of
     /// <paramref name="chunkSize"/> tasks, by default about len / (4 × workers). If tasks fail, the first
-    /// failure in input order is thrown once every task has finished (<see cref="MapOutcomes{T, TResult}"/>
-    /// returns them all). Python: <c>Pool.map</c>.
+    /// failure in input order is thrown once every task has finished
+    /// (<see cref="MapOutcomes{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/> returns them all). Python: <c>Pool.map</c>.
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="fn"/> or the first item cannot be shipped.</exception>
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
@@ -89,18 +96,8 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
         Block(MapOutcomesAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="MapOutcomes{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
-    public Task<Outcome<TResult>[]> MapOutcomesAsync<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default)
-    {
-        ShippedFunction function = Ship(fn, typeof(Func<T, TResult>));
-        T[] inputs = Materialize(items);
-        if (Prepare(One<T>(), inputs, ref chunkSize, nameof(MapOutcomes), cancellationToken) is { } early)
-        {
-            return early.ContinueWith(static _ => Array.Empty<Outcome<TResult>>(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
-        }
-
-        var job = new MapOutcomesJob<T, TResult>(_runtime, function, One<T>(), _runtime.Codecs.Get<TResult>(), inputs, chunkSize!.Value) { TaskTimeout = TimeoutFor(taskTimeout) };
-        return Submit(job, job.Task, nameof(MapOutcomes), cancellationToken);
-    }
+    public Task<Outcome<TResult>[]> MapOutcomesAsync<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapOutcomesCore<T, TResult>(Ship(fn, typeof(Func<T, TResult>)), One<T>(), Materialize(items), chunkSize, taskTimeout, cancellationToken);
 
     /// <summary>
     /// Applies <paramref name="fn"/> to every item and yields the results in input order as they are ready.
@@ -263,6 +260,19 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
 
         var job = new MapJob<TArgs, TResult>(_runtime, function, args, _runtime.Codecs.Get<TResult>(), inputs, chunkSize!.Value) { TaskTimeout = timeout };
         return Submit(job, job.Task, operation, cancellationToken);
+    }
+
+    private Task<Outcome<TResult>[]> MapOutcomesCore<TArgs, TResult>(
+        ShippedFunction function, ArgsCodec<TArgs> args, TArgs[] inputs, int? chunkSize, TimeSpan? taskTimeout, CancellationToken cancellationToken)
+    {
+        TimeSpan? timeout = TimeoutFor(taskTimeout);
+        if (Prepare(args, inputs, ref chunkSize, nameof(MapOutcomes), cancellationToken) is { } early)
+        {
+            return early.ContinueWith(static _ => Array.Empty<Outcome<TResult>>(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+        }
+
+        var job = new MapOutcomesJob<TArgs, TResult>(_runtime, function, args, _runtime.Codecs.Get<TResult>(), inputs, chunkSize!.Value) { TaskTimeout = timeout };
+        return Submit(job, job.Task, nameof(MapOutcomes), cancellationToken);
     }
 
     private ImapJob<TArgs, TResult> ImapCore<TArgs, TResult>(

@@ -62,6 +62,16 @@ public sealed record ProcessPoolOptions
     public int? MaxTasksPerWorker { get; init; }
 
     /// <summary>
+    /// How many tasks of an async function (one that returns <c>Task&lt;T&gt;</c> or <c>ValueTask&lt;T&gt;</c>) one
+    /// worker runs at once, for I/O-bound work: a worker starts the next task while earlier ones await. Results
+    /// still come back in input order. Synchronous functions always run one at a time. With more than one, a
+    /// worker that dies is blamed on its oldest running task (the others it ran are sent again, and may run
+    /// twice), and a task timeout is checked on the oldest running task of each worker. Default: 1.
+    /// Python: aiomultiprocess's <c>Pool(childconcurrency=...)</c>; <c>multiprocessing.Pool</c> has none.
+    /// </summary>
+    public int MaxConcurrencyPerWorker { get; init; } = 1;
+
+    /// <summary>
     /// How many workers in a row may fail to run the initializer before the pool stops, failing every task
     /// with <see cref="InitializerException"/> (Python's pool would start workers forever). Fixed at 3.
     /// </summary>
@@ -129,6 +139,11 @@ public sealed record ProcessPoolOptions
         if (MaxTasksPerWorker is <= 0)
         {
             throw new ArgumentOutOfRangeException(nameof(MaxTasksPerWorker), MaxTasksPerWorker, "MaxTasksPerWorker must be positive, or null for workers that live as long as the pool.");
+        }
+
+        if (MaxConcurrencyPerWorker is < 1 or > 1024)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxConcurrencyPerWorker), MaxConcurrencyPerWorker, "MaxConcurrencyPerWorker must be from 1 to 1024.");
         }
 
         if (InProcess)

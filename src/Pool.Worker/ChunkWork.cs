@@ -53,6 +53,11 @@ internal abstract class ChunkWork(int chunkId, int count) : WorkItem
     {
     }
 
+    /// <summary>Whether its tasks may run while other tasks run (an async function), when the worker allows it.</summary>
+    public virtual bool CanOverlap => false;
+
+    /// <summary>Starts the tasks as the executor's slots allow; returns once the last one has started.</summary>
+    public virtual Task StartConcurrentlyAsync(ConcurrentExecutor executor) => throw new NotSupportedException("Only chunks of async functions run concurrently.");
 }
 
 /// <summary>A chunk whose function could not be bound: every task fails with the same error.</summary>
@@ -66,7 +71,7 @@ internal sealed class FailedChunkWork(int chunkId, int count, RemoteError error)
 }
 
 /// <summary>Runs the tasks of a chunk in order, one outcome frame entry per task.</summary>
-internal sealed class ChunkWork<TArgs, TResult>(
+internal sealed partial class ChunkWork<TArgs, TResult>(
     BoundFunction<TArgs, TResult> function,
     RunHeader header,
     TArgs[] values,
@@ -80,21 +85,41 @@ internal sealed class ChunkWork<TArgs, TResult>(
     public override void Cancel()
     {
         base.Cancel();
+        CancellationTokenSource?[]? running = null;
         lock (_tokenLock)
         {
-            _cancellation?.Cancel();
+            if (_concurrent is { } run)
+            {
+                running = [.. run.Tokens ?? []];
+            }
+            else
+            {
+                _cancellation?.Cancel();
+            }
+        }
+
+        foreach (CancellationTokenSource? source in running ?? [])
+        {
+            source?.Cancel();
         }
     }
 
     public override void CancelTask(int index)
     {
+        CancellationTokenSource? running = null;
         lock (_tokenLock)
         {
-            if (_running == index)
+            if (_concurrent is { } run)
+            {
+                running = run.Tokens?[index];
+            }
+            else if (_running == index)
             {
                 _cancellation?.Cancel();
             }
         }
+
+        running?.Cancel();
     }
 
     /// <summary>The token for task <paramref name="index"/>: a fresh one if a cancelled task used the last.</summary>

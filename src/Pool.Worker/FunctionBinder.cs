@@ -4,11 +4,41 @@ using Pool.Contracts;
 
 namespace Pool.Worker;
 
-/// <summary>Finds the method a <see cref="FunctionDescriptor"/> names and binds it once to a typed delegate.</summary>
+/// <summary>
+/// Finds the method a <see cref="FunctionDescriptor"/> names and binds it once to a typed delegate; for a
+/// closure or an instance method, on a target rebuilt from the descriptor (see <see cref="TargetBuilder"/>).
+/// The method is resolved once per method and delegate type, since a function with a target is bound anew
+/// for every call.
+/// </summary>
 internal sealed class FunctionBinder(CodecProvider codecs)
 {
+    private readonly Dictionary<string, (MethodInfo Method, Type Declaring, Type Delegate)> _resolved = [];
+
     public BoundFunction Bind(FunctionDescriptor function)
     {
+        (MethodInfo method, Type declaring, Type delegateType) = Resolve(function);
+        object? target = function.TargetKind switch
+        {
+            TargetKind.None => null,
+            TargetKind.Singleton => declaring.GetField("<>9", BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Static)?.GetValue(null)
+                ?? throw new FunctionBindingException($"{declaring} has no compiler singleton for {function.DisplayName}."),
+            TargetKind.Serialized => new TargetBuilder(codecs.Serializer, name => ResolveType(name, function), function.DisplayName)
+                .Build(ResolveType(function.TargetType ?? throw new ProtocolException("A serialized target without its type."), function), function.Target),
+            _ => throw new FunctionBindingException($"{function.DisplayName}: target kind {function.TargetKind} is not supported by this worker."),
+        };
+
+        Delegate bound = target is null ? method.CreateDelegate(delegateType) : method.CreateDelegate(delegateType, target);
+        return BoundFunctions.Create(delegateType, bound, codecs, function.DisplayName);
+    }
+
+    private (MethodInfo Method, Type Declaring, Type Delegate) Resolve(FunctionDescriptor function)
+    {
+        string key = $"{function.ModuleVersionId:N}/{function.MetadataToken}/{function.DeclaringType}/{function.DelegateType}/{string.Join("|", function.GenericArguments)}";
+        if (_resolved.TryGetValue(key, out (MethodInfo, Type, Type) known))
+        {
+            return known;
+        }
+
         Assembly assembly = Load(new AssemblyName(function.AssemblyName), function);
         Guid loaded = assembly.ManifestModule.ModuleVersionId;
         if (loaded != function.ModuleVersionId)
@@ -20,18 +50,9 @@ internal sealed class FunctionBinder(CodecProvider codecs)
         }
 
         Type declaring = ResolveType(function.DeclaringType, function);
-        MethodInfo method = ResolveMethod(declaring, function);
-        Type delegateType = ResolveType(function.DelegateType, function);
-        object? target = function.TargetKind switch
-        {
-            TargetKind.None => null,
-            TargetKind.Singleton => declaring.GetField("<>9", BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Static)?.GetValue(null)
-                ?? throw new FunctionBindingException($"{declaring} has no compiler singleton for {function.DisplayName}."),
-            _ => throw new FunctionBindingException($"{function.DisplayName}: target kind {function.TargetKind} is not supported by this worker."),
-        };
-
-        Delegate bound = target is null ? method.CreateDelegate(delegateType) : method.CreateDelegate(delegateType, target);
-        return BoundFunctions.Create(delegateType, bound, codecs, function.DisplayName);
+        (MethodInfo, Type, Type) resolved = (ResolveMethod(declaring, function), declaring, ResolveType(function.DelegateType, function));
+        _resolved[key] = resolved;
+        return resolved;
     }
 
     private static MethodInfo ResolveMethod(Type declaring, FunctionDescriptor function)

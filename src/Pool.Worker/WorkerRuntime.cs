@@ -25,6 +25,9 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
     private readonly ResultWriter _output = new(output);
     private FunctionBinder? _binder;
 
+    // Set from the Init frame by the reader thread before it queues any work; the channel orders the two.
+    private int _maxConcurrency = 1;
+
     /// <summary>Runs until the input ends; returns the process exit code.</summary>
     public int Run()
     {
@@ -50,6 +53,12 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
     {
         var context = new WorkerContext(_output, cell);
         ChannelReader<WorkItem> queue = _queue.Reader;
+        if (await queue.WaitToReadAsync().ConfigureAwait(false) && _maxConcurrency > 1)
+        {
+            await ExecuteConcurrentlyAsync(context, queue).ConfigureAwait(false);
+            return;
+        }
+
         while (await queue.WaitToReadAsync().ConfigureAwait(false))
         {
             while (queue.TryRead(out WorkItem? work))
@@ -71,6 +80,44 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// The executor when async tasks may overlap: a chunk of an async function starts its tasks as slots free
+    /// up and the loop moves on once they have started; anything else waits until no task runs, then runs
+    /// alone as in <see cref="ExecuteAsync"/>.
+    /// </summary>
+    private async ValueTask ExecuteConcurrentlyAsync(WorkerContext context, ChannelReader<WorkItem> queue)
+    {
+        var executor = new ConcurrentExecutor(_maxConcurrency, context, chunkId => _pending.TryRemove(chunkId, out _));
+        while (await queue.WaitToReadAsync().ConfigureAwait(false))
+        {
+            while (queue.TryRead(out WorkItem? work))
+            {
+                if (work is ChunkWork { CanOverlap: true } overlapping)
+                {
+                    await overlapping.StartConcurrentlyAsync(executor).ConfigureAwait(false);
+                }
+                else
+                {
+                    await executor.WhenIdleAsync().ConfigureAwait(false);
+                    await work.RunAsync(context).ConfigureAwait(false);
+                    if (work is ChunkWork chunk)
+                    {
+                        _pending.TryRemove(chunk.ChunkId, out _);
+                    }
+                }
+
+                if (!queue.TryPeek(out _))
+                {
+                    executor.Flush();
+                }
+            }
+        }
+
+        // The input ended: the tasks still running report before the output closes.
+        await executor.WhenIdleAsync().ConfigureAwait(false);
+        executor.Flush();
     }
 
     private void ReadLoop()
@@ -198,6 +245,7 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
         Type serializerType = Type.GetType(init.SerializerType, throwOnError: false)
             ?? throw new ProtocolException($"The worker cannot find serializer type '{init.SerializerType}'.");
         var serializer = (PoolSerializer)Activator.CreateInstance(serializerType)!;
+        _maxConcurrency = Math.Max(1, init.MaxConcurrency);
         _binder = new FunctionBinder(new CodecProvider(serializer));
         if (init.Initializer is not { } descriptor)
         {

@@ -11,7 +11,8 @@ internal enum TargetKind : byte
     /// <summary>A lambda that captures nothing: the compiler's singleton (<c>&lt;&gt;9</c> on <c>&lt;&gt;c</c>).</summary>
     Singleton = 1,
 
-    /// <summary>A closure or an object: rebuilt in the worker from <see cref="FunctionDescriptor.Target"/>.</summary>
+    /// <summary>A closure or an object: rebuilt in the worker from <see cref="FunctionDescriptor.Target"/>
+    /// (see <see cref="TargetNode"/>), once per call. Its function id is used by that call only.</summary>
     Serialized = 2,
 }
 
@@ -30,7 +31,7 @@ internal enum TargetKind : byte
 /// <param name="DelegateType">Assembly-qualified name of the delegate type the host called it through.</param>
 /// <param name="TargetKind">How to get the target object.</param>
 /// <param name="TargetType">Assembly-qualified name of the target's runtime type, for <see cref="TargetKind.Serialized"/>.</param>
-/// <param name="Target">The serialized target, for <see cref="TargetKind.Serialized"/>.</param>
+/// <param name="Target">The serialized target, for <see cref="TargetKind.Serialized"/>: a tree of <see cref="TargetNode"/>s.</param>
 /// <param name="DisplayName">The method as a person would write it, for error messages.</param>
 internal sealed record FunctionDescriptor(
     string AssemblyName,

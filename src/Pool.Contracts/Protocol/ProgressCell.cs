@@ -85,6 +85,16 @@ internal sealed unsafe class ProgressCell : IDisposable
         Volatile.Write(ref _cell[0], Pack(chunkId, index));
     }
 
+    /// <summary>
+    /// Worker running several tasks at once: shows task <paramref name="index"/> of chunk
+    /// <paramref name="chunkId"/>, which started at <paramref name="startedAt"/> (the oldest task still running).
+    /// </summary>
+    public void Show(int chunkId, int index, long startedAt)
+    {
+        Volatile.Write(ref _cell[1], startedAt);
+        Volatile.Write(ref _cell[0], Pack(chunkId, index));
+    }
+
     /// <summary>Worker: no task is running.</summary>
     public void Leave() => Volatile.Write(ref _cell[0], Idle);
 

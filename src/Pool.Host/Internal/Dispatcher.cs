@@ -16,6 +16,7 @@ internal sealed class Dispatcher(PoolRuntime runtime)
     private readonly ConcurrentQueue<Job> _jobs = new();
     private readonly ConcurrentQueue<Chunk> _retries = new();
     private readonly ConcurrentQueue<(WorkerConnection Worker, CancelMessage Cancel)> _cancels = new();
+    private readonly ConcurrentQueue<int> _unbinds = new();
     private readonly ConcurrentQueue<Job> _stoppedJobs = new();
     private readonly ManualResetEventSlim _wake = new(initialState: false, spinCount: 200);
     private readonly CancellationTokenSource _stop = new();
@@ -58,6 +59,13 @@ internal sealed class Dispatcher(PoolRuntime runtime)
     public void CancelRunning(Job job)
     {
         _stoppedJobs.Enqueue(job);
+        _wake.Set();
+    }
+
+    /// <summary>A function used by one call only is done: workers that bound it are told to forget it.</summary>
+    public void Unbind(int functionId)
+    {
+        _unbinds.Enqueue(functionId);
         _wake.Set();
     }
 
@@ -110,6 +118,17 @@ internal sealed class Dispatcher(PoolRuntime runtime)
             foreach (WorkerConnection worker in runtime.Supervisor.Workers)
             {
                 if (worker.CancelChunksOf(stopped))
+                {
+                    MarkDirty(worker);
+                }
+            }
+        }
+
+        while (_unbinds.TryDequeue(out int functionId))
+        {
+            foreach (WorkerConnection worker in runtime.Supervisor.Workers)
+            {
+                if (worker.Unbind(functionId))
                 {
                     MarkDirty(worker);
                 }

@@ -6,13 +6,20 @@ using Pool.Contracts;
 
 namespace Pool.Internal;
 
-/// <summary>A function as the pool ships it: a small id and the reference a worker binds once.</summary>
-internal sealed class ShippedFunction(int id, FunctionDescriptor descriptor, bool takesToken)
+/// <summary>
+/// A function as the pool ships it: a small id and the reference a worker binds once. A function with a
+/// target object (a closure, an instance method) is shipped <see cref="PerCall"/>: its id and its
+/// serialized target belong to one call, and workers forget it when the call is done.
+/// </summary>
+internal sealed class ShippedFunction(int id, FunctionDescriptor descriptor, bool takesToken, bool perCall = false)
 {
     public int Id => id;
 
     /// <summary>Whether its last parameter is a <see cref="CancellationToken"/>: it can be stopped without killing its worker.</summary>
     public bool TakesToken => takesToken;
+
+    /// <summary>Whether it carries a target serialized for one call: unbound from the workers when that call is done.</summary>
+    public bool PerCall => perCall;
 
     public FunctionDescriptor Descriptor => descriptor;
 
@@ -20,39 +27,58 @@ internal sealed class ShippedFunction(int id, FunctionDescriptor descriptor, boo
 }
 
 /// <summary>
-/// Turns delegates into <see cref="ShippedFunction"/>s, once per method and delegate type, and refuses at
-/// the call what a worker could never run, naming it and saying what to do instead.
+/// Turns delegates into <see cref="ShippedFunction"/>s and refuses at the call what a worker could never run,
+/// naming it and saying what to do instead. A static method or a lambda that captures nothing is described
+/// once per method and delegate type; a closure or an instance method gets its target serialized at every
+/// call (see <see cref="TargetCapture"/>), with the method's description reused.
 /// </summary>
-internal sealed class FunctionRegistry
+internal sealed class FunctionRegistry(PoolSerializer serializer)
 {
     private readonly ConcurrentDictionary<(MethodInfo Method, Type Delegate), ShippedFunction> _functions = new();
+    private readonly ConcurrentDictionary<(MethodInfo Method, Type Delegate), FunctionDescriptor> _withTarget = new();
     private int _nextId;
 
-    /// <exception cref="ArgumentException">The delegate cannot run in another process.</exception>
+    public FunctionRegistry()
+        : this(PoolSerializer.Default)
+    {
+    }
+
+    /// <exception cref="ArgumentException">The delegate cannot run in another process; the message names why.</exception>
     public ShippedFunction Get(Delegate function, Type delegateType, string parameterName)
     {
         ArgumentNullException.ThrowIfNull(function, parameterName);
         MethodInfo method = function.Method;
-        if (_functions.TryGetValue((method, delegateType), out ShippedFunction? known) && IsReusable(known, function))
+        object? target = function.Target;
+        bool byReference = target is null || IsCompilerSingleton(target);
+        if (byReference && _functions.TryGetValue((method, delegateType), out ShippedFunction? known))
         {
             return known;
         }
 
-        CheckShippable(function, method, parameterName);
-        TargetKind kind = function.Target switch
+        CheckShippable(function, method, delegateType, parameterName);
+        bool takesToken = delegateType.GetMethod("Invoke")!.GetParameters() is { Length: > 0 } parameters && parameters[^1].ParameterType == typeof(CancellationToken);
+        if (byReference)
         {
-            null => TargetKind.None,
-            { } target when IsCompilerSingleton(target) => TargetKind.Singleton,
-            { } target => throw new ArgumentException(
-                $"{parameterName} ({DisplayName(method)}) needs its target object, a {target.GetType().FullName}: " +
-                "closures and instance methods cannot be shipped yet. Use a static method, or a lambda that captures nothing and takes what it needs as arguments.",
-                parameterName),
-        };
+            return _functions.GetOrAdd((method, delegateType), _ => new ShippedFunction(
+                Interlocked.Increment(ref _nextId), Describe(method, delegateType, target is null ? TargetKind.None : TargetKind.Singleton), takesToken));
+        }
 
-        return _functions.GetOrAdd((method, delegateType), _ => new ShippedFunction(
+        FunctionDescriptor described = _withTarget.GetOrAdd((method, delegateType), static key => Describe(key.Method, key.Delegate, TargetKind.Serialized));
+        byte[] bytes;
+        try
+        {
+            bytes = TargetCapture.Capture(target!, method, serializer, $"{parameterName} ({described.DisplayName})");
+        }
+        catch (ArgumentException e) when (e.ParamName is null)
+        {
+            throw new ArgumentException(e.Message, parameterName, e.InnerException);
+        }
+
+        return new ShippedFunction(
             Interlocked.Increment(ref _nextId),
-            Describe(method, delegateType, kind),
-            delegateType.GetMethod("Invoke")!.GetParameters() is { Length: > 0 } parameters && parameters[^1].ParameterType == typeof(CancellationToken)));
+            described with { TargetType = target!.GetType().AssemblyQualifiedName, Target = bytes },
+            takesToken,
+            perCall: true);
     }
 
     public static string DisplayName(MethodInfo method)
@@ -67,8 +93,7 @@ internal sealed class FunctionRegistry
         string owner = type is null ? "?" : FriendlyName(type);
         if (name.StartsWith('<'))
         {
-            int close = name.IndexOf('>', StringComparison.Ordinal);
-            string container = close > 1 ? name[1..close] : "?";
+            string container = ContainerOf(name);
             if (name.Contains(">g__", StringComparison.Ordinal))
             {
                 int start = name.IndexOf(">g__", StringComparison.Ordinal) + 4;
@@ -83,6 +108,23 @@ internal sealed class FunctionRegistry
         return $"{owner}.{name}({parameters})";
     }
 
+    /// <summary>The method a lambda or local function was written in: <c>&lt;Main&gt;b__0</c> → Main; top-level statements' <c>&lt;&lt;Main&gt;$&gt;b__0</c> → Main.</summary>
+    private static string ContainerOf(string name)
+    {
+        int depth = 0;
+        for (int i = 0; i < name.Length; i++)
+        {
+            depth += name[i] switch { '<' => 1, '>' => -1, _ => 0 };
+            if (depth == 0)
+            {
+                string container = name[1..i];
+                return container.StartsWith('<') && container.EndsWith(">$", StringComparison.Ordinal) ? container[1..^2] : container.Length > 0 ? container : "?";
+            }
+        }
+
+        return "?";
+    }
+
     private static string FriendlyName(Type type)
     {
         if (!type.IsGenericType)
@@ -95,10 +137,7 @@ internal sealed class FunctionRegistry
         return (tick > 0 ? name[..tick] : name) + "<" + string.Join(", ", type.GetGenericArguments().Select(FriendlyName)) + ">";
     }
 
-    private static bool IsReusable(ShippedFunction known, Delegate function) =>
-        known.Descriptor.TargetKind != TargetKind.Serialized && (function.Target is null || IsCompilerSingleton(function.Target));
-
-    private static void CheckShippable(Delegate function, MethodInfo method, string parameterName)
+    private static void CheckShippable(Delegate function, MethodInfo method, Type delegateType, string parameterName)
     {
         if (!function.HasSingleTarget)
         {
@@ -119,6 +158,24 @@ internal sealed class FunctionRegistry
             throw new ArgumentException(
                 $"{parameterName} ({DisplayName(method)}) is in assembly {method.Module.Assembly.GetName().Name}, loaded into a collectible AssemblyLoadContext: " +
                 "workers load only the application's own dependencies. Move the function into an assembly the application references.",
+                parameterName);
+        }
+
+        Type returned = delegateType.GetMethod("Invoke")!.ReturnType;
+        if (returned == typeof(Task) || returned == typeof(ValueTask))
+        {
+            throw new ArgumentException(
+                $"{parameterName} ({DisplayName(method)}) returns a bare {returned.Name}, which has no value to send back. Return Task<T> (for example Task<bool>), or make it synchronous.",
+                parameterName);
+        }
+
+        Type result = returned.IsGenericType && (returned.GetGenericTypeDefinition() == typeof(Task<>) || returned.GetGenericTypeDefinition() == typeof(ValueTask<>))
+            ? returned.GetGenericArguments()[0]
+            : returned;
+        if (result != typeof(void) && Unshippable.Check(result) is { } reason)
+        {
+            throw new ArgumentException(
+                $"{parameterName} ({DisplayName(method)}) returns a {TargetCapture.Describe(result)}, which cannot come back from a worker: {reason.Why}. Return plain data instead.",
                 parameterName);
         }
     }

@@ -25,6 +25,7 @@ internal sealed class PoolRuntime
         WorkerCount = workerCount;
         Serializer = options.Serializer ?? PoolSerializer.Default;
         Codecs = new CodecProvider(Serializer);
+        Functions = new FunctionRegistry(Serializer);
         Dispatcher = new Dispatcher(this);
         Supervisor = new Supervisor(this);
         if (options.InitializerSpec is { } initializer)
@@ -53,7 +54,7 @@ internal sealed class PoolRuntime
 
     public CodecProvider Codecs { get; }
 
-    public FunctionRegistry Functions { get; } = new();
+    public FunctionRegistry Functions { get; }
 
     public PoolLifecycle Lifecycle { get; } = new();
 
@@ -85,7 +86,7 @@ internal sealed class PoolRuntime
         return runtime;
     }
 
-    public InitMessage CreateInit(int workerId) => new(workerId, Serializer.GetType().AssemblyQualifiedName!, _initializer, _initializerArguments, 1);
+    public InitMessage CreateInit(int workerId) => new(workerId, Serializer.GetType().AssemblyQualifiedName!, _initializer, _initializerArguments, Options.MaxConcurrencyPerWorker);
 
     /// <summary>A worker ran the initializer: the count of failures in a row starts again.</summary>
     public void OnWorkerInitialized() => Volatile.Write(ref _initializerFailuresInARow, 0);
@@ -130,6 +131,12 @@ internal sealed class PoolRuntime
 
     public void OnJobDrained(Job job)
     {
+        if (job.Function.PerCall)
+        {
+            // Its target was for this call only: the workers that bound it forget it.
+            Dispatcher.Unbind(job.Function.Id);
+        }
+
         bool shutDown;
         lock (_jobsLock)
         {

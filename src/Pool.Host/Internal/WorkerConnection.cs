@@ -61,7 +61,8 @@ internal sealed class WorkerConnection : IDisposable
     private int _quota;
     private TaskStop? _stopped;
     private RemoteError? _initializerError;
-    private volatile int _window = MinWindow;
+    private readonly int _minWindow;
+    private volatile int _window;
     private int _inFlightCount;
     private long _lastCompletion;
     private double _serviceTicks = -1;
@@ -74,6 +75,9 @@ internal sealed class WorkerConnection : IDisposable
         _transport = transport;
         _runtime = runtime;
         _quota = runtime.Options.MaxTasksPerWorker ?? int.MaxValue;
+        // A worker that runs several async tasks at once needs that many chunks to run, and one queued.
+        _minWindow = Math.Max(MinWindow, runtime.Options.MaxConcurrencyPerWorker + 1);
+        _window = _minWindow;
         _watch = new TaskWatch(this, runtime.Options.CancellationGrace);
     }
 
@@ -138,6 +142,18 @@ internal sealed class WorkerConnection : IDisposable
 
         _frames.EndFrame();
         return written;
+    }
+
+    /// <summary>Dispatcher: tells the worker to forget a function it bound; false if it never bound it.</summary>
+    public bool Unbind(int functionId)
+    {
+        if (!_bound.Remove(functionId) || _dead)
+        {
+            return false;
+        }
+
+        SimpleMessages.WriteUnbind(_frames, functionId);
+        return true;
     }
 
     /// <summary>Dispatcher: a chunk written with <see cref="Write"/> is now this worker's; false if it is dead.</summary>
@@ -484,7 +500,7 @@ internal sealed class WorkerConnection : IDisposable
         long service = Math.Max(1, now - Math.Max(_lastCompletion, chunk.SentAt));
         _lastCompletion = now;
         _serviceTicks = _serviceTicks < 0 ? service : (0.8 * _serviceTicks) + (0.2 * service);
-        _window = (int)Math.Clamp(1 + Math.Ceiling(TargetQueuedTicks / _serviceTicks), MinWindow, MaxWindow);
+        _window = (int)Math.Clamp(1 + Math.Ceiling(TargetQueuedTicks / _serviceTicks), _minWindow, Math.Max(MaxWindow, _minWindow));
     }
 
     private async Task WatchExitAsync()

@@ -30,6 +30,22 @@ public class FunctionRegistryTests
     }
 
     [Fact]
+    public void A_closure_ships_its_target_with_each_call_under_an_id_of_that_call()
+    {
+        int offset = 3;
+        Func<int, int> closure = x => x + offset;
+
+        ShippedFunction first = _registry.Get(closure, typeof(Func<int, int>), "fn");
+        ShippedFunction second = _registry.Get(closure, typeof(Func<int, int>), "fn");
+
+        first.Descriptor.TargetKind.Should().Be(TargetKind.Serialized);
+        first.Descriptor.TargetType.Should().Be(closure.Target!.GetType().AssemblyQualifiedName);
+        first.Descriptor.Target.Should().NotBeEmpty();
+        first.PerCall.Should().BeTrue();
+        second.Id.Should().NotBe(first.Id, "the target may have changed between calls");
+    }
+
+    [Fact]
     public void A_multicast_delegate_is_refused_naming_the_parameter()
     {
         Func<int, int> both = Functions.Square;
