@@ -78,6 +78,22 @@ public static class Functions
         return inner.Map(Square, Enumerable.Range(0, count));
     }
 
+    /// <summary>Sleeps until its token is cancelled, then ends as cancelled.</summary>
+    public static int SleepCooperatively(int milliseconds, CancellationToken cancellationToken)
+    {
+        cancellationToken.WaitHandle.WaitOne(milliseconds);
+        cancellationToken.ThrowIfCancellationRequested();
+        return milliseconds;
+    }
+
+    /// <summary>Takes a token and ignores it.</summary>
+    public static int IgnoreToken(int milliseconds, CancellationToken cancellationToken)
+    {
+        _ = cancellationToken;
+        Thread.Sleep(milliseconds);
+        return milliseconds;
+    }
+
     public static Point Move(Point p) => p with { X = p.X + 1, Y = p.Y * 2 };
 
     public static (int, string) Swap((string, int) pair) => (pair.Item2, pair.Item1);

@@ -110,7 +110,18 @@ internal sealed class WorkerConnection : IDisposable
     {
         var connection = new WorkerConnection(id, transport, runtime);
         connection._reading = connection.ReadLoopAsync();
-        await connection.HandshakeAsync(timeout, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await connection.HandshakeAsync(timeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            // The caller disposes the transport (and unmaps the progress cell): the read loop must be done first.
+            transport.Kill();
+            await Task.WhenAny(connection._reading, Task.Delay(TimeSpan.FromSeconds(15), CancellationToken.None)).ConfigureAwait(false);
+            throw;
+        }
+
         connection._watching = connection.WatchExitAsync();
         return connection;
     }

@@ -23,6 +23,39 @@ public class TimeoutAndCancellationTests
     }
 
     [Fact(Timeout = 60_000)]
+    public async Task A_function_taking_a_token_is_cancelled_at_its_timeout_and_keeps_its_worker()
+    {
+        await using ProcessPool pool = await TestPools.StartAsync(workers: 1, options: new ProcessPoolOptions { TaskTimeout = TimeSpan.FromMilliseconds(300) });
+        int worker = pool.ProcessIds.Single();
+
+        AsyncResult<int> result = pool.ApplyAsync(Functions.SleepCooperatively, 600_000);
+
+        TaskTimeoutException error = (await result.Invoking(async r => await r).Should().ThrowAsync<TaskTimeoutException>()).Which;
+        error.Message.Should().Contain("cancelled through its token");
+        error.ProcessId.Should().Be(worker);
+        pool.Apply(Functions.ProcessId, 0).Should().Be(worker, "the worker honoured its token and was not killed");
+        pool.StartedProcessIds.Should().Equal(worker);
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task A_function_that_ignores_its_token_is_killed_after_the_grace()
+    {
+        await using ProcessPool pool = await TestPools.StartAsync(workers: 1, options: new ProcessPoolOptions
+        {
+            TaskTimeout = TimeSpan.FromMilliseconds(200),
+            CancellationGrace = TimeSpan.FromMilliseconds(200),
+        });
+        int worker = pool.ProcessIds.Single();
+
+        AsyncResult<int> result = pool.ApplyAsync(Functions.IgnoreToken, 600_000);
+
+        TaskTimeoutException error = (await result.Invoking(async r => await r).Should().ThrowAsync<TaskTimeoutException>()).Which;
+        error.Message.Should().Contain("killed");
+        await pool.WhenAllWorkersAsync().Within();
+        pool.ProcessIds.Should().NotContain(worker);
+    }
+
+    [Fact(Timeout = 60_000)]
     public async Task A_call_timeout_fails_only_the_slow_task_of_a_map()
     {
         await using ProcessPool pool = await TestPools.StartAsync();
