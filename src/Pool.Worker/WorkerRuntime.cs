@@ -1,8 +1,5 @@
 using System.Buffers;
 using System.Collections.Concurrent;
-using System.Diagnostics;
-using System.IO.Pipelines;
-using System.Threading.Channels;
 using Pool.Contracts;
 
 namespace Pool.Worker;
@@ -11,13 +8,12 @@ namespace Pool.Worker;
 /// The worker's two loops. A dedicated reader thread reads the pipe synchronously, so a read is always
 /// pending, even while user code runs: end-of-stream means the host closed or died, and the worker goes at
 /// once. It binds functions, decodes chunks and hands them to the executor, and applies cancellations.
-/// The executor runs chunks in order and writes outcomes through the <see cref="ResultWriter"/>, flushing
+/// The executor (the main thread, fed through a <see cref="WorkQueue"/>) runs chunks in order and writes outcomes through the <see cref="ResultWriter"/>, flushing
 /// whenever it runs out of queued work.
 /// </summary>
 internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell cell, bool exitProcessOnEndOfInput) : IDisposable
 {
-    private readonly Channel<WorkItem> _queue = Channel.CreateUnbounded<WorkItem>(
-        new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+    private readonly WorkQueue _queue = new();
 
     private readonly ConcurrentDictionary<int, ChunkWork> _pending = new();
     private readonly Dictionary<int, BoundFunction> _functions = [];
@@ -38,7 +34,7 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
         reader.Start();
         try
         {
-            ExecuteAsync().AsTask().GetAwaiter().GetResult();
+            Execute();
             return 0;
         }
         finally
@@ -47,37 +43,40 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
         }
     }
 
-    public void Dispose() => _output.Dispose();
+    public void Dispose()
+    {
+        _output.Dispose();
+        _queue.Dispose();
+    }
 
-    private async ValueTask ExecuteAsync()
+    /// <summary>The executor, on the thread that called <see cref="Run"/>: runs work items in arrival order.</summary>
+    private void Execute()
     {
         var context = new WorkerContext(_output, cell);
-        ChannelReader<WorkItem> queue = _queue.Reader;
-        if (await queue.WaitToReadAsync().ConfigureAwait(false) && _maxConcurrency > 1)
+        WorkItem? first = _queue.Take();
+        if (first is not null && _maxConcurrency > 1)
         {
-            await ExecuteConcurrentlyAsync(context, queue).ConfigureAwait(false);
+            ExecuteConcurrentlyAsync(context, first).AsTask().GetAwaiter().GetResult();
             return;
         }
 
-        while (await queue.WaitToReadAsync().ConfigureAwait(false))
+        for (WorkItem? work = first; work is not null; work = _queue.Take())
         {
-            while (queue.TryRead(out WorkItem? work))
+            ValueTask running = work.RunAsync(context);
+            if (!running.IsCompletedSuccessfully)
             {
-                ValueTask running = work.RunAsync(context);
-                if (!running.IsCompletedSuccessfully)
-                {
-                    await running.ConfigureAwait(false);
-                }
+                // An async function: this thread waits for it (one task at a time), its continuations run on the pool.
+                running.AsTask().GetAwaiter().GetResult();
+            }
 
-                if (work is ChunkWork chunk)
-                {
-                    _pending.TryRemove(chunk.ChunkId, out _);
-                }
+            if (work is ChunkWork chunk)
+            {
+                _pending.TryRemove(chunk.ChunkId, out _);
+            }
 
-                if (!queue.TryPeek(out _))
-                {
-                    _output.Flush();
-                }
+            if (_queue.IsEmpty)
+            {
+                _output.Flush();
             }
         }
     }
@@ -85,33 +84,30 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
     /// <summary>
     /// The executor when async tasks may overlap: a chunk of an async function starts its tasks as slots free
     /// up and the loop moves on once they have started; anything else waits until no task runs, then runs
-    /// alone as in <see cref="ExecuteAsync"/>.
+    /// alone as in <see cref="Execute"/>.
     /// </summary>
-    private async ValueTask ExecuteConcurrentlyAsync(WorkerContext context, ChannelReader<WorkItem> queue)
+    private async ValueTask ExecuteConcurrentlyAsync(WorkerContext context, WorkItem first)
     {
         var executor = new ConcurrentExecutor(_maxConcurrency, context, chunkId => _pending.TryRemove(chunkId, out _));
-        while (await queue.WaitToReadAsync().ConfigureAwait(false))
+        for (WorkItem? work = first; work is not null; work = await _queue.TakeAsync().ConfigureAwait(false))
         {
-            while (queue.TryRead(out WorkItem? work))
+            if (work is ChunkWork { CanOverlap: true } overlapping)
             {
-                if (work is ChunkWork { CanOverlap: true } overlapping)
+                await overlapping.StartConcurrentlyAsync(executor).ConfigureAwait(false);
+            }
+            else
+            {
+                await executor.WhenIdleAsync().ConfigureAwait(false);
+                await work.RunAsync(context).ConfigureAwait(false);
+                if (work is ChunkWork chunk)
                 {
-                    await overlapping.StartConcurrentlyAsync(executor).ConfigureAwait(false);
+                    _pending.TryRemove(chunk.ChunkId, out _);
                 }
-                else
-                {
-                    await executor.WhenIdleAsync().ConfigureAwait(false);
-                    await work.RunAsync(context).ConfigureAwait(false);
-                    if (work is ChunkWork chunk)
-                    {
-                        _pending.TryRemove(chunk.ChunkId, out _);
-                    }
-                }
+            }
 
-                if (!queue.TryPeek(out _))
-                {
-                    executor.Flush();
-                }
+            if (_queue.IsEmpty)
+            {
+                executor.Flush();
             }
         }
 
@@ -122,54 +118,13 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
 
     private void ReadLoop()
     {
-        var pipe = new Pipe(new PipeOptions(
-            readerScheduler: PipeScheduler.Inline,
-            writerScheduler: PipeScheduler.Inline,
-            pauseWriterThreshold: 0,
-            minimumSegmentSize: 64 * 1024,
-            useSynchronizationContext: false));
         try
         {
-            while (true)
-            {
-                Memory<byte> memory = pipe.Writer.GetMemory(64 * 1024);
-                int read;
-                try
-                {
-                    read = input.Read(memory.Span);
-                }
-                catch (IOException)
-                {
-                    read = 0;
-                }
-
-                if (read == 0)
-                {
-                    break;
-                }
-
-                pipe.Writer.Advance(read);
-                // Never waits: the pipe is a buffer this thread both fills and drains (no pause threshold).
-                ValueTask<FlushResult> flushed = pipe.Writer.FlushAsync();
-                Debug.Assert(flushed.IsCompletedSuccessfully, "An unpaused pipe completes its flush at once.");
-                if (!pipe.Reader.TryRead(out ReadResult result))
-                {
-                    continue;
-                }
-
-                ReadOnlySequence<byte> buffer = result.Buffer;
-                try
-                {
-                    while (Framing.TryReadFrame(ref buffer, out MessageType type, out ReadOnlySequence<byte> payload))
-                    {
-                        Handle(type, payload);
-                    }
-                }
-                finally
-                {
-                    pipe.Reader.AdvanceTo(buffer.Start, buffer.End);
-                }
-            }
+            BlockingFrameReader.Run(input, Handle);
+        }
+        catch (IOException)
+        {
+            // The pipe broke: the host is gone, as at end of stream.
         }
         catch (ProtocolException e)
         {
@@ -179,7 +134,7 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
                 Environment.Exit(3);
             }
 
-            _queue.Writer.TryComplete(e);
+            _queue.Complete(e);
             return;
         }
 
@@ -199,7 +154,7 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
             work.Cancel();
         }
 
-        _queue.Writer.TryComplete();
+        _queue.Complete();
     }
 
     private void Handle(MessageType type, ReadOnlySequence<byte> payload)
@@ -264,7 +219,7 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
             bindError = e;
         }
 
-        _queue.Writer.TryWrite(new InitWork(initializer, init.InitializerArguments, bindError, InitializerFailed));
+        _queue.Add(new InitWork(initializer, init.InitializerArguments, bindError, InitializerFailed));
     }
 
     private void InitializerFailed()
@@ -275,7 +230,7 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
             Environment.Exit(5);
         }
 
-        _queue.Writer.TryComplete();
+        _queue.Complete();
     }
 
     private void Bind(BindMessage bind)
@@ -314,6 +269,6 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
         }
 
         _pending[header.ChunkId] = work;
-        _queue.Writer.TryWrite(work);
+        _queue.Add(work);
     }
 }
