@@ -103,7 +103,10 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
     /// Applies <paramref name="fn"/> to every item and yields the results in input order as they are ready.
     /// The input is read lazily, at most <c>4 × workers × chunkSize</c> items ahead of what you have taken,
     /// so an endless sequence works and memory stays flat; stopping the enumeration stops reading it. A task
-    /// that failed throws at its position. Python: <c>Pool.imap</c> (default chunk size 1).
+    /// that failed throws at its position. Without <paramref name="chunkSize"/>, chunks start at one task and
+    /// adapt to the tasks' duration (about 2 ms of work each, at most 1,024 tasks), as joblib's auto batching
+    /// does: tiny tasks are sent many per message, long ones one by one. Python: <c>Pool.imap</c> (whose
+    /// default chunk size is a fixed 1).
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="fn"/> cannot be shipped.</exception>
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
@@ -285,7 +288,7 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
             throw new ArgumentOutOfRangeException(nameof(chunkSize), chunkSize, "chunkSize must be positive, or null for the default.");
         }
 
-        var job = new ImapJob<TArgs, TResult>(_runtime, function, args, _runtime.Codecs.Get<TResult>(), chunkSize ?? 1, ordered) { TaskTimeout = timeout };
+        var job = new ImapJob<TArgs, TResult>(_runtime, function, args, _runtime.Codecs.Get<TResult>(), chunkSize, ordered) { TaskTimeout = timeout };
         _runtime.Submit(job, operation);
         job.Start(items, cancellationToken);
         return job;

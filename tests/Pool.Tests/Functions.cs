@@ -94,6 +94,13 @@ public static class Functions
         return milliseconds;
     }
 
+    /// <summary>Sleeps, then says which process ran it.</summary>
+    public static int ProcessIdAfter(int milliseconds)
+    {
+        Thread.Sleep(milliseconds);
+        return Environment.ProcessId;
+    }
+
     public static Point Move(Point p) => p with { X = p.X + 1, Y = p.Y * 2 };
 
     public static (int, string) Swap((string, int) pair) => (pair.Item2, pair.Item1);

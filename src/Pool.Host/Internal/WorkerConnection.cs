@@ -510,6 +510,7 @@ internal sealed class WorkerConnection : IDisposable
         long now = Stopwatch.GetTimestamp();
         long service = Math.Max(1, now - Math.Max(_lastCompletion, chunk.SentAt));
         _lastCompletion = now;
+        chunk.Job.OnChunkServiced(chunk.Count, service);
         _serviceTicks = _serviceTicks < 0 ? service : (0.8 * _serviceTicks) + (0.2 * service);
         _window = (int)Math.Clamp(1 + Math.Ceiling(TargetQueuedTicks / _serviceTicks), _minWindow, Math.Max(MaxWindow, _minWindow));
     }

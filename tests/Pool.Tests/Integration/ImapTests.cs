@@ -46,6 +46,26 @@ public class ImapTests(PoolFixture fixture) : IClassFixture<PoolFixture>
     }
 
     [Fact(Timeout = 60_000)]
+    public async Task Imap_without_a_chunk_size_batches_tiny_tasks_and_keeps_their_order()
+    {
+        int expected = 1;
+        await foreach (int value in Pool.ImapAsync(Functions.Increment, Enumerable.Range(0, 50_000)))
+        {
+            value.Should().Be(expected++);
+        }
+
+        expected.Should().Be(50_001);
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task Imap_without_a_chunk_size_spreads_long_tasks_over_the_workers()
+    {
+        int[] pids = [.. await Pool.ImapAsync(Functions.ProcessIdAfter, Enumerable.Repeat(300, 4)).ToArrayAsync()];
+
+        pids.Distinct().Should().HaveCount(Pool.WorkerCount, "long tasks are not batched onto one worker");
+    }
+
+    [Fact(Timeout = 60_000)]
     public async Task Imap_over_an_async_source_yields_in_order()
     {
         var results = new List<int>();

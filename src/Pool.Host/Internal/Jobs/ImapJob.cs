@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Collections.Concurrent;
 using Pool.Contracts;
 
@@ -13,7 +14,14 @@ namespace Pool.Internal;
 internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
 {
     private readonly bool _ordered;
-    private readonly int _chunkSize;
+    // Without a chunk size given, chunks start at one task and adapt (as joblib's auto batching does): about
+    // TargetChunkTicks of work each, growing at most twofold per completed chunk, shrinking at once.
+    private const int MaxAdaptiveChunkSize = 1024;
+    private static readonly double TargetChunkTicks = Stopwatch.Frequency / 500.0;
+    private readonly bool _adaptive;
+    private readonly int _windowChunks;
+    private int _chunkSize;
+    private bool _closed;
     private readonly ConcurrentQueue<Chunk> _chunks = new();
     private readonly Signal _room = new();
     private readonly Signal _available = new();
@@ -32,13 +40,19 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
     private int _enumerated;
     private Task _producer = Task.CompletedTask;
 
-    public ImapJob(PoolRuntime runtime, ShippedFunction function, ArgsCodec<TArgs> args, Codec<TResult> result, int chunkSize, bool ordered)
+    /// <summary>A job whose chunks hold <paramref name="chunkSize"/> tasks, or, when it is null, a number adapted to the tasks' duration.</summary>
+    public ImapJob(PoolRuntime runtime, ShippedFunction function, ArgsCodec<TArgs> args, Codec<TResult> result, int? chunkSize, bool ordered)
         : base(runtime, function, args, result)
     {
         _ordered = ordered;
-        _chunkSize = chunkSize;
-        _window = (long)chunkSize * Math.Max(4 * runtime.WorkerCount, 2);
+        _adaptive = chunkSize is null;
+        _chunkSize = chunkSize ?? 1;
+        _windowChunks = Math.Max(4 * runtime.WorkerCount, 2);
+        _window = (long)_chunkSize * _windowChunks;
     }
+
+    /// <summary>Tasks per chunk now (adapts when the call gave none).</summary>
+    public int ChunkSize => Volatile.Read(ref _chunkSize);
 
     /// <summary>How many tasks the producer may pull beyond those the consumer has taken.</summary>
     public long Window => Volatile.Read(ref _window);
@@ -71,8 +85,41 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
         }
     }
 
+    public override void OnChunkServiced(int count, long serviceTicks)
+    {
+        if (!_adaptive || count <= 0)
+        {
+            return;
+        }
+
+        double perTask = Math.Max(1, serviceTicks) / (double)count;
+        int ideal = (int)Math.Clamp(TargetChunkTicks / perTask, 1, MaxAdaptiveChunkSize);
+        int current = Volatile.Read(ref _chunkSize);
+        int next = ideal > current ? Math.Min(ideal, current * 2) : ideal;
+        if (next == current)
+        {
+            return;
+        }
+
+        Volatile.Write(ref _chunkSize, next);
+        lock (_lock)
+        {
+            if (!_closed)
+            {
+                Volatile.Write(ref _window, (long)next * _windowChunks);
+            }
+        }
+
+        _room.Set();
+    }
+
     public override void OnPoolClosed()
     {
+        lock (_lock)
+        {
+            _closed = true;
+        }
+
         Volatile.Write(ref _window, long.MaxValue);
         _room.Set();
     }
@@ -119,7 +166,7 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
 
     private async Task ProduceAsync(IAsyncEnumerable<TArgs> source)
     {
-        TArgs[] buffer = new TArgs[_chunkSize];
+        TArgs[] buffer = new TArgs[ChunkSize];
         int count = 0;
         Exception? inputError = null;
         try
@@ -131,7 +178,7 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
                     if (count > 0)
                     {
                         Publish(buffer, count);
-                        buffer = new TArgs[_chunkSize];
+                        buffer = new TArgs[ChunkSize];
                         count = 0;
                     }
 
@@ -141,10 +188,10 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
                 buffer[count++] = item;
                 Interlocked.Increment(ref _unaccounted);
                 Volatile.Write(ref _pulled, _pulled + 1);
-                if (count == _chunkSize)
+                if (count == buffer.Length)
                 {
                     Publish(buffer, count);
-                    buffer = new TArgs[_chunkSize];
+                    buffer = new TArgs[ChunkSize];
                     count = 0;
                 }
             }

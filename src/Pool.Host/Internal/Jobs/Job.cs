@@ -42,6 +42,11 @@ internal abstract class Job(PoolRuntime runtime, ShippedFunction function)
     /// <summary>Router, supervisor, dispatcher: these tasks have no value.</summary>
     public abstract void OnFailed(long first, int count, Func<long, Exception> error);
 
+    /// <summary>Router: a chunk of <paramref name="count"/> tasks took about <paramref name="serviceTicks"/> of a worker's time.</summary>
+    public virtual void OnChunkServiced(int count, long serviceTicks)
+    {
+    }
+
     /// <summary>The pool was closed: a job that holds back input to bound memory lets it all through.</summary>
     public virtual void OnPoolClosed()
     {
