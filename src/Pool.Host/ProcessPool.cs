@@ -101,7 +101,7 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
 
     /// <summary>
     /// Applies <paramref name="fn"/> to every item and yields the results in input order as they are ready.
-    /// The input is read lazily, at most <c>4 × workers × chunkSize</c> items ahead of what you have taken,
+    /// The input is read lazily, at most <c>max(4 × workers × chunkSize, 256)</c> items ahead of what you have taken,
     /// so an endless sequence works and memory stays flat; stopping the enumeration stops reading it. A task
     /// that failed throws at its position. Without <paramref name="chunkSize"/>, chunks start at one task and
     /// adapt to the tasks' duration (about 2 ms of work each, at most 1,024 tasks), as joblib's auto batching

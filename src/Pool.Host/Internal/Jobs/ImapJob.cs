@@ -48,8 +48,14 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
         _adaptive = chunkSize is null;
         _chunkSize = chunkSize ?? 1;
         _windowChunks = Math.Max(4 * runtime.WorkerCount, 2);
-        _window = (long)_chunkSize * _windowChunks;
+        _window = WindowFor(_chunkSize);
     }
+
+    /// <summary>
+    /// How far ahead of the consumer input is read: 4 chunks per worker, and at least
+    /// <see cref="MinWindow"/> items, so that small chunks still keep enough tasks in flight to hide the round trip.
+    /// </summary>
+    public const int MinWindow = 256;
 
     /// <summary>Tasks per chunk now (adapts when the call gave none).</summary>
     public int ChunkSize => Volatile.Read(ref _chunkSize);
@@ -85,6 +91,8 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
         }
     }
 
+    private long WindowFor(int chunkSize) => Math.Max((long)chunkSize * _windowChunks, MinWindow);
+
     public override void OnChunkServiced(int count, long serviceTicks)
     {
         if (!_adaptive || count <= 0)
@@ -106,7 +114,7 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
         {
             if (!_closed)
             {
-                Volatile.Write(ref _window, (long)next * _windowChunks);
+                Volatile.Write(ref _window, WindowFor(next));
             }
         }
 
