@@ -17,6 +17,7 @@ internal sealed class PoolRuntime
     private Exception? _terminationError;
     private int _initializerFailuresInARow;
     private int _shutdownStarted;
+    private long _calls;
     private volatile bool _draining;
 
     private PoolRuntime(ProcessPoolOptions options, int workerCount)
@@ -120,10 +121,21 @@ internal sealed class PoolRuntime
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
     public void Submit(Job job, string operation)
     {
+        if (Options.Progress is { } progress)
+        {
+            job.Progress = new ProgressReporter(progress, Options.ProgressInterval, operation, Interlocked.Increment(ref _calls), job.Total);
+        }
+
         lock (_jobsLock)
         {
             EnsureRunning(operation);
             _jobs.Add(job);
+        }
+
+        if (job.Total is { } total)
+        {
+            PoolMetrics.Submitted.Add(total);
+            PoolMetrics.Queued.Add(total);
         }
 
         Dispatcher.Enqueue(job);
@@ -177,7 +189,15 @@ internal sealed class PoolRuntime
     public void Terminate() => TerminateCore(null, null);
 
     /// <summary>The pool cannot go on (its workers do not start): stop it, failing every task with <paramref name="error"/>.</summary>
-    public void Break(string because, Exception error) => TerminateCore(because, error);
+    public void Break(string because, Exception error)
+    {
+        if (Options.Logger is { } logger)
+        {
+            Log.PoolBroken(logger, error, because);
+        }
+
+        TerminateCore(because, error);
+    }
 
     public Exception TerminatedError() => Volatile.Read(ref _terminationError) switch
     {
