@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Pool.Contracts;
 
 namespace Pool.Internal;
@@ -23,6 +24,7 @@ internal sealed class PoolRuntime
     private PoolRuntime(ProcessPoolOptions options, int workerCount)
     {
         Options = options;
+        Logger = options.Logger is { } logger ? new GuardedLogger(logger) : null;
         WorkerCount = workerCount;
         Serializer = options.Serializer ?? PoolSerializer.Default;
         Codecs = new CodecProvider(Serializer);
@@ -48,6 +50,9 @@ internal sealed class PoolRuntime
     }
 
     public ProcessPoolOptions Options { get; }
+
+    /// <summary><see cref="ProcessPoolOptions.Logger"/>, guarded against loggers that throw; null for none.</summary>
+    public ILogger? Logger { get; }
 
     public int WorkerCount { get; }
 
@@ -191,7 +196,7 @@ internal sealed class PoolRuntime
     /// <summary>The pool cannot go on (its workers do not start): stop it, failing every task with <paramref name="error"/>.</summary>
     public void Break(string because, Exception error)
     {
-        if (Options.Logger is { } logger)
+        if (Logger is { } logger)
         {
             Log.PoolBroken(logger, error, because);
         }

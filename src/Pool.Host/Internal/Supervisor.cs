@@ -97,7 +97,7 @@ internal sealed class Supervisor(PoolRuntime runtime)
         }
     }
 
-    private ILogger? Logger => runtime.Options.Logger;
+    private ILogger? Logger => runtime.Logger;
 
     private async Task<WorkerConnection> StartOneAsync(CancellationToken cancellationToken)
     {
@@ -106,7 +106,7 @@ internal sealed class Supervisor(PoolRuntime runtime)
         IWorkerTransport transport = options.InProcess
             ? InProcessWorker.Start(id)
             : await WorkerProcess.StartAsync(
-                WorkerLaunch.Current, id, options.WorkerOutput ?? OutputHandler(options.Logger), options.WorkerEnvironment, options.StartTimeout, cancellationToken)
+                WorkerLaunch.Current, id, options.WorkerOutput ?? OutputHandler(runtime.Logger), options.WorkerEnvironment, options.StartTimeout, cancellationToken)
                 .ConfigureAwait(false);
         lock (_lock)
         {

@@ -122,4 +122,33 @@ public sealed class LoggingTests
         timedOut.Level.Should().Be(LogLevel.Warning);
         timedOut.Fields["TaskIndex"].Should().Be(1L);
     }
+
+    /// <summary>A logger that throws from every call.</summary>
+    private sealed class ThrowingLogger : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            throw new InvalidOperationException("this logger is broken");
+    }
+
+    [Fact]
+    public async Task A_logger_that_throws_does_not_stop_the_pool_from_replacing_a_crashed_worker()
+    {
+        ProcessPool pool = await ProcessPool.StartAsync(new ProcessPoolOptions { Workers = 1, Logger = new ThrowingLogger(), WorkerOutput = _ => { } });
+        try
+        {
+            Outcome<int>[] outcomes = await pool.MapOutcomesAsync(Crashes.DoubleOrCrash, [1, (int)CrashKind.Exit1, 3], chunkSize: 1).Within();
+            outcomes.Select(o => o.Succeeded).Should().Equal(true, false, true);
+            await pool.WhenAllWorkersAsync().Within();
+            (await pool.MapAsync(Functions.Square, [4]).Within()).Should().Equal(16);
+        }
+        finally
+        {
+            await TestPools.DisposeAndAssertNoWorkersAsync(pool);
+        }
+    }
 }
