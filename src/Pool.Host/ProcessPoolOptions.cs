@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Pool.Contracts;
 using Pool.Internal;
 
@@ -31,10 +32,33 @@ public sealed record ProcessPoolOptions
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
-    /// Receives each line the workers write to stdout or stderr. Default (null): the line goes to this
-    /// process's stderr as <c>[worker 2#12345] text</c>. Called on a thread-pool thread.
+    /// Receives each line the workers write to stdout or stderr. Default (null): the line goes to
+    /// <see cref="Logger"/> when one is set (stdout at Information, stderr at Warning, with WorkerId and
+    /// ProcessId fields), else to this process's stderr as <c>[worker 2#12345] text</c>. Called on a
+    /// thread-pool thread.
     /// </summary>
     public Action<WorkerOutputLine>? WorkerOutput { get; init; }
+
+    /// <summary>
+    /// Where the pool logs what happens to its workers: started and exited (Debug), crashed with exit code and
+    /// signal, task timed out and worker killed (Warning), replacement started (Information), replacement failed
+    /// to start, initializer failed, pool broken (Error); and the workers' output lines when
+    /// <see cref="WorkerOutput"/> is null. Default: null, no logging; the few pool messages go to stderr as before.
+    /// Python: <c>multiprocessing.log_to_stderr()</c> / <c>get_logger()</c>; joblib's <c>verbose</c>.
+    /// </summary>
+    public ILogger? Logger { get; init; }
+
+    /// <summary>
+    /// Receives the progress of every call of the pool (Map, Imap, Apply...), each identified by
+    /// <see cref="PoolProgress.Operation"/> and <see cref="PoolProgress.CallId"/>: at most once per
+    /// <see cref="ProgressInterval"/> while tasks end, and once more when the call has every outcome.
+    /// Called on a thread-pool thread, one report at a time per call, with counts that never go down.
+    /// Default: null, no reports. Python: a <c>tqdm</c> bar around <c>imap</c>, joblib's <c>verbose</c> progress lines.
+    /// </summary>
+    public IProgress<PoolProgress>? Progress { get; init; }
+
+    /// <summary>The shortest time between two reports to <see cref="Progress"/> for one call. Default: 100 ms.</summary>
+    public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromMilliseconds(100);
 
     /// <summary>Environment variables to set (or, with a null value, remove) in every worker. Default: none.</summary>
     public IReadOnlyDictionary<string, string?> WorkerEnvironment { get; init; } = new Dictionary<string, string?>();
@@ -134,6 +158,11 @@ public sealed record ProcessPoolOptions
         if (CancellationGrace < TimeSpan.Zero)
         {
             throw new ArgumentOutOfRangeException(nameof(CancellationGrace), CancellationGrace, "CancellationGrace must not be negative.");
+        }
+
+        if (ProgressInterval < TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(ProgressInterval), ProgressInterval, "ProgressInterval must not be negative.");
         }
 
         if (MaxTasksPerWorker is <= 0)

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Pool.Contracts;
 
 namespace Pool.Internal;
@@ -17,11 +18,13 @@ internal sealed class PoolRuntime
     private Exception? _terminationError;
     private int _initializerFailuresInARow;
     private int _shutdownStarted;
+    private long _calls;
     private volatile bool _draining;
 
     private PoolRuntime(ProcessPoolOptions options, int workerCount)
     {
         Options = options;
+        Logger = options.Logger is { } logger ? new GuardedLogger(logger) : null;
         WorkerCount = workerCount;
         Serializer = options.Serializer ?? PoolSerializer.Default;
         Codecs = new CodecProvider(Serializer);
@@ -47,6 +50,9 @@ internal sealed class PoolRuntime
     }
 
     public ProcessPoolOptions Options { get; }
+
+    /// <summary><see cref="ProcessPoolOptions.Logger"/>, guarded against loggers that throw; null for none.</summary>
+    public ILogger? Logger { get; }
 
     public int WorkerCount { get; }
 
@@ -120,10 +126,21 @@ internal sealed class PoolRuntime
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
     public void Submit(Job job, string operation)
     {
+        if (Options.Progress is { } progress)
+        {
+            job.Progress = new ProgressReporter(progress, Options.ProgressInterval, operation, Interlocked.Increment(ref _calls), job.Total);
+        }
+
         lock (_jobsLock)
         {
             EnsureRunning(operation);
             _jobs.Add(job);
+        }
+
+        if (job.Total is { } total)
+        {
+            PoolMetrics.Submitted.Add(total);
+            PoolMetrics.Queued.Add(total);
         }
 
         Dispatcher.Enqueue(job);
@@ -177,7 +194,15 @@ internal sealed class PoolRuntime
     public void Terminate() => TerminateCore(null, null);
 
     /// <summary>The pool cannot go on (its workers do not start): stop it, failing every task with <paramref name="error"/>.</summary>
-    public void Break(string because, Exception error) => TerminateCore(because, error);
+    public void Break(string because, Exception error)
+    {
+        if (Logger is { } logger)
+        {
+            Log.PoolBroken(logger, error, because);
+        }
+
+        TerminateCore(because, error);
+    }
 
     public Exception TerminatedError() => Volatile.Read(ref _terminationError) switch
     {

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+
 namespace Pool.Internal;
 
 /// <summary>
@@ -95,14 +97,16 @@ internal sealed class Supervisor(PoolRuntime runtime)
         }
     }
 
-    private async Task StartOneAsync(CancellationToken cancellationToken)
+    private ILogger? Logger => runtime.Logger;
+
+    private async Task<WorkerConnection> StartOneAsync(CancellationToken cancellationToken)
     {
         int id = Interlocked.Increment(ref _nextId);
         ProcessPoolOptions options = runtime.Options;
         IWorkerTransport transport = options.InProcess
             ? InProcessWorker.Start(id)
             : await WorkerProcess.StartAsync(
-                WorkerLaunch.Current, id, options.WorkerOutput ?? WriteToStandardError, options.WorkerEnvironment, options.StartTimeout, cancellationToken)
+                WorkerLaunch.Current, id, options.WorkerOutput ?? OutputHandler(runtime.Logger), options.WorkerEnvironment, options.StartTimeout, cancellationToken)
                 .ConfigureAwait(false);
         lock (_lock)
         {
@@ -128,6 +132,10 @@ internal sealed class Supervisor(PoolRuntime runtime)
         }
 
         _changed.Set();
+        if (Logger is { } logger)
+        {
+            Log.WorkerStarted(logger, connection.Id, connection.ProcessId);
+        }
 
         if (!runtime.ShouldRunWorkers)
         {
@@ -136,6 +144,7 @@ internal sealed class Supervisor(PoolRuntime runtime)
         }
 
         runtime.Dispatcher.Wake();
+        return connection;
     }
 
     private async Task WatchAsync(WorkerConnection connection)
@@ -148,6 +157,7 @@ internal sealed class Supervisor(PoolRuntime runtime)
 
         _changed.Set();
 
+        LogLoss(loss);
         Settle(loss);
         connection.Dispose();
         if (loss.InitializerError is { } initializerError && runtime.OnInitializerFailed(initializerError))
@@ -168,7 +178,13 @@ internal sealed class Supervisor(PoolRuntime runtime)
         {
             try
             {
-                await StartOneAsync(runtime.Stopping).ConfigureAwait(false);
+                WorkerConnection replacement = await StartOneAsync(runtime.Stopping).ConfigureAwait(false);
+                PoolMetrics.Restarts.Add(1);
+                if (Logger is { } logger)
+                {
+                    Log.ReplacementStarted(logger, replacement.Id, replacement.ProcessId);
+                }
+
                 return;
             }
             catch (OperationCanceledException) when (runtime.Stopping.IsCancellationRequested)
@@ -178,10 +194,22 @@ internal sealed class Supervisor(PoolRuntime runtime)
             catch (Exception e) when (attempt < StartAttempts)
             {
                 // Try again; the start failure of the last attempt stops the pool below.
-                Console.Error.WriteLine($"ProcessPool: a replacement worker failed to start (attempt {attempt} of {StartAttempts}): {e.Message}");
+                if (Logger is { } logger)
+                {
+                    Log.ReplacementFailed(logger, e, attempt, StartAttempts);
+                }
+                else
+                {
+                    Console.Error.WriteLine($"ProcessPool: a replacement worker failed to start (attempt {attempt} of {StartAttempts}): {e.Message}");
+                }
             }
             catch (Exception e)
             {
+                if (Logger is { } logger)
+                {
+                    Log.ReplacementFailed(logger, e, attempt, StartAttempts);
+                }
+
                 // Without workers no task can end: stop the pool, failing every task with the cause.
                 runtime.Break($"replacement workers failed to start {StartAttempts} times in a row: {e.Message}", e);
                 return;
@@ -244,11 +272,38 @@ internal sealed class Supervisor(PoolRuntime runtime)
             }
         }
 
-        if (!loss.Expected && loss.Orphans.Count == 0 && runtime.ShouldRunWorkers && loss.Failure is { } failure)
+        if (!loss.Expected && loss.Orphans.Count == 0 && runtime.ShouldRunWorkers && loss.Failure is { } failure && Logger is null)
         {
             Console.Error.WriteLine($"ProcessPool: worker {worker.Id} (pid {worker.ProcessId}) was lost ({failure.Message}); starting a replacement.");
         }
     }
+
+    private void LogLoss(WorkerLoss loss)
+    {
+        if (Logger is not { } logger)
+        {
+            return;
+        }
+
+        WorkerConnection worker = loss.Worker;
+        if (loss.InitializerError is { } initializerError)
+        {
+            Log.InitializerFailed(logger, worker.Id, worker.ProcessId, initializerError.TypeName, initializerError.Message);
+        }
+        else if (loss.Expected || runtime.Lifecycle.State == PoolState.Terminated)
+        {
+            // Closed with no work left, retired, or killed by Terminate (and Dispose): as the pool asked.
+            Log.WorkerExited(logger, worker.Id, worker.ProcessId, loss.Exit.ExitCode);
+        }
+        else
+        {
+            string reason = loss.Failure?.Message ?? (loss.Stopped is not null ? "killed by the pool to stop a task" : "its process ended");
+            Log.WorkerCrashed(logger, worker.Id, worker.ProcessId, loss.Exit.ExitCode, loss.Exit.SignalName ?? "none", loss.Orphans.Count, reason);
+        }
+    }
+
+    private static Action<WorkerOutputLine> OutputHandler(ILogger? logger) =>
+        logger is null ? WriteToStandardError : line => Log.WorkerOutput(logger, line);
 
     private static WorkerCrashedException Crashed(WorkerLoss loss, long index, string what) =>
         new(loss.Worker.Id, loss.Worker.ProcessId, loss.Exit, loss.Worker.Transport.StandardErrorTail, index, what);

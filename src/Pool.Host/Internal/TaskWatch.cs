@@ -173,6 +173,11 @@ internal sealed class TaskWatch : IDisposable
         Func<long, Exception> killed = index => new TaskTimeoutException(timeout, index, function, workerId, processId, killed: true);
         if (!chunk.Job.Function.TakesToken || _grace == TimeSpan.Zero)
         {
+            if (_worker.Runtime.Logger is { } logger)
+            {
+                Log.TaskTimedOut(logger, chunk.FirstIndex + position.Index, function, workerId, processId, timeout, "its worker is killed and replaced");
+            }
+
             _worker.StopRunningTask(new TaskStop(position, killed));
             return;
         }
@@ -185,6 +190,11 @@ internal sealed class TaskWatch : IDisposable
             }
 
             _timedOut[position] = index => new TaskTimeoutException(timeout, index, function, workerId, processId, killed: false);
+        }
+
+        if (_worker.Runtime.Logger is { } log)
+        {
+            Log.TaskTimedOut(log, chunk.FirstIndex + position.Index, function, workerId, processId, timeout, "its token is cancelled; its worker is killed if it runs on after the grace period");
         }
 
         _worker.Runtime.Dispatcher.Cancel(_worker, new CancelMessage(position.ChunkId, position.Index));

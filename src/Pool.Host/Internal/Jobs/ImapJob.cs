@@ -87,6 +87,7 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
     {
         while (_chunks.TryDequeue(out Chunk? chunk))
         {
+            PoolMetrics.Queued.Add(-chunk.Count);
             Account(chunk.Count);
         }
     }
@@ -238,6 +239,8 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
 
     private void Publish(TArgs[] buffer, int count)
     {
+        PoolMetrics.Submitted.Add(count);
+        PoolMetrics.Queued.Add(count);
         _chunks.Enqueue(new Chunk(this, _pulled - count, count, buffer, 0));
         Runtime.Dispatcher.Enqueue(this);
     }

@@ -18,6 +18,8 @@ internal abstract class IndexedJob<TArgs, TResult>(
 
     public override bool HasChunks => !IsStopped && _next < inputs.Length;
 
+    public override long? Total => inputs.Length;
+
     public override Chunk? TryTakeChunk()
     {
         if (IsStopped || _next >= inputs.Length)
@@ -37,6 +39,7 @@ internal abstract class IndexedJob<TArgs, TResult>(
         _next = inputs.Length;
         if (dropped > 0)
         {
+            PoolMetrics.Queued.Add(-dropped);
             Account(dropped);
         }
     }
@@ -46,6 +49,7 @@ internal abstract class IndexedJob<TArgs, TResult>(
         if (ResultCodec.FixedSize > 0)
         {
             ResultCodec.ReadMany(ref reader, _results.AsSpan((int)first, count));
+            Tally(count, 0);
             Account(count);
             return;
         }

@@ -20,6 +20,12 @@ internal abstract class Job(PoolRuntime runtime, ShippedFunction function)
 
     public bool IsStopped => Volatile.Read(ref _stopped) != 0;
 
+    /// <summary>How many tasks the call has, when known at the call (Map, Apply); null for Imap.</summary>
+    public virtual long? Total => null;
+
+    /// <summary>Reports this call's progress to <see cref="ProcessPoolOptions.Progress"/>; null when none is set.</summary>
+    public ProgressReporter? Progress { get; set; }
+
     /// <summary>How long each task may run; null for no limit.</summary>
     public TimeSpan? TaskTimeout { get; init; }
 
@@ -71,11 +77,28 @@ internal abstract class Job(PoolRuntime runtime, ShippedFunction function)
 
     protected abstract void OnStopped(Exception reason);
 
+    /// <summary>Router, supervisor, dispatcher: these many more tasks ended. Once per chunk, not per task.</summary>
+    protected void Tally(int completed, int failed)
+    {
+        if (completed != 0)
+        {
+            PoolMetrics.Completed.Add(completed);
+        }
+
+        if (failed != 0)
+        {
+            PoolMetrics.Failed.Add(failed);
+        }
+
+        Progress?.OnTasksEnded(completed, failed);
+    }
+
     /// <summary>Every task pulled has an outcome and no more will be pulled: the pool may shut down.</summary>
     protected void Drained()
     {
         if (Interlocked.Exchange(ref _drained, 1) == 0)
         {
+            Progress?.Finish();
             runtime.OnJobDrained(this);
         }
     }
@@ -129,6 +152,7 @@ internal abstract class Job<TArgs, TResult>(PoolRuntime runtime, ShippedFunction
 
     public override void OnResults(long first, int count, ref SequenceReader<byte> reader)
     {
+        int failed = 0;
         for (int i = 0; i < count; i++)
         {
             TResult value;
@@ -140,12 +164,14 @@ internal abstract class Job<TArgs, TResult>(PoolRuntime runtime, ShippedFunction
             {
                 // The codec is past the value: this task fails, the others are read.
                 OnError(first + i, Arguments.ResultDecodingError<TResult>(first + i, e));
+                failed++;
                 continue;
             }
 
             OnValue(first + i, value);
         }
 
+        Tally(count - failed, failed);
         Account(count);
     }
 
@@ -156,6 +182,7 @@ internal abstract class Job<TArgs, TResult>(PoolRuntime runtime, ShippedFunction
             OnError(first + i, error(first + i));
         }
 
+        Tally(0, count);
         Account(count);
     }
 

@@ -1,0 +1,53 @@
+using Microsoft.Extensions.Logging;
+
+namespace Pool.Internal;
+
+/// <summary>
+/// Everything the pool logs through <see cref="ProcessPoolOptions.Logger"/>, as source-generated methods with
+/// structured fields (WorkerId, ProcessId, ExitCode, Signal, TaskIndex): no formatting unless the level is on.
+/// </summary>
+internal static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Debug, "Worker {WorkerId}#{ProcessId} started")]
+    public static partial void WorkerStarted(ILogger logger, int workerId, int processId);
+
+    [LoggerMessage(2, LogLevel.Debug, "Worker {WorkerId}#{ProcessId} exited as the pool asked, with exit code {ExitCode}")]
+    public static partial void WorkerExited(ILogger logger, int workerId, int processId, int exitCode);
+
+    [LoggerMessage(3, LogLevel.Warning, "Worker {WorkerId}#{ProcessId} was lost with exit code {ExitCode}, signal {Signal}, holding {OrphanChunks} chunks: {Reason}")]
+    public static partial void WorkerCrashed(ILogger logger, int workerId, int processId, int exitCode, string signal, int orphanChunks, string reason);
+
+    [LoggerMessage(4, LogLevel.Information, "Replacement worker {WorkerId}#{ProcessId} started")]
+    public static partial void ReplacementStarted(ILogger logger, int workerId, int processId);
+
+    [LoggerMessage(5, LogLevel.Error, "A replacement worker failed to start (attempt {Attempt} of {Attempts})")]
+    public static partial void ReplacementFailed(ILogger logger, Exception exception, int attempt, int attempts);
+
+    [LoggerMessage(6, LogLevel.Warning, "Task {TaskIndex} of {Function} on worker {WorkerId}#{ProcessId} passed its timeout of {Timeout}; {Action}")]
+    public static partial void TaskTimedOut(ILogger logger, long taskIndex, string function, int workerId, int processId, TimeSpan timeout, string action);
+
+    [LoggerMessage(7, LogLevel.Error, "The initializer failed on worker {WorkerId}#{ProcessId}: {ErrorType}: {ErrorMessage}")]
+    public static partial void InitializerFailed(ILogger logger, int workerId, int processId, string errorType, string errorMessage);
+
+    [LoggerMessage(8, LogLevel.Error, "The pool is broken and stopped: {Reason}")]
+    public static partial void PoolBroken(ILogger logger, Exception exception, string reason);
+
+    [LoggerMessage(9, LogLevel.Information, "[worker {WorkerId}#{ProcessId}] {Text}")]
+    public static partial void WorkerStandardOutput(ILogger logger, int workerId, int processId, string text);
+
+    [LoggerMessage(10, LogLevel.Warning, "[worker {WorkerId}#{ProcessId}] {Text}")]
+    public static partial void WorkerStandardError(ILogger logger, int workerId, int processId, string text);
+
+    /// <summary>A worker's output line, at Information (stdout) or Warning (stderr).</summary>
+    public static void WorkerOutput(ILogger logger, WorkerOutputLine line)
+    {
+        if (line.IsError)
+        {
+            WorkerStandardError(logger, line.WorkerId, line.ProcessId, line.Text);
+        }
+        else
+        {
+            WorkerStandardOutput(logger, line.WorkerId, line.ProcessId, line.Text);
+        }
+    }
+}

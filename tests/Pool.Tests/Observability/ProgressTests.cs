@@ -1,0 +1,95 @@
+namespace Pool.Tests.Observability;
+
+public sealed class ProgressTests
+{
+    /// <summary>Records every report as it arrives, with the thread it arrived on.</summary>
+    private sealed class Recorder : IProgress<PoolProgress>
+    {
+        private readonly Lock _lock = new();
+        private readonly List<(PoolProgress Report, bool OnThreadPool)> _reports = [];
+
+        public TaskCompletionSource<PoolProgress> Final { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public (PoolProgress Report, bool OnThreadPool)[] Reports
+        {
+            get
+            {
+                lock (_lock)
+                {
+                    return [.. _reports];
+                }
+            }
+        }
+
+        public void Report(PoolProgress value)
+        {
+            lock (_lock)
+            {
+                _reports.Add((value, Thread.CurrentThread.IsThreadPoolThread));
+            }
+
+            if (value.IsFinal)
+            {
+                Final.TrySetResult(value);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_map_reports_growing_counts_on_the_thread_pool_and_ends_with_every_task()
+    {
+        var recorder = new Recorder();
+        ProcessPool pool = await TestPools.StartAsync(options: new ProcessPoolOptions { Progress = recorder, ProgressInterval = TimeSpan.FromMilliseconds(30) });
+        try
+        {
+            int[] results = await pool.MapAsync(Functions.Sleep, Enumerable.Repeat(20, 20), chunkSize: 1).Within();
+            results.Should().HaveCount(20);
+            PoolProgress final = await recorder.Final.Task.Within();
+
+            final.Should().Match<PoolProgress>(p => p.Completed == 20 && p.Failed == 0 && p.Total == 20 && p.Operation == "Map" && p.IsFinal);
+            (PoolProgress Report, bool OnThreadPool)[] reports = recorder.Reports;
+            reports.Should().HaveCountGreaterThan(1, "20 tasks of 20 ms on 2 workers take about 200 ms, several intervals of 30 ms");
+            reports.Select(r => r.Report.Completed).Should().BeInAscendingOrder();
+            reports.Select(r => r.Report.Elapsed).Should().BeInAscendingOrder();
+            reports.Should().OnlyContain(r => r.OnThreadPool && r.Report.CallId == final.CallId);
+            reports.Count(r => r.Report.IsFinal).Should().Be(1);
+            reports[^1].Report.IsFinal.Should().BeTrue();
+        }
+        finally
+        {
+            await TestPools.DisposeAndAssertNoWorkersAsync(pool);
+        }
+    }
+
+    [Fact]
+    public async Task An_imap_reports_no_total_and_counts_failures()
+    {
+        var recorder = new Recorder();
+        ProcessPool pool = await TestPools.StartAsync(options: new ProcessPoolOptions { Progress = recorder });
+        try
+        {
+            int count = 0;
+            await foreach (Outcome<int> _ in pool.ImapOutcomesAsync(Functions.FailOnSeven, ToAsync(Enumerable.Range(0, 10))))
+            {
+                count++;
+            }
+
+            count.Should().Be(10);
+            PoolProgress final = await recorder.Final.Task.Within();
+            final.Should().Match<PoolProgress>(p => p.Completed == 9 && p.Failed == 1 && p.Done == 10 && p.Total == null && p.IsFinal);
+        }
+        finally
+        {
+            await TestPools.DisposeAndAssertNoWorkersAsync(pool);
+        }
+    }
+
+    private static async IAsyncEnumerable<int> ToAsync(IEnumerable<int> items)
+    {
+        foreach (int item in items)
+        {
+            await Task.Yield();
+            yield return item;
+        }
+    }
+}
