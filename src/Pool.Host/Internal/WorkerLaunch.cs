@@ -93,11 +93,11 @@ internal sealed record WorkerLaunch(string Dotnet, string WorkerAssembly, string
     {
         if (hostLocation.Length == 0)
         {
-            // In a single-file bundle the assemblies are inside the executable, with no files for `dotnet exec` to load.
+            // In a single-file bundle (or a native AOT app) the assemblies are inside the executable, with no files for `dotnet exec` to load.
             throw new WorkerStartException(
-                "ProcessPool cannot start its workers: this application is a single-file bundle (Pool.Host.dll has no file location), " +
+                "ProcessPool cannot start its workers: this application is a single-file bundle or a native AOT app (Pool.Host.dll has no file location), " +
                 "and a worker process needs Pool.Worker.dll and the application's assemblies as files. Single-file apps cannot host workers: " +
-                "publish without PublishSingleFile (a framework-dependent `dotnet publish`), or use ProcessPoolOptions.InProcess = true.");
+                "publish without PublishSingleFile or PublishAot (a framework-dependent `dotnet publish`), or use ProcessPoolOptions.InProcess = true.");
         }
 
         var tried = new List<string>();
