@@ -106,7 +106,7 @@ internal sealed class Supervisor(PoolRuntime runtime)
         IWorkerTransport transport = options.InProcess
             ? InProcessWorker.Start(id)
             : await WorkerProcess.StartAsync(
-                WorkerLaunch.Current, id, options.WorkerOutput ?? OutputHandler(runtime.Logger), options.WorkerEnvironment, options.StartTimeout, cancellationToken)
+                WorkerLaunch.Current, id, options.WorkerOutput ?? OutputHandler(runtime.Logger), WorkerLaunch.WithThreadLimits(options.WorkerEnvironment, runtime.WorkerCount), options.StartTimeout, cancellationToken)
                 .ConfigureAwait(false);
         lock (_lock)
         {

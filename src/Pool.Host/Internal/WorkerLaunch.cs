@@ -15,7 +15,11 @@ internal sealed record WorkerLaunch(string Dotnet, string WorkerAssembly, string
 {
     private const string WorkerFileName = "Pool.Worker.dll";
 
-    private static readonly Lazy<WorkerLaunch> Located = new(Locate);
+    private static readonly Lazy<WorkerLaunch> Located = new(() => Locate(typeof(WorkerLaunch).Assembly.Location));
+
+    // Thread-count variables of the runtime and of common native math libraries (OpenMP, OpenBLAS, MKL),
+    // set in each worker to cores / workers so that N workers do not each start a thread per core (as loky does).
+    internal static readonly string[] ThreadLimitVariables = ["DOTNET_PROCESSOR_COUNT", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"];
 
     // Variables that would make every worker load a profiler or a coverage collector.
     private static readonly string[] StrippedVariables =
@@ -62,10 +66,42 @@ internal sealed record WorkerLaunch(string Dotnet, string WorkerAssembly, string
         return info;
     }
 
-    private static WorkerLaunch Locate()
+    /// <summary>
+    /// The workers' environment: <paramref name="environment"/> (the user's
+    /// <see cref="ProcessPoolOptions.WorkerEnvironment"/>) plus each of <see cref="ThreadLimitVariables"/> set to
+    /// max(1, cores / workers), unless this process's environment or <paramref name="environment"/> already names it.
+    /// </summary>
+    public static IReadOnlyDictionary<string, string?> WithThreadLimits(IReadOnlyDictionary<string, string?> environment, int workers)
     {
+        string limit = Math.Max(1, Environment.ProcessorCount / Math.Max(1, workers)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        Dictionary<string, string?>? merged = null;
+        foreach (string name in ThreadLimitVariables)
+        {
+            if (!environment.ContainsKey(name) && Environment.GetEnvironmentVariable(name) is null)
+            {
+                merged ??= new Dictionary<string, string?>(environment);
+                merged[name] = limit;
+            }
+        }
+
+        return merged ?? environment;
+    }
+
+    /// <summary>Finds what a worker needs; <paramref name="hostLocation"/> is Pool.Host.dll's path, empty in a single-file app.</summary>
+    /// <exception cref="WorkerStartException">Something needed is missing; the message says what and why.</exception>
+    internal static WorkerLaunch Locate(string hostLocation)
+    {
+        if (hostLocation.Length == 0)
+        {
+            // In a single-file bundle (or a native AOT app) the assemblies are inside the executable, with no files for `dotnet exec` to load.
+            throw new WorkerStartException(
+                "ProcessPool cannot start its workers: this application is a single-file bundle or a native AOT app (Pool.Host.dll has no file location), " +
+                "and a worker process needs Pool.Worker.dll and the application's assemblies as files. Single-file apps cannot host workers: " +
+                "publish without PublishSingleFile or PublishAot (a framework-dependent `dotnet publish`), or use ProcessPoolOptions.InProcess = true.");
+        }
+
         var tried = new List<string>();
-        string? worker = FindWorker(tried);
+        string? worker = FindWorker(hostLocation, tried);
         string? deps = FindDepsFile(tried);
         string? config = deps is null ? null : FindRuntimeConfig(deps, worker, tried);
         string? dotnet = FindDotnet(tried);
@@ -80,7 +116,7 @@ internal sealed record WorkerLaunch(string Dotnet, string WorkerAssembly, string
         return new WorkerLaunch(dotnet, worker, deps, config);
     }
 
-    private static string? FindWorker(List<string> tried)
+    private static string? FindWorker(string hostLocation, List<string> tried)
     {
         if (AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES") is string assemblies)
         {
@@ -95,8 +131,7 @@ internal sealed record WorkerLaunch(string Dotnet, string WorkerAssembly, string
             tried.Add($"{WorkerFileName} is not among the application's trusted assemblies");
         }
 
-        string hostLocation = typeof(WorkerLaunch).Assembly.Location;
-        foreach (string? directory in (string?[])[hostLocation.Length > 0 ? Path.GetDirectoryName(hostLocation) : null, AppContext.BaseDirectory])
+        foreach (string? directory in (string?[])[Path.GetDirectoryName(hostLocation), AppContext.BaseDirectory])
         {
             if (directory is null)
             {
@@ -110,11 +145,6 @@ internal sealed record WorkerLaunch(string Dotnet, string WorkerAssembly, string
             }
 
             tried.Add($"no {candidate}");
-        }
-
-        if (hostLocation.Length == 0)
-        {
-            tried.Add("the application is a single-file bundle, whose assemblies have no files a worker could load");
         }
 
         return null;
