@@ -255,8 +255,10 @@ internal sealed class Supervisor(PoolRuntime runtime)
             }
 
             Chunk rest = chunk.From(from);
-            // A worker killed on purpose, or one whose initializer failed, is not a sign against these tasks.
-            if (loss.Stopped is null && loss.InitializerError is null)
+            // Queued tasks are suspects only when the death cannot be pinned on the task that was running (it died
+            // between tasks, or while decoding): not when a running task is known, nor when the worker was killed
+            // on purpose or its initializer failed.
+            if (loss.Running is null && loss.Stopped is null && loss.InitializerError is null)
             {
                 rest.Attempts++;
             }
