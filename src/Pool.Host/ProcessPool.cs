@@ -104,7 +104,7 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
     /// The input is read lazily, at most <c>max(4 × workers × chunkSize, 256)</c> items ahead of what you have taken,
     /// so an endless sequence works and memory stays flat; stopping the enumeration stops reading it. A task
     /// that failed throws at its position. Without <paramref name="chunkSize"/>, chunks start at one task and
-    /// adapt to the tasks' duration (about 2 ms of work each, at most 1,024 tasks), as joblib's auto batching
+    /// adapt to the tasks' duration (about 2 ms of work each, at most 128 tasks), as joblib's auto batching
     /// does: tiny tasks are sent many per message, long ones one by one. Python: <c>Pool.imap</c> (whose
     /// default chunk size is a fixed 1).
     /// </summary>

@@ -16,7 +16,7 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
     private readonly bool _ordered;
     // Without a chunk size given, chunks start at one task and adapt (as joblib's auto batching does): about
     // TargetChunkTicks of work each, growing at most twofold per completed chunk, shrinking at once.
-    private const int MaxAdaptiveChunkSize = 1024;
+    private const int MaxAdaptiveChunkSize = 128;
     private static readonly double TargetChunkTicks = Stopwatch.Frequency / 500.0;
     private readonly bool _adaptive;
     private readonly int _windowChunks;
