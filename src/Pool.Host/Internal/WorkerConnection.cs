@@ -33,7 +33,7 @@ internal sealed record WorkerLoss(
     RemoteError? InitializerError);
 
 /// <summary>
-/// The protocol with one worker. The dispatcher writes frames (<see cref="Write"/>, <see cref="FlushAsync"/>);
+/// The protocol with one worker. The dispatcher writes frames (<see cref="Write"/>, <see cref="Flush"/>);
 /// the read loop routes each outcome frame to its chunk's job and frees room when a chunk is done. Every way
 /// the connection can end (end of stream, broken pipe, protocol error, process exit) goes through one
 /// <see cref="DisconnectAsync"/>, which takes the chunks still in flight and completes <see cref="Lost"/>.
@@ -263,7 +263,7 @@ internal sealed class WorkerConnection : IDisposable
     /// </summary>
     public void StopRunningTask(TaskStop stop)
     {
-        if (_transport is InProcessWorker || _dead)
+        if (!_transport.KillStopsRunningTask || _dead)
         {
             return;
         }
@@ -284,7 +284,7 @@ internal sealed class WorkerConnection : IDisposable
         }
     }
 
-    /// <summary>Dispatcher: sends what <see cref="Write"/> buffered, in one blocking write.</summary>
+    /// <summary>Dispatcher (and the handshake, before the dispatcher sees this worker): sends what was buffered, in one blocking write.</summary>
     public void Flush()
     {
         if (_frames.Position == 0)
@@ -296,29 +296,6 @@ internal sealed class WorkerConnection : IDisposable
         {
             _transport.Output.Write(_frames.WrittenMemory.Span);
             _transport.Output.Flush();
-        }
-        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException)
-        {
-            // The worker is gone; its read loop sees it too and settles the chunks it held.
-        }
-        finally
-        {
-            _frames.Reset();
-        }
-    }
-
-    /// <summary>Sends what was buffered, in one write, without blocking (the handshake).</summary>
-    public async ValueTask FlushAsync()
-    {
-        if (_frames.Position == 0)
-        {
-            return;
-        }
-
-        try
-        {
-            await _transport.Output.WriteAsync(_frames.WrittenMemory).ConfigureAwait(false);
-            await _transport.Output.FlushAsync().ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException)
         {
@@ -365,8 +342,9 @@ internal sealed class WorkerConnection : IDisposable
                 $"Worker {Id} speaks protocol {ready.ProtocolVersion} and the host {ProtocolInfo.Version}: Pool.Worker.dll and Pool.Host.dll come from different versions of ProcessPool.");
         }
 
+        // Before the connection joins the pool, so the dispatcher does not write to it yet.
         _runtime.CreateInit(Id).Write(_frames);
-        await FlushAsync().ConfigureAwait(false);
+        Flush();
     }
 
     /// <summary>

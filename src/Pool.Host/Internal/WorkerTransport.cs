@@ -28,6 +28,9 @@ internal interface IWorkerTransport : IDisposable
 
     IReadOnlyList<string> StandardErrorTail { get; }
 
+    /// <summary>Whether <see cref="Kill"/> stops a running task (a process); an in-process worker's thread cannot be stopped.</summary>
+    bool KillStopsRunningTask { get; }
+
     /// <summary>Ends the worker now, with every process it started; idempotent.</summary>
     void Kill();
 
@@ -146,6 +149,8 @@ internal sealed class WorkerProcess : IWorkerTransport
         }
     }
 
+    public bool KillStopsRunningTask => true;
+
     public void Kill() => ProcessTree.Kill(_process);
 
     public void CloseOutput() => _pipe.Dispose();
@@ -244,6 +249,8 @@ internal sealed class InProcessWorker : IWorkerTransport
         thread.Start();
         return worker;
     }
+
+    public bool KillStopsRunningTask => false;
 
     public void Kill() => _toWorker.Writer.Complete();
 
