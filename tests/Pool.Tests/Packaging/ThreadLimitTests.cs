@@ -56,6 +56,23 @@ public class ThreadLimitTests
         await TestPools.DisposeAndAssertNoWorkersAsync(pool);
     }
 
+    public static int GenerationOfA1MiBArray(int _) => GC.GetGeneration(GC.AllocateUninitializedArray<byte>(1 << 20));
+
+    [Fact(Timeout = 60_000)]
+    public async Task Workers_allocate_megabyte_arguments_outside_the_large_object_heap_unless_told_otherwise()
+    {
+        await using ProcessPool pool = await TestPools.StartAsync(workers: 1);
+        await using ProcessPool told = await TestPools.StartAsync(workers: 1, options: new ProcessPoolOptions
+        {
+            WorkerEnvironment = new Dictionary<string, string?> { ["DOTNET_GCLOHThreshold"] = "14C08" },
+        });
+
+        (await pool.MapAsync(GenerationOfA1MiBArray, [0]).Within())[0].Should().Be(0, "a fresh 1 MiB array is young, not on the LOH");
+        (await told.MapAsync(GenerationOfA1MiBArray, [0]).Within())[0].Should().Be(GC.MaxGeneration, "the user's threshold (85,000 bytes) wins");
+        await TestPools.DisposeAndAssertNoWorkersAsync(pool);
+        await TestPools.DisposeAndAssertNoWorkersAsync(told);
+    }
+
     [Fact]
     public void The_limit_is_at_least_one_and_never_replaces_what_is_set()
     {
