@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
 using System.IO.Pipes;
+using Pool.Contracts;
 
 namespace Pool.Bench.References;
 
@@ -30,7 +31,7 @@ internal sealed class RawPipe : IDisposable
     public static RawPipe Start()
     {
         string name = "pb" + Guid.NewGuid().ToString("N");
-        var pipe = new NamedPipeServerStream(name, PipeDirection.InOut, 1, PipeTransmissionMode.Byte, PipeOptions.Asynchronous | PipeOptions.CurrentUserOnly);
+        var pipe = new NamedPipeServerStream(name, PipeDirection.InOut, 1, PipeTransmissionMode.Byte, PipeOptions.Asynchronous | PipeOptions.CurrentUserOnly, PipeBuffers.Size, PipeBuffers.Size);
         Process? child = null;
         try
         {
@@ -120,6 +121,7 @@ internal sealed class RawPipe : IDisposable
     {
         using var pipe = new NamedPipeClientStream(".", pipeName, PipeDirection.InOut, PipeOptions.CurrentUserOnly);
         pipe.Connect(TimeSpan.FromSeconds(30));
+        PipeBuffers.Enlarge(pipe); // the same buffers as the pool's pipes, so that this stays their limit
         var input = new MessageReader(pipe);
         byte[] ack = new byte[4];
         while (input.TryRead(out int header, out ArraySegment<byte> message))

@@ -38,6 +38,7 @@ internal static class Program
             return 4;
         }
 
+        PipeBuffers.Enlarge(stream);
         var runtime = new WorkerRuntime(stream, stream, cell, exitProcessOnEndOfInput: true);
         return runtime.Run();
     }

@@ -15,7 +15,7 @@ internal sealed class ResultWriter(Stream output) : IDisposable
     private static readonly long FlushAfterTicks = Stopwatch.Frequency / 1000;
     private static readonly long FastTaskTicks = Stopwatch.Frequency / 20_000;
 
-    private readonly FrameWriter _frames = new();
+    private readonly FrameWriter _frames = new(referenceLargeBlocks: true);
     private readonly Lock _lock = new();
     private int _openChunk = -1;
     private int _openOffset;
@@ -75,7 +75,8 @@ internal sealed class ResultWriter(Stream output) : IDisposable
     /// The clock is read every task while tasks are slow and ever more rarely while they are tiny.</summary>
     public void AfterTask()
     {
-        if (_frames.Position >= FlushAtBytes)
+        // A result that references the function's own array goes out now, before the function can change it.
+        if (_frames.Position >= FlushAtBytes || _frames.HasReferences)
         {
             Flush();
             return;
@@ -101,7 +102,7 @@ internal sealed class ResultWriter(Stream output) : IDisposable
         CloseResults();
         if (_frames.Position > 0)
         {
-            output.Write(_frames.WrittenMemory.Span);
+            _frames.WriteTo(output);
             output.Flush();
             _frames.Reset();
         }

@@ -54,6 +54,13 @@ internal sealed class RawArrayCodecOf<TElement> : RawArrayCodec<TElement[]>
 {
     public override void Write(IBufferWriter<byte> writer, TElement[] value)
     {
+        if (writer is FrameWriter frames)
+        {
+            // A large array goes to the pipe from where it is, with no copy, when the frames allow it.
+            frames.WriteLarge(value);
+            return;
+        }
+
         ReadOnlySpan<byte> bytes = MemoryMarshal.AsBytes(value.AsSpan());
         while (!bytes.IsEmpty)
         {

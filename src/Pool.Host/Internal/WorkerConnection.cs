@@ -48,7 +48,7 @@ internal sealed class WorkerConnection : IDisposable
 
     private readonly IWorkerTransport _transport;
     private readonly PoolRuntime _runtime;
-    private readonly FrameWriter _frames = new();
+    private readonly FrameWriter _frames = new(referenceLargeBlocks: true);
     private readonly HashSet<int> _bound = [];
     private readonly Lock _lock = new();
     private readonly List<Chunk> _inFlight = [];
@@ -294,7 +294,7 @@ internal sealed class WorkerConnection : IDisposable
 
         try
         {
-            _transport.Output.Write(_frames.WrittenMemory.Span);
+            _frames.WriteTo(_transport.Output);
             _transport.Output.Flush();
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException)

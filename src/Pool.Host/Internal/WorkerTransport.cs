@@ -93,7 +93,7 @@ internal sealed class WorkerProcess : IWorkerTransport
         ProgressCell cell = ProgressCell.CreateShared(out string cellPath);
         string pipeName = "pp" + Guid.NewGuid().ToString("N");
         var pipe = new NamedPipeServerStream(
-            pipeName, PipeDirection.InOut, 1, PipeTransmissionMode.Byte, System.IO.Pipes.PipeOptions.Asynchronous | System.IO.Pipes.PipeOptions.CurrentUserOnly);
+            pipeName, PipeDirection.InOut, 1, PipeTransmissionMode.Byte, System.IO.Pipes.PipeOptions.Asynchronous | System.IO.Pipes.PipeOptions.CurrentUserOnly, PipeBuffers.Size, PipeBuffers.Size);
         var exited = new TaskCompletionSource<WorkerExit>(TaskCreationOptions.RunContinuationsAsynchronously);
         var process = new Process { StartInfo = launch.CreateStartInfo(pipeName, cellPath, environment), EnableRaisingEvents = true };
         process.Exited += (_, _) => exited.TrySetResult(new WorkerExit(process.ExitCode));

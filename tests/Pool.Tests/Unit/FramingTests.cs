@@ -115,6 +115,63 @@ public class FramingTests
     }
 
     [Fact]
+    public void A_writer_that_references_large_arrays_sends_the_same_bytes_as_one_that_copies()
+    {
+        // The same frames, with large arrays among small values, a value rolled back after a referenced
+        // array, a patched count and an abandoned frame holding one: both writers must put the same bytes
+        // on the wire, and the referencing one must not have copied the large arrays.
+        var codecs = new CodecProvider(new JsonPoolSerializer());
+        Codec<double[]> arrays = codecs.Get<double[]>();
+        Codec<string> strings = codecs.Get<string>();
+        double[] large = [.. Enumerable.Range(0, 40_000).Select(i => i * 0.25)];
+        byte[] bytes = [.. Enumerable.Range(0, 300_000).Select(i => (byte)i)];
+
+        byte[] Write(FrameWriter writer)
+        {
+            writer.BeginFrame(MessageType.Results);
+            int count = writer.ReserveInt32();
+            arrays.Write(writer, large);
+            strings.Write(writer, "between");
+            int position = writer.Position;
+            arrays.Write(writer, large);
+            strings.Write(writer, "rolled back");
+            writer.Truncate(position);
+            codecs.Get<byte[]>().Write(writer, bytes);
+            arrays.Write(writer, [1.5, 2.5]);
+            writer.PatchInt32(count, 3);
+            writer.EndFrame();
+            writer.BeginFrame(MessageType.Run);
+            arrays.Write(writer, large);
+            writer.AbandonFrame();
+            writer.BeginFrame(MessageType.Results);
+            writer.WriteInt32(7);
+            writer.EndFrame();
+            using var output = new MemoryStream();
+            writer.WriteTo(output);
+            return output.ToArray();
+        }
+
+        using var copying = new FrameWriter();
+        using var referencing = new FrameWriter(referenceLargeBlocks: true);
+        byte[] expected = Write(copying);
+        byte[] actual = Write(referencing);
+
+        referencing.HasReferences.Should().BeTrue();
+        referencing.Position.Should().Be(expected.Length);
+        actual.Should().Equal(expected);
+        var sequence = new ReadOnlySequence<byte>(actual);
+        Framing.TryReadFrame(ref sequence, out _, out ReadOnlySequence<byte> payload).Should().BeTrue();
+        var reader = new SequenceReader<byte>(payload);
+        reader.TryReadLittleEndian(out int values).Should().BeTrue();
+        values.Should().Be(3);
+        arrays.Read(ref reader).Should().Equal(large);
+        strings.Read(ref reader).Should().Be("between");
+        codecs.Get<byte[]>().Read(ref reader).Should().Equal(bytes);
+        arrays.Read(ref reader).Should().Equal(1.5, 2.5);
+        reader.Remaining.Should().Be(0);
+    }
+
+    [Fact]
     public void Messages_round_trip()
     {
         using var writer = new FrameWriter();
