@@ -44,6 +44,14 @@ internal sealed class ResultWriter(Stream output) : IDisposable
             _openCount = 0;
         }
 
+        if (codec is RawCodec<T>)
+        {
+            // A number (the common tiny task): its bytes, with no virtual call and nothing that can fail.
+            _frames.WriteRaw(value);
+            _openCount++;
+            return;
+        }
+
         int position = _frames.Position;
         try
         {

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 
@@ -147,6 +148,19 @@ internal sealed class FrameWriter : IBufferWriter<byte>, IDisposable
             ArrayPool<byte>.Shared.Return(_buffer);
             _buffer = ArrayPool<byte>.Shared.Rent(DefaultSize);
         }
+    }
+
+    /// <summary>The bytes of an unmanaged value, as they are in memory.</summary>
+    public void WriteRaw<T>(T value)
+    {
+        int size = Unsafe.SizeOf<T>();
+        if (_buffer.Length - _written < size)
+        {
+            Ensure(size);
+        }
+
+        Unsafe.WriteUnaligned(ref _buffer[_written], value);
+        _written += size;
     }
 
     public void WriteByte(byte value)
