@@ -36,9 +36,19 @@ internal static class Units
     public const string SpeedUp = "×";
     public const string Percent = "%";
     public const string MiB = "MiB";
+    public const string MiBPerSecond = "MiB/s";
     public const string Items = "items";
     public const string Samples = "samples";
     public const string Check = "check";
 
+    /// <summary>
+    /// Below this, a memory growth (<see cref="MiB"/>, <see cref="MiBPerSecond"/>) is flat within the noise of a
+    /// working-set reading, and the table gives no ratio for it.
+    /// </summary>
+    public const double GrowthNoise = 1.0;
+
     public static bool HigherIsBetter(string unit) => unit is TasksPerSecond or MegabytesPerSecond or SpeedUp or Percent;
+
+    /// <summary>Units of a memory growth: lower is better, and zero or a little either side means flat.</summary>
+    public static bool IsGrowth(string unit) => unit is MiB or MiBPerSecond;
 }

@@ -96,10 +96,16 @@ internal sealed class Report : IDisposable
 
     public void Dispose() => _json.Dispose();
 
-    /// <summary>How many times better ProcessPool is than <paramref name="reference"/>, as "2.3× mp.Pool".</summary>
+    /// <summary>
+    /// How many times better ProcessPool is than <paramref name="reference"/>, as "2.3× mp.Pool"; none unless both
+    /// medians are positive, and for a memory growth (W9's MiB and MiB/s) none unless both reach
+    /// <see cref="Units.GrowthNoise"/>: a flat reading is zero or a little either side, and a quotient of it
+    /// would be noise. The value columns show such figures side by side.
+    /// </summary>
     private static string? Ratio(Figure? own, Figure reference)
     {
-        if (own?.Stats is not { } mine || reference.Stats is not { } theirs || mine.Median == 0 || theirs.Median == 0)
+        if (own?.Stats is not { } mine || reference.Stats is not { } theirs || mine.Median <= 0 || theirs.Median <= 0
+            || (Units.IsGrowth(reference.Unit) && (mine.Median < Units.GrowthNoise || theirs.Median < Units.GrowthNoise)))
         {
             return null;
         }
