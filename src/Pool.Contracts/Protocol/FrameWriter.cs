@@ -255,7 +255,6 @@ internal sealed class FrameWriter : IBufferWriter<byte>, IDisposable
     /// <summary>Where the byte at <paramref name="position"/> sits in the buffer: its position less the referenced bytes before it.</summary>
     private int BufferIndex(int position)
     {
-        int index = position;
         for (int i = _blocks.Count - 1; i >= 0; i--)
         {
             if (_blocks[i].Position < position)
@@ -265,7 +264,7 @@ internal sealed class FrameWriter : IBufferWriter<byte>, IDisposable
             }
         }
 
-        return index;
+        return position;
     }
 
     private void Ensure(int sizeHint)

@@ -44,11 +44,7 @@ internal sealed class RawCodec<T> : Codec<T>
 
     public override int FixedSize => Size;
 
-    public override void Write(FrameWriter writer, T value)
-    {
-        Unsafe.WriteUnaligned(ref writer.GetSpan(Size)[0], value);
-        writer.Advance(Size);
-    }
+    public override void Write(FrameWriter writer, T value) => writer.WriteRaw(value);
 
     public override T Read(ref SequenceReader<byte> reader)
     {
