@@ -15,7 +15,8 @@ public class WorkerOutputTests
             WorkerOutput = line =>
             {
                 lines.Enqueue(line);
-                if (lines.Count(l => l.IsError) == 20)
+                // stdout and stderr are read separately: wait for the last line of both, not of one.
+                if (lines.Count(l => l.IsError) == 20 && lines.Count(l => !l.IsError && l.Text.StartsWith("out ", StringComparison.Ordinal)) == 20)
                 {
                     last.TrySetResult();
                 }
