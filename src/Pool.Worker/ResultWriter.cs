@@ -15,7 +15,7 @@ internal sealed class ResultWriter(Stream output) : IDisposable
     private static readonly long FlushAfterTicks = Stopwatch.Frequency / 1000;
     private static readonly long FastTaskTicks = Stopwatch.Frequency / 20_000;
 
-    private readonly FrameWriter _frames = new(referenceLargeBlocks: true);
+    private readonly FrameWriter _frames = new(sendBlocks: true);
     private readonly Lock _lock = new();
     private int _openChunk = -1;
     private int _openOffset;
@@ -83,8 +83,8 @@ internal sealed class ResultWriter(Stream output) : IDisposable
     /// The clock is read every task while tasks are slow and ever more rarely while they are tiny.</summary>
     public void AfterTask()
     {
-        // A result that references the function's own array goes out now, before the function can change it.
-        if (_frames.Position >= FlushAtBytes || _frames.HasReferences)
+        // A result sent as a block is the function's own array: it goes out now, before the function can change it.
+        if (_frames.Length >= FlushAtBytes || _frames.HasBlocks)
         {
             Flush();
             return;

@@ -109,6 +109,20 @@ public static class Functions
 
     public static int Length(byte[] bytes) => bytes.Length;
 
+    public static double[]? DoubledOrNull(double[]? values) => values is null ? null : Doubled(values);
+
+    public static string Describe(double[] doubles, Guid[] guids, DayOfWeek[] days) =>
+        $"{doubles.Length}:{doubles.Sum()}|{guids.Length}:{guids[^1]}|{days.Length}:{days.Count(d => d == DayOfWeek.Friday)}";
+
+    private static readonly int[] SharedBuffer = new int[40_000];
+
+    /// <summary>Returns the same array every time, refilled: what was sent for one task must not change with the next.</summary>
+    public static int[] FilledSharedBuffer(int value)
+    {
+        Array.Fill(SharedBuffer, value);
+        return SharedBuffer;
+    }
+
     public static double NotANumber(double x) => x / 0.0 * 0.0;
 
     public static string? Echo(string? text) => text;

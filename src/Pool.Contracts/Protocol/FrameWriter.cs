@@ -12,10 +12,11 @@ namespace Pool.Contracts;
 /// Because the buffer is ours, a frame's length and an item's length prefix are written after their
 /// contents (<see cref="ReserveInt32"/>, <see cref="PatchInt32"/>), and a value that fails to serialize is
 /// rolled back (<see cref="Truncate"/>). Values are written through its <see cref="IBufferWriter{T}"/> face.
-/// A writer made with <c>referenceLargeBlocks</c> does not copy a large block of raw bytes (an array of
-/// numbers): it keeps a reference to it and <see cref="WriteTo"/> writes it from where it is, so a megabyte
-/// argument goes from the caller's array to the pipe with no copy of ours. Such a block must not change until
-/// <see cref="WriteTo"/>. Positions count those blocks' bytes as if they had been copied.
+/// A writer made with <c>sendBlocks</c> sends a large array of raw elements (<see cref="TryWriteBlock"/>) in
+/// a <see cref="MessageType.Block"/> frame of its own, just before the frame that refers to it, and without
+/// copying it: <see cref="WriteTo"/> writes it from where it is, and the reader puts it straight into the
+/// array it hands to the decoder (<see cref="BlockingFrameReader"/>). Such an array must not change until
+/// <see cref="WriteTo"/>. Positions count only the bytes of frames written here, not blocks.
 /// One writer at a time: it is not thread-safe.
 /// </summary>
 internal sealed class FrameWriter : IBufferWriter<byte>, IDisposable
@@ -23,71 +24,103 @@ internal sealed class FrameWriter : IBufferWriter<byte>, IDisposable
     private const int DefaultSize = 64 * 1024;
     private const int KeepAtMost = 4 * 1024 * 1024;
 
-    /// <summary>Blocks of at least this many bytes are referenced rather than copied, when the writer allows it.</summary>
+    /// <summary>Arrays of at least this many bytes go in a block frame of their own, when the writer allows it.</summary>
     public const int LargeBlock = 128 * 1024;
 
-    private readonly bool _referenceLargeBlocks;
+    /// <summary>A block frame's header: the length, the type and the element type's code (<see cref="RawTypes.BlockCode{T}"/>).</summary>
+    public const int BlockHeaderSize = Framing.HeaderSize + 1;
+
+    private readonly bool _sendBlocks;
     private readonly List<Block> _blocks = [];
     private byte[] _buffer;
     private int _written;
-    private int _referenced;
+    private long _blockBytes;
     private int _frameStart = -1;
 
-    public FrameWriter(int initialSize = DefaultSize, bool referenceLargeBlocks = false)
+    public FrameWriter(int initialSize = DefaultSize, bool sendBlocks = false)
     {
         _buffer = ArrayPool<byte>.Shared.Rent(initialSize);
-        _referenceLargeBlocks = referenceLargeBlocks;
+        _sendBlocks = sendBlocks;
     }
 
-    /// <summary>Bytes written so far: also the position of the next byte.</summary>
-    public int Position => _written + _referenced;
+    /// <summary>Bytes written to frames so far: also the position of the next byte.</summary>
+    public int Position => _written;
+
+    /// <summary>Bytes that <see cref="WriteTo"/> would send: the frames and the blocks.</summary>
+    public long Length => _written + _blockBytes;
 
     /// <summary>Whether a frame is begun and not ended.</summary>
     public bool HasOpenFrame => _frameStart >= 0;
 
-    /// <summary>Whether some of what was written is a reference to a caller's block (see <see cref="WriteLarge"/>).</summary>
-    public bool HasReferences => _blocks.Count > 0;
+    /// <summary>Whether some of what is to be sent is a caller's array (see <see cref="TryWriteBlock"/>).</summary>
+    public bool HasBlocks => _blocks.Count > 0;
 
-    /// <summary>Everything written since the last <see cref="Reset"/>, for a writer that holds no references.</summary>
+    /// <summary>Everything written since the last <see cref="Reset"/>, for a writer that holds no blocks.</summary>
     public ReadOnlyMemory<byte> WrittenMemory
     {
         get
         {
-            Debug.Assert(_blocks.Count == 0, "A writer that references blocks is sent with WriteTo.");
+            Debug.Assert(_blocks.Count == 0, "A writer that holds blocks is sent with WriteTo.");
             return _buffer.AsMemory(0, _written);
         }
     }
 
-    /// <summary>Writes everything written since the last <see cref="Reset"/> to <paramref name="output"/>, in order.</summary>
+    /// <summary>Writes everything written since the last <see cref="Reset"/> to <paramref name="output"/>, in order,
+    /// each block in its frame just before the frame that refers to it.</summary>
     public void WriteTo(Stream output)
     {
+        const int MergeAtMost = 4096;
+        Span<byte> merged = stackalloc byte[MergeAtMost + BlockHeaderSize];
         int from = 0;
         foreach (Block block in _blocks)
         {
-            output.Write(_buffer, from, block.At - from);
+            // What comes before the block and the block's header go in one write when that is small: one
+            // system call and one wake-up of the reader fewer per block.
+            int before = block.At - from;
+            Span<byte> header = before <= MergeAtMost ? merged[before..(before + BlockHeaderSize)] : merged[..BlockHeaderSize];
+            BinaryPrimitives.WriteUInt32LittleEndian(header, (uint)(block.Length + 2));
+            header[4] = (byte)MessageType.Block;
+            header[5] = block.TypeCode;
+            if (before <= MergeAtMost)
+            {
+                _buffer.AsSpan(from, before).CopyTo(merged);
+                output.Write(merged[..(before + BlockHeaderSize)]);
+            }
+            else
+            {
+                output.Write(_buffer, from, before);
+                output.Write(header);
+            }
+
             output.Write(MemoryMarshal.CreateReadOnlySpan(ref MemoryMarshal.GetArrayDataReference(block.Array), block.Length));
             from = block.At;
         }
 
-        output.Write(_buffer, from, _written - from);
+        if (_written > from)
+        {
+            output.Write(_buffer, from, _written - from);
+        }
     }
 
     /// <summary>
-    /// Writes the bytes of <paramref name="array"/>: a large one, when this writer allows it, by reference (it
-    /// must stay unchanged until <see cref="WriteTo"/>), anything else by copy.
+    /// Sends <paramref name="array"/> in a block frame of its own, ahead of the open frame, when this writer
+    /// allows it and the array is large and of a block type (<see cref="RawTypes.BlockCode{T}"/>); it must stay
+    /// unchanged until <see cref="WriteTo"/>. The reader's decoder takes it with <see cref="ReceivedBlocks.Take{T}"/>.
     /// </summary>
-    public void WriteLarge<T>(T[] array)
+    /// <returns><see langword="false"/> when the array was not taken: the caller writes it inline.</returns>
+    public bool TryWriteBlock<T>(T[] array)
         where T : unmanaged
     {
-        ReadOnlySpan<byte> bytes = MemoryMarshal.AsBytes(array.AsSpan());
-        if (!_referenceLargeBlocks || bytes.Length < LargeBlock)
+        long length = (long)array.Length * Unsafe.SizeOf<T>();
+        if (!_sendBlocks || _frameStart < 0 || length < LargeBlock || length > Framing.MaxFrameLength - 2
+            || RawTypes.BlockCode<T>.Code is not (>= 0 and var code))
         {
-            WriteBytes(bytes);
-            return;
+            return false;
         }
 
-        _blocks.Add(new Block(_written, Position, array, bytes.Length));
-        _referenced += bytes.Length;
+        _blocks.Add(new Block(_frameStart, _written, array, (int)length, (byte)code));
+        _blockBytes += length + BlockHeaderSize;
+        return true;
     }
 
     public void BeginFrame(MessageType type)
@@ -127,20 +160,20 @@ internal sealed class FrameWriter : IBufferWriter<byte>, IDisposable
     public void Truncate(int position)
     {
         Debug.Assert(position <= Position && position >= Math.Max(_frameStart, 0), "Truncate outside the open frame.");
-        while (_blocks.Count > 0 && _blocks[^1].Position >= position)
+        while (_blocks.Count > 0 && _blocks[^1].Owner >= position)
         {
-            _referenced -= _blocks[^1].Length;
+            _blockBytes -= _blocks[^1].Length + BlockHeaderSize;
             _blocks.RemoveAt(_blocks.Count - 1);
         }
 
-        _written = position - _referenced;
+        _written = position;
     }
 
     /// <summary>Forgets what was written; a buffer grown very large goes back to the pool.</summary>
     public void Reset()
     {
         _written = 0;
-        _referenced = 0;
+        _blockBytes = 0;
         _blocks.Clear();
         _frameStart = -1;
         if (_buffer.Length > KeepAtMost)
@@ -218,7 +251,7 @@ internal sealed class FrameWriter : IBufferWriter<byte>, IDisposable
     }
 
     public void PatchInt32(int position, int value) =>
-        BinaryPrimitives.WriteInt32LittleEndian(_buffer.AsSpan(BufferIndex(position), 4), value);
+        BinaryPrimitives.WriteInt32LittleEndian(_buffer.AsSpan(position, 4), value);
 
     public void Advance(int count)
     {
@@ -252,21 +285,6 @@ internal sealed class FrameWriter : IBufferWriter<byte>, IDisposable
         }
     }
 
-    /// <summary>Where the byte at <paramref name="position"/> sits in the buffer: its position less the referenced bytes before it.</summary>
-    private int BufferIndex(int position)
-    {
-        for (int i = _blocks.Count - 1; i >= 0; i--)
-        {
-            if (_blocks[i].Position < position)
-            {
-                // Blocks are in order, and an int32 or a frame start never lies inside one.
-                return position - _blocks[i].Position - _blocks[i].Length + _blocks[i].At;
-            }
-        }
-
-        return position;
-    }
-
     private void Ensure(int sizeHint)
     {
         if (sizeHint < 1)
@@ -292,6 +310,7 @@ internal sealed class FrameWriter : IBufferWriter<byte>, IDisposable
         _buffer = bigger;
     }
 
-    /// <summary>A referenced block: it goes before buffer byte <see cref="At"/>, and begins at <see cref="Position"/> of the whole.</summary>
-    private readonly record struct Block(int At, int Position, Array Array, int Length);
+    /// <summary>A block to send before buffer byte <see cref="At"/> (the start of the frame that refers to it),
+    /// dropped with the value written at <see cref="Owner"/>.</summary>
+    private readonly record struct Block(int At, int Owner, Array Array, int Length, byte TypeCode);
 }

@@ -2,7 +2,7 @@ namespace Pool.Contracts;
 
 /// <summary>The kind of a frame. Host to worker: <see cref="Init"/>, <see cref="Bind"/>, <see cref="Unbind"/>,
 /// <see cref="Run"/>, <see cref="Cancel"/>. Worker to host: <see cref="Ready"/>, <see cref="Results"/>,
-/// <see cref="Failed"/>, <see cref="InitFailed"/>.</summary>
+/// <see cref="Failed"/>, <see cref="InitFailed"/>. Both ways: <see cref="Block"/>.</summary>
 internal enum MessageType : byte
 {
     /// <summary>Worker to host, first frame: protocol version and process id.</summary>
@@ -34,4 +34,8 @@ internal enum MessageType : byte
 
     /// <summary>Worker to host: the initializer ran.</summary>
     Initialized = 10,
+
+    /// <summary>Either way: a large array of raw elements (a code for the element type, then its bytes), sent
+    /// just before the frame with the value that refers to it; the reader keeps it for that frame's decoder.</summary>
+    Block = 11,
 }

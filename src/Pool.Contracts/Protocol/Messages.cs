@@ -5,7 +5,7 @@ namespace Pool.Contracts;
 /// <summary>The protocol's version; host and worker refuse each other when it differs.</summary>
 internal static class ProtocolInfo
 {
-    public const int Version = 1;
+    public const int Version = 2;
 }
 
 /// <summary>Worker to host, the first frame: the worker is connected and speaks this protocol.</summary>

@@ -117,6 +117,69 @@ internal sealed class SerializedCodec<T>(PoolSerializer serializer) : Codec<T>
     }
 }
 
+/// <summary>
+/// An array of raw elements (the default serializer's case): an <c>int32</c> byte count (-1 for null) and the
+/// elements' bytes, or <see cref="InBlock"/> when the array went ahead of the frame in a
+/// <see cref="MessageType.Block"/> frame of its own (a large one, from a writer that sends blocks), so
+/// that neither side copies it.
+/// </summary>
+internal sealed class RawElementsCodec<TElement> : Codec<TElement[]>
+    where TElement : unmanaged
+{
+    /// <summary>The count that stands for "the next received block".</summary>
+    public const int InBlock = -2;
+
+    public override int FixedSize => -1;
+
+    public override void Write(FrameWriter writer, TElement[] value)
+    {
+        if (value is null)
+        {
+            writer.WriteInt32(-1);
+        }
+        else if (writer.TryWriteBlock(value))
+        {
+            writer.WriteInt32(InBlock);
+        }
+        else
+        {
+            ReadOnlySpan<byte> bytes = MemoryMarshal.AsBytes(value.AsSpan());
+            writer.WriteInt32(bytes.Length);
+            writer.WriteBytes(bytes);
+        }
+    }
+
+    public override TElement[] Read(ref SequenceReader<byte> reader)
+    {
+        int length = reader.ReadInt32();
+        switch (length)
+        {
+            case -1:
+                return null!;
+            case InBlock:
+                return ReceivedBlocks.Take<TElement>();
+            case < 0:
+                throw new ProtocolException($"An array of {typeof(TElement).Name} declared {length} bytes.");
+        }
+
+        if (length % Unsafe.SizeOf<TElement>() != 0)
+        {
+            // Advance first: a value that fails must not desynchronise the ones after it.
+            reader.Advance(Math.Min(length, reader.Remaining));
+            throw new InvalidDataException($"{length} bytes are not a whole number of {typeof(TElement).Name} values.");
+        }
+
+        TElement[] array = GC.AllocateUninitializedArray<TElement>(length / Unsafe.SizeOf<TElement>());
+        if (!reader.TryCopyTo(MemoryMarshal.AsBytes(array.AsSpan())))
+        {
+            throw WireReader.Truncated();
+        }
+
+        reader.Advance(length);
+        return array;
+    }
+}
+
 /// <summary>The codecs of one serializer, made once per type.</summary>
 internal sealed class CodecProvider(PoolSerializer serializer)
 {
@@ -133,6 +196,20 @@ internal sealed class CodecProvider(PoolSerializer serializer)
         ? codec
         : GetMethod.MakeGenericMethod(type).Invoke(this, null)!;
 
-    private static Codec<T> Create<T>(PoolSerializer serializer) =>
-        serializer is JsonPoolSerializer && RawType<T>.IsRaw ? new RawCodec<T>() : new SerializedCodec<T>(serializer);
+    private static Codec<T> Create<T>(PoolSerializer serializer)
+    {
+        if (serializer is not JsonPoolSerializer)
+        {
+            return new SerializedCodec<T>(serializer);
+        }
+
+        if (RawType<T>.IsRaw)
+        {
+            return new RawCodec<T>();
+        }
+
+        return typeof(T).IsSZArray && typeof(T).GetElementType() is { } element && RawTypes.IsRaw(element)
+            ? (Codec<T>)Activator.CreateInstance(typeof(RawElementsCodec<>).MakeGenericType(element))!
+            : new SerializedCodec<T>(serializer);
+    }
 }

@@ -17,8 +17,48 @@ internal static class RawTypes
         typeof(DateTimeOffset), typeof(Guid), typeof(DateOnly), typeof(TimeOnly), typeof(ValueTuple),
     ];
 
+    /// <summary>The element types of arrays that travel as <see cref="MessageType.Block"/> frames; the index is
+    /// the code on the wire. Enums are not among them: the reader could not name the type from a code.</summary>
+    private static readonly BlockType[] BlockTypes =
+    [
+        BlockType.Of<byte>(), BlockType.Of<sbyte>(), BlockType.Of<bool>(), BlockType.Of<char>(),
+        BlockType.Of<short>(), BlockType.Of<ushort>(), BlockType.Of<int>(), BlockType.Of<uint>(),
+        BlockType.Of<long>(), BlockType.Of<ulong>(), BlockType.Of<float>(), BlockType.Of<double>(),
+        BlockType.Of<decimal>(), BlockType.Of<Half>(), BlockType.Of<Int128>(), BlockType.Of<UInt128>(),
+        BlockType.Of<DateTime>(), BlockType.Of<TimeSpan>(), BlockType.Of<DateTimeOffset>(), BlockType.Of<Guid>(),
+        BlockType.Of<DateOnly>(), BlockType.Of<TimeOnly>(),
+    ];
+
     public static bool IsRaw(Type type) =>
         (type.IsPrimitive && type != typeof(IntPtr) && type != typeof(UIntPtr)) || type.IsEnum || Structs.Contains(type);
+
+    /// <summary>A new array, not zeroed, for a block of <paramref name="byteLength"/> bytes of the type with <paramref name="code"/>.</summary>
+    /// <exception cref="ProtocolException">The code is unknown, or the length is not a whole number of elements.</exception>
+    public static Array AllocateBlock(byte code, int byteLength)
+    {
+        if (code >= BlockTypes.Length)
+        {
+            throw new ProtocolException($"A block names element type code {code}, which this version does not know.");
+        }
+
+        BlockType type = BlockTypes[code];
+        return byteLength % type.Size == 0
+            ? type.Allocate(byteLength / type.Size)
+            : throw new ProtocolException($"A block of {byteLength} bytes is not a whole number of {type.Type.Name} values.");
+    }
+
+    /// <summary>Per element type, its code in <see cref="BlockTypes"/>, or -1 when its arrays do not travel as blocks.</summary>
+    public static class BlockCode<T>
+        where T : unmanaged
+    {
+        public static readonly int Code = Array.FindIndex(BlockTypes, t => t.Type == typeof(T));
+    }
+
+    private sealed record BlockType(Type Type, int Size, Func<int, Array> Allocate)
+    {
+        public static BlockType Of<T>()
+            where T : unmanaged => new(typeof(T), Unsafe.SizeOf<T>(), static count => GC.AllocateUninitializedArray<T>(count));
+    }
 }
 
 /// <summary>Per type, whether <typeparamref name="T"/> is raw; a constant once the JIT has seen it.</summary>
@@ -54,13 +94,6 @@ internal sealed class RawArrayCodecOf<TElement> : RawArrayCodec<TElement[]>
 {
     public override void Write(IBufferWriter<byte> writer, TElement[] value)
     {
-        if (writer is FrameWriter frames)
-        {
-            // A large array goes to the pipe from where it is, with no copy, when the frames allow it.
-            frames.WriteLarge(value);
-            return;
-        }
-
         ReadOnlySpan<byte> bytes = MemoryMarshal.AsBytes(value.AsSpan());
         while (!bytes.IsEmpty)
         {

@@ -48,7 +48,7 @@ internal sealed class WorkerConnection : IDisposable
 
     private readonly IWorkerTransport _transport;
     private readonly PoolRuntime _runtime;
-    private readonly FrameWriter _frames = new(referenceLargeBlocks: true);
+    private readonly FrameWriter _frames = new(sendBlocks: true);
     private readonly HashSet<int> _bound = [];
     private readonly Lock _lock = new();
     private readonly List<Chunk> _inFlight = [];
@@ -287,7 +287,7 @@ internal sealed class WorkerConnection : IDisposable
     /// <summary>Dispatcher (and the handshake, before the dispatcher sees this worker): sends what was buffered, in one blocking write.</summary>
     public void Flush()
     {
-        if (_frames.Position == 0)
+        if (_frames.Length == 0)
         {
             return;
         }

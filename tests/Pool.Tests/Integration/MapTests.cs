@@ -82,6 +82,41 @@ public class MapTests(PoolFixture fixture) : IClassFixture<PoolFixture>
     }
 
     [Fact(Timeout = 60_000)]
+    public async Task Large_arrays_cross_both_ways_whole_among_small_ones_and_nulls()
+    {
+        // Arrays of 128 KiB and more travel in block frames of their own, read straight into the new array.
+        double[][] inputs = [[.. Enumerable.Range(0, 300_000).Select(i => i * 0.5)], [1, 2], null!, [], [.. Enumerable.Range(0, 16_384).Select(i => (double)i)]];
+        double[]?[] results = await Pool.MapAsync(Functions.DoubledOrNull, inputs, chunkSize: 5).Within();
+
+        results.Should().HaveCount(5);
+        for (int i = 0; i < inputs.Length; i++)
+        {
+            if (inputs[i] is null)
+            {
+                results[i].Should().BeNull();
+            }
+            else
+            {
+                results[i].Should().Equal(inputs[i].Select(v => v * 2));
+            }
+        }
+
+        double[] doubles = [.. Enumerable.Repeat(0.25, 200_000)];
+        Guid[] guids = [.. Enumerable.Range(0, 20_000).Select(_ => Guid.NewGuid())];
+        DayOfWeek[] days = [.. Enumerable.Range(0, 100_000).Select(i => (DayOfWeek)(i % 7))];
+        (await Pool.StarMapAsync(Functions.Describe, [(doubles, guids, days), (doubles, guids, days)]).Within())
+            .Should().AllBe($"200000:50000|20000:{guids[^1]}|100000:{days.Count(d => d == DayOfWeek.Friday)}");
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task A_function_that_returns_its_own_buffer_each_time_sends_what_it_returned_for_each_task()
+    {
+        int[][] results = await Pool.MapAsync(Functions.FilledSharedBuffer, Enumerable.Range(0, 30), chunkSize: 30).Within();
+
+        results.Select(r => (r.Length, r.Distinct().Single())).Should().Equal(Enumerable.Range(0, 30).Select(i => (40_000, i)));
+    }
+
+    [Fact(Timeout = 60_000)]
     public async Task Map_over_several_sequences_zips_them_and_stops_at_the_shortest()
     {
         string[] results = await Pool.MapAsync(Functions.Concat, new[] { "a", "b", "c" }, new[] { 1, 2 }).Within();

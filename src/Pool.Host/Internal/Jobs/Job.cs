@@ -123,10 +123,10 @@ internal abstract class Job<TArgs, TResult>(PoolRuntime runtime, ShippedFunction
             return values.Length;
         }
 
-        int start = writer.Position;
+        long start = writer.Length;
         for (int i = 0; i < values.Length; i++)
         {
-            if (i > 0 && writer.Position - start >= FrameBudget)
+            if (i > 0 && writer.Length - start >= FrameBudget)
             {
                 // Large arguments: the rest of the chunk goes in the next frame, so that the worker starts on
                 // these while the next ones are being written (and no frame holds a whole chunk of megabytes).
