@@ -156,6 +156,7 @@ internal sealed partial class ChunkWork<TArgs, TResult>(
     private void RunSynchronously(WorkerContext context, Func<TArgs, CancellationToken, TResult> call)
     {
         ResultWriter output = context.Output;
+        Func<TArgs, TResult>? direct = function.DirectCall;
         try
         {
             for (int i = 0; i < Count; i++)
@@ -174,7 +175,8 @@ internal sealed partial class ChunkWork<TArgs, TResult>(
                 TResult result;
                 try
                 {
-                    result = call(values[i], TokenFor(i));
+                    CancellationToken token = TokenFor(i);
+                    result = direct is not null ? direct(values[i]) : call(values[i], token);
                 }
                 catch (Exception e)
                 {
