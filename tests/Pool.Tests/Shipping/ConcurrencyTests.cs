@@ -65,7 +65,8 @@ public class ConcurrencyTests
     [Fact(Timeout = 60_000)]
     public async Task Cancelling_a_call_cancels_every_running_task_through_its_own_token()
     {
-        ProcessPoolOptions options = Announce.Counting(new ProcessPoolOptions { CancellationGrace = TimeSpan.FromSeconds(30) }, 4, out Task allWaiting);
+        var log = new LossLog();
+        ProcessPoolOptions options = log.Attach(Announce.Counting(new ProcessPoolOptions { CancellationGrace = TimeSpan.FromSeconds(30) }, 4, out Task allWaiting));
         await using ProcessPool pool = await StartAsync(maxConcurrency: 4, options);
         int worker = pool.ProcessIds.Single();
         using var cancellation = new CancellationTokenSource();
@@ -75,7 +76,8 @@ public class ConcurrencyTests
         await cancellation.CancelAsync();
 
         await waiting.Invoking(w => w).Should().ThrowAsync<OperationCanceledException>();
-        (await pool.ApplyAsync(() => (CancelCounter.Count, Environment.ProcessId)).Task.Within()).Should().Be((4, worker));
+        (await pool.ApplyAsync(() => (CancelCounter.Count, Environment.ProcessId)).Task.Within())
+            .Should().Be((4, worker), $"the same worker runs the next task once its cancelled tasks have ended; the pool logged:{Environment.NewLine}{log}");
     }
 
     [Fact(Timeout = 60_000)]
