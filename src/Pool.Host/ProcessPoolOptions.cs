@@ -43,7 +43,8 @@ public sealed record ProcessPoolOptions
     /// Where the pool logs what happens to its workers: started and exited (Debug), crashed with exit code and
     /// signal, task timed out and worker killed (Warning), replacement started (Information), replacement failed
     /// to start, initializer failed, pool broken (Error); and the workers' output lines when
-    /// <see cref="WorkerOutput"/> is null. Default: null, no logging; the few pool messages go to stderr as before.
+    /// <see cref="WorkerOutput"/> is null. Default: null, no logging; the few pool messages go to stderr as before
+    /// (a replacement that failed to start; a worker lost with no task failing to say why, as when it died between tasks).
     /// Python: <c>multiprocessing.log_to_stderr()</c> / <c>get_logger()</c>; joblib's <c>verbose</c>.
     /// </summary>
     public ILogger? Logger { get; init; }

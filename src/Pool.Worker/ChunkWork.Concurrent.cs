@@ -29,13 +29,15 @@ internal sealed partial class ChunkWork<TArgs, TResult>
         {
             if (errors?[i] is { } error)
             {
+                bool reported;
                 lock (executor.Sync)
                 {
                     run.Failures[i] = RemoteError.FromException(error.SourceException);
                     run.States[i] = TaskState.Failed;
-                    Report(executor, run);
+                    reported = Report(executor, run);
                 }
 
+                Reported(executor, reported);
                 continue;
             }
 
@@ -56,12 +58,14 @@ internal sealed partial class ChunkWork<TArgs, TResult>
             if (canceled)
             {
                 executor.Release();
+                bool reported;
                 lock (executor.Sync)
                 {
                     run.CanceledFrom = i;
-                    Report(executor, run);
+                    reported = Report(executor, run);
                 }
 
+                Reported(executor, reported);
                 return;
             }
 
@@ -152,6 +156,7 @@ internal sealed partial class ChunkWork<TArgs, TResult>
         }
 
         RemoteError? failure = error is null || (error is OperationCanceledException && (IsCanceled || tokenCanceled)) ? null : RemoteError.FromException(error);
+        bool reported;
         lock (executor.Sync)
         {
             executor.Finished(ChunkId, index);
@@ -170,7 +175,7 @@ internal sealed partial class ChunkWork<TArgs, TResult>
                 run.States[index] = TaskState.Failed;
             }
 
-            Report(executor, run);
+            reported = Report(executor, run);
             if (flush)
             {
                 executor.Output.Flush();
@@ -178,14 +183,18 @@ internal sealed partial class ChunkWork<TArgs, TResult>
         }
 
         executor.Release();
+        Reported(executor, reported);
     }
 
-    /// <summary>Under the executor's lock: writes the outcomes that are next in order; ends the chunk after the last.</summary>
-    private void Report(ConcurrentExecutor executor, ConcurrentRun run)
+    /// <summary>
+    /// Under the executor's lock: writes the outcomes that are next in order. Returns true once, when the last
+    /// one is written: the caller then calls <see cref="Reported"/>, after it has left the lock.
+    /// </summary>
+    private bool Report(ConcurrentExecutor executor, ConcurrentRun run)
     {
         if (run.Reported)
         {
-            return;
+            return false;
         }
 
         ResultWriter output = executor.Output;
@@ -213,7 +222,7 @@ internal sealed partial class ChunkWork<TArgs, TResult>
                     output.WriteFailure(ChunkId, i, 1, FailureKind.Canceled, null);
                     break;
                 default:
-                    return;
+                    return false;
             }
 
             output.AfterTask();
@@ -222,7 +231,21 @@ internal sealed partial class ChunkWork<TArgs, TResult>
 
         run.Reported = true;
         Rented.Return(values);
-        executor.ChunkReported(ChunkId);
+        return true;
+    }
+
+    /// <summary>
+    /// Outside the executor's lock, as the last thing this thread does with the chunk: tells the executor the
+    /// chunk is done when <see cref="Report"/> said so. Not under the lock, because the executor may then run a
+    /// synchronous function, which writes its outcomes without the lock: this thread must have finished writing
+    /// (and flushing) first.
+    /// </summary>
+    private void Reported(ConcurrentExecutor executor, bool reported)
+    {
+        if (reported)
+        {
+            executor.ChunkReported(ChunkId);
+        }
     }
 
     private enum TaskState : byte

@@ -41,16 +41,31 @@ internal sealed class ConcurrentExecutor(int maxConcurrency, WorkerContext conte
         }
     }
 
-    /// <summary>Under <see cref="Sync"/>: every task of the chunk is reported.</summary>
+    /// <summary>
+    /// Every task of the chunk is reported, and the thread that wrote the last outcome is done with the
+    /// <see cref="ResultWriter"/>: it calls this after leaving <see cref="Sync"/>, never under it.
+    /// </summary>
+    /// <remarks>
+    /// Once no chunk is left, <see cref="WhenIdleAsync"/> completes and the executor may run a synchronous
+    /// function, which writes its outcomes without the lock. Completing it under the lock let that function
+    /// write while this thread was still flushing, which corrupted the stream to the host (the worker was then
+    /// killed, or crashed, and replaced).
+    /// </remarks>
     public void ChunkReported(int chunkId)
     {
+        Debug.Assert(!Sync.IsHeldByCurrentThread, "A chunk is reported done after its last outcome is written and the lock is left.");
         chunkDone(chunkId);
-        if (--_chunks == 0 && _idle is { } idle)
+        TaskCompletionSource? idle = null;
+        lock (Sync)
         {
-            _idle = null;
-            // Its continuation runs asynchronously (see WhenIdleAsync), never under this lock.
-            idle.TrySetResult();
+            if (--_chunks == 0)
+            {
+                idle = _idle;
+                _idle = null;
+            }
         }
+
+        idle?.TrySetResult();
     }
 
     /// <summary>Under <see cref="Sync"/>: task <paramref name="index"/> of <paramref name="chunkId"/> starts now.</summary>
@@ -90,7 +105,10 @@ internal sealed class ConcurrentExecutor(int maxConcurrency, WorkerContext conte
         }
     }
 
-    /// <summary>Completes when no chunk is running: a synchronous function or the end of input waits for it.</summary>
+    /// <summary>
+    /// Completes when no chunk is running and the thread that reported the last one is done writing: a
+    /// synchronous function or the end of input waits for it, and then has the <see cref="ResultWriter"/> to itself.
+    /// </summary>
     public Task WhenIdleAsync()
     {
         lock (Sync)

@@ -37,6 +37,15 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
             Execute();
             return 0;
         }
+        catch (Exception e) when (exitProcessOnEndOfInput)
+        {
+            // The executor itself failed (a task's exception is an outcome, never this): its output pipe broke, or
+            // a bug. Say so and exit with a code of its own, now: left to unwind, the exception would close the
+            // pipe, and the reader thread, seeing it closed, could exit first with 0, as if the host had asked.
+            Console.Error.WriteLine($"Pool.Worker: the executor failed: {e}");
+            Environment.Exit(6);
+            throw;
+        }
         finally
         {
             Dispose();

@@ -221,6 +221,8 @@ internal sealed class Supervisor(PoolRuntime runtime)
     private void Settle(WorkerLoss loss)
     {
         WorkerConnection worker = loss.Worker;
+        // Whether some task fails with an error that tells of this loss.
+        bool told = false;
         foreach (Chunk chunk in loss.Orphans)
         {
             int from = chunk.Accounted;
@@ -246,6 +248,7 @@ internal sealed class Supervisor(PoolRuntime runtime)
                     ? stop.Error
                     : index => Crashed(loss, index, $"while running task {index} of {chunk.Job.Function.DisplayName}");
                 chunk.Job.OnFailed(chunk.FirstIndex + running.Index, 1, error);
+                told = true;
                 if (running.Index + 1 < chunk.Count)
                 {
                     runtime.Dispatcher.Retry(chunk.From(running.Index + 1));
@@ -267,6 +270,7 @@ internal sealed class Supervisor(PoolRuntime runtime)
             {
                 chunk.Job.OnFailed(rest.FirstIndex, rest.Count, index => Crashed(
                     loss, index, $"while task {index} of {chunk.Job.Function.DisplayName} was queued on it; {rest.Attempts} workers died holding this task"));
+                told = true;
             }
             else
             {
@@ -274,11 +278,17 @@ internal sealed class Supervisor(PoolRuntime runtime)
             }
         }
 
-        if (!loss.Expected && loss.Orphans.Count == 0 && runtime.ShouldRunWorkers && loss.Failure is { } failure && Logger is null)
+        if (!loss.Expected && !told && loss.InitializerError is null && runtime.ShouldRunWorkers && Logger is null)
         {
-            Console.Error.WriteLine($"ProcessPool: worker {worker.Id} (pid {worker.ProcessId}) was lost ({failure.Message}); starting a replacement.");
+            // No task fails with the reason (the worker died between tasks, or its tasks run again elsewhere):
+            // without a logger, this line is the only trace of why the worker was replaced.
+            Console.Error.WriteLine($"ProcessPool: worker {worker.Id} (pid {worker.ProcessId}) was lost with {loss.Exit.Describe()} ({Reason(loss)}); starting a replacement.");
         }
     }
+
+    /// <summary>Why a worker that was not asked to go is gone, in a few words.</summary>
+    private static string Reason(WorkerLoss loss) =>
+        loss.Failure?.Message ?? (loss.Stopped is not null ? "killed by the pool to stop a task" : "its process ended");
 
     private void LogLoss(WorkerLoss loss)
     {
@@ -299,8 +309,7 @@ internal sealed class Supervisor(PoolRuntime runtime)
         }
         else
         {
-            string reason = loss.Failure?.Message ?? (loss.Stopped is not null ? "killed by the pool to stop a task" : "its process ended");
-            Log.WorkerCrashed(logger, worker.Id, worker.ProcessId, loss.Exit.ExitCode, loss.Exit.SignalName ?? "none", loss.Orphans.Count, reason);
+            Log.WorkerCrashed(logger, worker.Id, worker.ProcessId, loss.Exit.ExitCode, loss.Exit.SignalName ?? "none", loss.Orphans.Count, Reason(loss));
         }
     }
 
