@@ -156,7 +156,6 @@ internal sealed partial class ChunkWork<TArgs, TResult>(
     private void RunSynchronously(WorkerContext context, Func<TArgs, CancellationToken, TResult> call)
     {
         ResultWriter output = context.Output;
-        Func<TArgs, TResult>? direct = function.DirectCall;
         try
         {
             for (int i = 0; i < Count; i++)
@@ -175,8 +174,7 @@ internal sealed partial class ChunkWork<TArgs, TResult>(
                 TResult result;
                 try
                 {
-                    CancellationToken token = TokenFor(i);
-                    result = direct is not null ? direct(values[i]) : call(values[i], token);
+                    result = call(values[i], TokenFor(i));
                 }
                 catch (Exception e)
                 {
