@@ -2,7 +2,8 @@ namespace Pool.Bench.Workloads;
 
 /// <summary>
 /// W1, tiny tasks: <c>x + 1</c> over 100,000 ints with <c>Map</c>, default chunking and chunk size 1, in
-/// tasks/s. Floor: Parallel.For over the same inputs with the same degree of parallelism.
+/// tasks/s. Floor: Parallel.For over the same inputs with the same degree of parallelism. Each repetition
+/// repeats the map for at least 200 ms (<see cref="Measure.Rate"/>).
 /// </summary>
 internal static class W1Tiny
 {

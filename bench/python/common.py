@@ -38,6 +38,19 @@ def timed(action):
     return time.perf_counter() - start
 
 
+def rate(count, action, at_least=0.2):
+    """Items per second of action() over count items, repeating it until at_least seconds have passed (the
+    same rule as the C# bench's Measure.Rate): one run of a few milliseconds would measure wake-up jitter."""
+    runs = 0
+    start = time.perf_counter()
+    while True:
+        action()
+        runs += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= at_least:
+            return count * runs / elapsed
+
+
 def emit(workload, variant, impl, unit, values, note=None):
     figure = {
         "workload": workload,

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 using Pool.Contracts;
 
@@ -146,7 +147,15 @@ internal sealed partial class ChunkWork<TArgs, TResult>(
     {
         if (function.SyncCall is { } call)
         {
-            RunSynchronously(context, call);
+            if (function.Result is RawCodec<TResult> && _cancellation is null && errors is null && !_timed)
+            {
+                RunRaw(context, call);
+            }
+            else
+            {
+                RunSynchronously(context, call);
+            }
+
             return default;
         }
 
@@ -190,6 +199,66 @@ internal sealed partial class ChunkWork<TArgs, TResult>(
         finally
         {
             context.Cell.Leave();
+            Rented.Return(values);
+        }
+    }
+
+    /// <summary>
+    /// The tiny-task loop: a function of no token whose results are raw (numbers), no deadline, every argument
+    /// decoded. Tasks run in runs of <see cref="ResultWriter.TasksUntilCheck"/> (one while tasks are slow, up
+    /// to 256 while they are tiny), each writing its result straight into the results frame; the writer's
+    /// bookkeeping happens once per run. Each task still shows in the progress cell (a crash blames it) and
+    /// still sees a cancellation of the chunk before it starts.
+    /// </summary>
+    private void RunRaw(WorkerContext context, Func<TArgs, CancellationToken, TResult> call)
+    {
+        ResultWriter output = context.Output;
+        ProgressCell cell = context.Cell;
+        int size = Unsafe.SizeOf<TResult>();
+        try
+        {
+            int next = 0;
+            while (next < Count)
+            {
+                int run = Math.Min(output.TasksUntilCheck, Count - next);
+                Span<byte> slots = output.ReserveRaw(ChunkId, next, run * size);
+                int done = 0;
+                Exception? failure = null;
+                for (; done < run && !IsCanceled; done++)
+                {
+                    cell.Enter(ChunkId, next + done);
+                    try
+                    {
+                        Unsafe.WriteUnaligned(ref slots[done * size], call(values[next + done], default));
+                    }
+                    catch (Exception e)
+                    {
+                        failure = e;
+                        break;
+                    }
+                }
+
+                output.CommitRaw(done, done * size);
+                next += done;
+                if (failure is not null)
+                {
+                    ReportError(output, next, failure);
+                    next++;
+                }
+                else if (IsCanceled && next < Count)
+                {
+                    output.WriteFailure(ChunkId, next, Count - next, FailureKind.Canceled, null);
+                    break;
+                }
+                else
+                {
+                    output.AfterTasks(done);
+                }
+            }
+        }
+        finally
+        {
+            cell.Leave();
             Rented.Return(values);
         }
     }

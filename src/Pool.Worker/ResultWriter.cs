@@ -32,18 +32,7 @@ internal sealed class ResultWriter(Stream output) : IDisposable
     /// <summary>Appends the value of task <paramref name="index"/>; if it fails to encode, reports that error instead.</summary>
     public void WriteResult<T>(int chunkId, int index, Codec<T> codec, T value)
     {
-        if (_openChunk != chunkId || _openOffset + _openCount != index)
-        {
-            CloseResults();
-            _frames.BeginFrame(MessageType.Results);
-            _frames.WriteInt32(chunkId);
-            _frames.WriteInt32(index);
-            _countPosition = _frames.ReserveInt32();
-            _openChunk = chunkId;
-            _openOffset = index;
-            _openCount = 0;
-        }
-
+        OpenResults(chunkId, index);
         if (codec is RawCodec<T>)
         {
             // A number (the common tiny task): its bytes, with no virtual call and nothing that can fail.
@@ -66,6 +55,27 @@ internal sealed class ResultWriter(Stream output) : IDisposable
         }
     }
 
+    /// <summary>How many tasks may run before <see cref="AfterTasks"/> wants to look at the clock (at least one).</summary>
+    public int TasksUntilCheck => Math.Max(1, _checkEvery - _sinceCheck);
+
+    /// <summary>
+    /// Room for the raw results of tasks from <paramref name="index"/> on, in the open results frame: the
+    /// caller writes up to <paramref name="bytes"/> bytes there and says how many with <see cref="CommitRaw"/>,
+    /// writing nothing else in between.
+    /// </summary>
+    public Span<byte> ReserveRaw(int chunkId, int index, int bytes)
+    {
+        OpenResults(chunkId, index);
+        return _frames.GetSpan(bytes)[..bytes];
+    }
+
+    /// <summary>The first <paramref name="count"/> results in the room <see cref="ReserveRaw"/> gave, <paramref name="bytes"/> bytes in all.</summary>
+    public void CommitRaw(int count, int bytes)
+    {
+        _frames.Advance(bytes);
+        _openCount += count;
+    }
+
     public void WriteFailure(int chunkId, int offset, int count, FailureKind kind, RemoteError? error)
     {
         CloseResults();
@@ -81,7 +91,10 @@ internal sealed class ResultWriter(Stream output) : IDisposable
 
     /// <summary>Called after each task: flushes when results have waited a millisecond or pile up.
     /// The clock is read every task while tasks are slow and ever more rarely while they are tiny.</summary>
-    public void AfterTask()
+    public void AfterTask() => AfterTasks(1);
+
+    /// <summary>As <see cref="AfterTask"/>, after <paramref name="count"/> tasks.</summary>
+    public void AfterTasks(int count)
     {
         // A result sent as a block is the function's own array: it goes out now, before the function can change it.
         if (_frames.Length >= FlushAtBytes || _frames.HasBlocks)
@@ -90,7 +103,8 @@ internal sealed class ResultWriter(Stream output) : IDisposable
             return;
         }
 
-        if (++_sinceCheck < _checkEvery)
+        _sinceCheck += count;
+        if (_sinceCheck < _checkEvery)
         {
             return;
         }
@@ -124,6 +138,24 @@ internal sealed class ResultWriter(Stream output) : IDisposable
         $"The function returned a {value?.GetType().FullName ?? typeof(T).FullName} that the pool's serializer could not encode: {e.Message} " +
         "Return plain data (numbers, strings, arrays, records with public properties), or set a serializer that handles this type.",
         e));
+
+    /// <summary>Makes the open results frame the one of task <paramref name="index"/> of <paramref name="chunkId"/>.</summary>
+    private void OpenResults(int chunkId, int index)
+    {
+        if (_openChunk == chunkId && _openOffset + _openCount == index)
+        {
+            return;
+        }
+
+        CloseResults();
+        _frames.BeginFrame(MessageType.Results);
+        _frames.WriteInt32(chunkId);
+        _frames.WriteInt32(index);
+        _countPosition = _frames.ReserveInt32();
+        _openChunk = chunkId;
+        _openOffset = index;
+        _openCount = 0;
+    }
 
     private void CloseResults()
     {

@@ -8,8 +8,9 @@ namespace Pool.Contracts;
 
 /// <summary>
 /// How one value of type <typeparamref name="T"/> sits in a frame. Raw values have a fixed size and no
-/// framing, so a chunk of ints is one block of bytes; every other value is a length (-1 for null) and
-/// what the <see cref="PoolSerializer"/> wrote. A value that fails to read leaves the reader after it.
+/// framing, so a chunk of ints is one block of bytes; arrays of raw values are a byte count and their bytes,
+/// or a block of their own (<see cref="RawElementsCodec{TElement}"/>); every other value is a length (-1 for
+/// null) and what the <see cref="PoolSerializer"/> wrote. A value that fails to read leaves the reader after it.
 /// </summary>
 internal abstract class Codec<T>
 {

@@ -17,7 +17,9 @@ namespace Pool;
 /// <remarks>
 /// To use your own <see cref="JsonSerializerOptions"/> (a source-generated context, converters), derive a
 /// class with a public parameterless constructor that passes them to the base constructor, and set it as
-/// <c>ProcessPoolOptions.Serializer</c>: the workers create the same class.
+/// <c>ProcessPoolOptions.Serializer</c>: the workers create the same class. <see cref="Serialize{T}"/> and
+/// <see cref="Deserialize{T}"/> are sealed, because the pool writes raw values and arrays of them itself,
+/// without calling them; for another encoding, derive from <see cref="PoolSerializer"/> instead.
 /// A member typed <see cref="object"/> comes back as a <see cref="JsonElement"/>, as System.Text.Json does.
 /// </remarks>
 public class JsonPoolSerializer : PoolSerializer
@@ -56,7 +58,7 @@ public class JsonPoolSerializer : PoolSerializer
     };
 
     /// <inheritdoc />
-    public override void Serialize<T>(IBufferWriter<byte> writer, T value)
+    public sealed override void Serialize<T>(IBufferWriter<byte> writer, T value)
     {
         ArgumentNullException.ThrowIfNull(writer);
         if (RawType<T>.IsRaw)
@@ -83,7 +85,7 @@ public class JsonPoolSerializer : PoolSerializer
     }
 
     /// <inheritdoc />
-    public override T Deserialize<T>(ReadOnlySequence<byte> data)
+    public sealed override T Deserialize<T>(ReadOnlySequence<byte> data)
     {
         if (RawType<T>.IsRaw)
         {

@@ -81,6 +81,28 @@ public class MapTests(PoolFixture fixture) : IClassFixture<PoolFixture>
         (await Pool.MapAsync(Functions.Count, new[] { new[] { "a", "b", "a" } }).Within()).Single()["a"].Should().Be(2);
     }
 
+    [Theory(Timeout = 60_000)]
+    [InlineData(null)]
+    [InlineData(500)]
+    [InlineData(5000)]
+    public async Task Every_tiny_task_gets_its_own_outcome_when_some_fail_among_thousands(int? chunkSize)
+    {
+        // Tiny tasks with raw results run in batches in the worker; a failure must cost exactly its own task.
+        Outcome<long>[] outcomes = await Pool.MapOutcomesAsync(Functions.FailSometimes, Enumerable.Range(0, 5000), chunkSize).Within();
+
+        for (int i = 0; i < outcomes.Length; i++)
+        {
+            if (i % 97 == 0 || i is 499 or 500)
+            {
+                outcomes[i].Exception.Should().BeOfType<RemoteException>().Which.Message.Should().Contain($"no {i}");
+            }
+            else
+            {
+                outcomes[i].Value.Should().Be(i * 3L);
+            }
+        }
+    }
+
     [Fact(Timeout = 60_000)]
     public async Task Large_arrays_cross_both_ways_whole_among_small_ones_and_nulls()
     {
