@@ -17,18 +17,6 @@ internal static class RawTypes
         typeof(DateTimeOffset), typeof(Guid), typeof(DateOnly), typeof(TimeOnly), typeof(ValueTuple),
     ];
 
-    /// <summary>The element types of arrays that travel as <see cref="MessageType.Block"/> frames; the index is
-    /// the code on the wire. Enums are not among them: the reader could not name the type from a code.</summary>
-    private static readonly BlockType[] BlockTypes =
-    [
-        BlockType.Of<byte>(), BlockType.Of<sbyte>(), BlockType.Of<bool>(), BlockType.Of<char>(),
-        BlockType.Of<short>(), BlockType.Of<ushort>(), BlockType.Of<int>(), BlockType.Of<uint>(),
-        BlockType.Of<long>(), BlockType.Of<ulong>(), BlockType.Of<float>(), BlockType.Of<double>(),
-        BlockType.Of<decimal>(), BlockType.Of<Half>(), BlockType.Of<Int128>(), BlockType.Of<UInt128>(),
-        BlockType.Of<DateTime>(), BlockType.Of<TimeSpan>(), BlockType.Of<DateTimeOffset>(), BlockType.Of<Guid>(),
-        BlockType.Of<DateOnly>(), BlockType.Of<TimeOnly>(),
-    ];
-
     public static bool IsRaw(Type type) =>
         (type.IsPrimitive && type != typeof(IntPtr) && type != typeof(UIntPtr)) || type.IsEnum || Structs.Contains(type);
 
@@ -36,22 +24,38 @@ internal static class RawTypes
     /// <exception cref="ProtocolException">The code is unknown, or the length is not a whole number of elements.</exception>
     public static Array AllocateBlock(byte code, int byteLength)
     {
-        if (code >= BlockTypes.Length)
+        if (code >= Blocks.Types.Length)
         {
             throw new ProtocolException($"A block names element type code {code}, which this version does not know.");
         }
 
-        BlockType type = BlockTypes[code];
+        BlockType type = Blocks.Types[code];
         return byteLength % type.Size == 0
             ? type.Allocate(byteLength / type.Size)
             : throw new ProtocolException($"A block of {byteLength} bytes is not a whole number of {type.Type.Name} values.");
     }
 
-    /// <summary>Per element type, its code in <see cref="BlockTypes"/>, or -1 when its arrays do not travel as blocks.</summary>
+    /// <summary>Per element type, its code in <see cref="Blocks.Types"/>, or -1 when its arrays do not travel as blocks.</summary>
     public static class BlockCode<T>
         where T : unmanaged
     {
-        public static readonly int Code = Array.FindIndex(BlockTypes, t => t.Type == typeof(T));
+        public static readonly int Code = Array.FindIndex(Blocks.Types, t => t.Type == typeof(T));
+    }
+
+    /// <summary>Made on first use, so that a process that never sends a large array does not compile the table at start-up.</summary>
+    private static class Blocks
+    {
+        /// <summary>The element types of arrays that travel as <see cref="MessageType.Block"/> frames; the index is
+        /// the code on the wire. Enums are not among them: the reader could not name the type from a code.</summary>
+        public static readonly BlockType[] Types =
+        [
+            BlockType.Of<byte>(), BlockType.Of<sbyte>(), BlockType.Of<bool>(), BlockType.Of<char>(),
+            BlockType.Of<short>(), BlockType.Of<ushort>(), BlockType.Of<int>(), BlockType.Of<uint>(),
+            BlockType.Of<long>(), BlockType.Of<ulong>(), BlockType.Of<float>(), BlockType.Of<double>(),
+            BlockType.Of<decimal>(), BlockType.Of<Half>(), BlockType.Of<Int128>(), BlockType.Of<UInt128>(),
+            BlockType.Of<DateTime>(), BlockType.Of<TimeSpan>(), BlockType.Of<DateTimeOffset>(), BlockType.Of<Guid>(),
+            BlockType.Of<DateOnly>(), BlockType.Of<TimeOnly>(),
+        ];
     }
 
     private sealed record BlockType(Type Type, int Size, Func<int, Array> Allocate)
