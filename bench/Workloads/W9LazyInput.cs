@@ -151,7 +151,7 @@ internal static class W9LazyInput
     private static Stats One(double value) => new(value, value, value, 1);
 
     private static string Series(List<Sample> samples) => string.Join(", ", samples.Select(s =>
-        string.Create(CultureInfo.InvariantCulture, $"{s.Seconds:F0} s {s.WorkingSetMiB:+0.0;-0.0} MiB")));
+        string.Create(CultureInfo.InvariantCulture, $"{s.Seconds:F0} s {s.WorkingSetMiB:+0.0;-0.0;0.0} MiB")));
 
     /// <param name="Seconds">Time since the reference (the 1,000th result, or the pause's start).</param>
     /// <param name="HeapMiB">Live GC heap over the reference, after a full collection.</param>
