@@ -69,6 +69,12 @@ internal sealed class FrameWriter : IBufferWriter<byte>, IDisposable
     /// each block in its frame just before the frame that refers to it.</summary>
     public void WriteTo(Stream output)
     {
+        if (_blocks.Count == 0)
+        {
+            output.Write(_buffer, 0, _written);
+            return;
+        }
+
         const int MergeAtMost = 4096;
         Span<byte> merged = stackalloc byte[MergeAtMost + BlockHeaderSize];
         int from = 0;
