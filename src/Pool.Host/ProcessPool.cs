@@ -212,8 +212,12 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
 
     private static void Block(Task task) => task.GetAwaiter().GetResult();
 
+    /// <summary>
+    /// The items as an array. An array is not copied: it is read as its chunks are sent, as Python's pool
+    /// reads a list. (An array of a derived type seen through covariance is copied: spans need the exact type.)
+    /// </summary>
     private static T[] Materialize<T>(IEnumerable<T> items, string name = "items") =>
-        (items ?? throw new ArgumentNullException(name)).ToArray();
+        items is T[] array && array.GetType() == typeof(T[]) ? array : (items ?? throw new ArgumentNullException(name)).ToArray();
 
     private static async IAsyncEnumerable<T> Lazy<T>(IEnumerable<T> items)
     {

@@ -29,8 +29,12 @@ internal sealed class BoundFunction<TArgs, TResult>(
     Codec<TResult> result,
     Func<TArgs, CancellationToken, TResult>? syncCall,
     Func<TArgs, CancellationToken, ValueTask<TResult>>? asyncCall,
-    bool takesToken) : BoundFunction(displayName)
+    bool takesToken,
+    Func<TArgs, TResult>? directCall = null) : BoundFunction(displayName)
 {
+    /// <summary>The user's own delegate when it is already <c>Func&lt;T, R&gt;</c>: called with no adapter around it.</summary>
+    public Func<TArgs, TResult>? DirectCall => directCall;
+
     public Codec<TResult> Result => result;
 
     public Func<TArgs, CancellationToken, TResult>? SyncCall => syncCall;
@@ -131,11 +135,14 @@ internal static class BoundFunctions
 
         return (BoundFunction)typeof(BoundFunctions).GetMethod(factory)!
             .MakeGenericMethod(pack, shape.Result)
-            .Invoke(null, [displayName, argsCodec, resultCodec, call, shape.TakesToken])!;
+            .Invoke(null, factory == nameof(Sync)
+                ? [displayName, argsCodec, resultCodec, call, shape.TakesToken, function]
+                : [displayName, argsCodec, resultCodec, call, shape.TakesToken])!;
     }
 
-    public static BoundFunction Sync<TArgs, TResult>(string name, ArgsCodec<TArgs> args, Codec<TResult> result, Func<TArgs, CancellationToken, TResult> call, bool token) =>
-        new BoundFunction<TArgs, TResult>(name, args, result, call, null, token);
+    // The one-argument function of a value (the common tiny task) is also kept as it is, to be called without the adapter.
+    public static BoundFunction Sync<TArgs, TResult>(string name, ArgsCodec<TArgs> args, Codec<TResult> result, Func<TArgs, CancellationToken, TResult> call, bool token, Delegate function) =>
+        new BoundFunction<TArgs, TResult>(name, args, result, call, null, token, function as Func<TArgs, TResult>);
 
     public static BoundFunction FromTask<TArgs, TResult>(string name, ArgsCodec<TArgs> args, Codec<TResult> result, Func<TArgs, CancellationToken, Task<TResult>> call, bool token) =>
         new BoundFunction<TArgs, TResult>(name, args, result, null, (a, ct) => new ValueTask<TResult>(call(a, ct)), token);

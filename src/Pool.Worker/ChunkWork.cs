@@ -214,6 +214,7 @@ internal sealed partial class ChunkWork<TArgs, TResult>(
     {
         ResultWriter output = context.Output;
         ProgressCell cell = context.Cell;
+        Func<TArgs, TResult>? direct = function.DirectCall;
         int size = Unsafe.SizeOf<TResult>();
         try
         {
@@ -229,7 +230,8 @@ internal sealed partial class ChunkWork<TArgs, TResult>(
                     cell.Enter(ChunkId, next + done);
                     try
                     {
-                        Unsafe.WriteUnaligned(ref slots[done * size], call(values[next + done], default));
+                        TArgs value = values[next + done];
+                        Unsafe.WriteUnaligned(ref slots[done * size], direct is not null ? direct(value) : call(value, default));
                     }
                     catch (Exception e)
                     {

@@ -20,6 +20,8 @@ public static class Functions
     /// <summary>Fails on multiples of 97 and on 499 and 500: failures at the start, middle and end of a worker's runs of tiny tasks.</summary>
     public static long FailSometimes(int x) => x % 97 == 0 || x is 499 or 500 ? throw new InvalidOperationException($"no {x}") : x * 3L;
 
+    public static int NotNull(object? value) => value is null ? 0 : 1;
+
     public static int FailOnSeven(int x) => x == 7 ? throw new ArgumentException($"seven is not allowed (got {x})", nameof(x)) : x;
 
     public static int FailWithInner(int x) =>

@@ -81,6 +81,15 @@ public class MapTests(PoolFixture fixture) : IClassFixture<PoolFixture>
         (await Pool.MapAsync(Functions.Count, new[] { new[] { "a", "b", "a" } }).Within()).Single()["a"].Should().Be(2);
     }
 
+    [Fact(Timeout = 60_000)]
+    public async Task An_array_seen_as_a_sequence_of_a_base_type_maps_like_any_other_input()
+    {
+        // Arrays are mapped without a copy; one of a derived element type (covariance) is copied first.
+        IEnumerable<object> words = new[] { "a", "b" };
+        (await Pool.MapAsync(Functions.NotNull, words).Within()).Should().Equal(1, 1);
+        (await Pool.MapAsync(Functions.Square, new[] { 1, 2, 3 }).Within()).Should().Equal(1, 4, 9);
+    }
+
     [Theory(Timeout = 60_000)]
     [InlineData(null)]
     [InlineData(500)]
