@@ -56,6 +56,15 @@ public class WorkerLifetimeTests
     }
 
     [Fact(Timeout = 60_000)]
+    public async Task An_initializer_receives_a_megabyte_array_argument_whole()
+    {
+        double[] table = [.. Enumerable.Repeat(0.5, 1 << 17)];
+        await using ProcessPool pool = await TestPools.StartAsync(workers: 1, options: new ProcessPoolOptions().WithInitializer(Functions.RememberSum, table));
+
+        (await pool.ApplyAsync(Functions.Remembered, 0).Task.Within()).Should().Be($"sum {table.Sum()}");
+    }
+
+    [Fact(Timeout = 60_000)]
     public async Task A_throwing_initializer_fails_the_tasks_and_stops_the_pool_after_a_few_attempts()
     {
         await using ProcessPool pool = await TestPools.StartAsync(

@@ -15,6 +15,17 @@ public class ClosureShippingTests(PoolFixture fixture) : IClassFixture<PoolFixtu
     }
 
     [Fact(Timeout = 60_000)]
+    public async Task A_closure_over_a_megabyte_array_uses_it_whole_in_the_worker()
+    {
+        // The captured array travels with the function (in its Bind frame), not as an argument block.
+        double[] weights = [.. Enumerable.Range(0, 1 << 17).Select(i => (double)(i % 10))];
+
+        double[] results = await Pool.MapAsync(i => weights[i] * weights.Length, new[] { 3, 17, (1 << 17) - 1 }).Within();
+
+        results.Should().Equal(3.0 * (1 << 17), 7.0 * (1 << 17), 1.0 * (1 << 17));
+    }
+
+    [Fact(Timeout = 60_000)]
     public async Task Changes_to_captured_variables_in_a_worker_do_not_flow_back()
     {
         var seen = new List<int> { 1, 2 };
