@@ -163,21 +163,8 @@ internal sealed class RawElementsCodec<TElement> : Codec<TElement[]>
                 throw new ProtocolException($"An array of {typeof(TElement).Name} declared {length} bytes.");
         }
 
-        if (length % Unsafe.SizeOf<TElement>() != 0)
-        {
-            // Advance first: a value that fails must not desynchronise the ones after it.
-            reader.Advance(Math.Min(length, reader.Remaining));
-            throw new InvalidDataException($"{length} bytes are not a whole number of {typeof(TElement).Name} values.");
-        }
-
-        TElement[] array = GC.AllocateUninitializedArray<TElement>(length / Unsafe.SizeOf<TElement>());
-        if (!reader.TryCopyTo(MemoryMarshal.AsBytes(array.AsSpan())))
-        {
-            throw WireReader.Truncated();
-        }
-
-        reader.Advance(length);
-        return array;
+        // Advance first: a value that fails to read must not desynchronise the ones after it.
+        return RawArrayCodecOf<TElement>.FromBytes(reader.ReadBytes(length));
     }
 }
 

@@ -109,7 +109,10 @@ internal sealed class RawArrayCodecOf<TElement> : RawArrayCodec<TElement[]>
         }
     }
 
-    public override TElement[] Read(ReadOnlySequence<byte> data)
+    public override TElement[] Read(ReadOnlySequence<byte> data) => FromBytes(data);
+
+    /// <summary>A new array holding <paramref name="data"/>, which must be a whole number of elements.</summary>
+    public static TElement[] FromBytes(ReadOnlySequence<byte> data)
     {
         int size = Unsafe.SizeOf<TElement>();
         if (data.Length % size != 0)
