@@ -23,7 +23,7 @@ internal sealed class FunctionBinder(CodecProvider codecs)
             TargetKind.Singleton => declaring.GetField("<>9", BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Static)?.GetValue(null)
                 ?? throw new FunctionBindingException($"{declaring} has no compiler singleton for {function.DisplayName}."),
             TargetKind.Serialized => new TargetBuilder(codecs.Serializer, name => ResolveType(name, function), function.DisplayName)
-                .Build(ResolveType(function.TargetType ?? throw new ProtocolException("A serialized target without its type."), function), function.Target),
+                .Build(function.TargetType is { } targetType ? ResolveType(targetType, function) : declaring, function.Target),
             _ => throw new FunctionBindingException($"{function.DisplayName}: target kind {function.TargetKind} is not supported by this worker."),
         };
 
@@ -49,16 +49,22 @@ internal sealed class FunctionBinder(CodecProvider codecs)
                 "The host and its workers must run the same build: rebuild, and check that the app's output holds one copy of the assembly.");
         }
 
-        Type declaring = ResolveType(function.DeclaringType, function);
-        (MethodInfo, Type, Type) resolved = (ResolveMethod(declaring, function), declaring, ResolveType(function.DelegateType, function));
+        // Without a declaring type the token finds the method in the manifest module (see FunctionDescriptor).
+        Type? declaring = function.DeclaringType is { } declaringName ? ResolveType(declaringName, function) : null;
+        MethodInfo method = ResolveMethod(declaring, assembly.ManifestModule, function);
+        declaring ??= method.DeclaringType!;
+        Type delegateType = function.DelegateType is { } delegateName
+            ? ResolveType(delegateName, function)
+            : SignatureDelegate.Of(method) ?? throw new ProtocolException($"{function.DisplayName} has no Func or Action of its signature.");
+        (MethodInfo, Type, Type) resolved = (method, declaring, delegateType);
         _resolved[key] = resolved;
         return resolved;
     }
 
-    private static MethodInfo ResolveMethod(Type declaring, FunctionDescriptor function)
+    private static MethodInfo ResolveMethod(Type? declaring, Module manifest, FunctionDescriptor function)
     {
-        MethodBase? found = declaring.Module.ResolveMethod(function.MetadataToken);
-        if (found is MethodInfo open && declaring.IsConstructedGenericType)
+        MethodBase? found = (declaring?.Module ?? manifest).ResolveMethod(function.MetadataToken);
+        if (found is MethodInfo open && declaring is { IsConstructedGenericType: true })
         {
             found = declaring.GetMemberWithSameMetadataDefinitionAs(open) as MethodInfo;
         }
@@ -66,7 +72,7 @@ internal sealed class FunctionBinder(CodecProvider codecs)
         if (found is not MethodInfo method || method.Name != function.MethodName)
         {
             throw new FunctionBindingException(
-                $"Token 0x{function.MetadataToken:x8} in {declaring} is not {function.DisplayName} in the worker; the builds differ.");
+                $"Token 0x{function.MetadataToken:x8} in {(object?)declaring ?? manifest} is not {function.DisplayName} in the worker; the builds differ.");
         }
 
         if (function.GenericArguments.Count > 0)
@@ -92,7 +98,7 @@ internal sealed class FunctionBinder(CodecProvider codecs)
         }
         catch (FileNotFoundException) when (
             function.AssemblyLocation is { Length: > 0 } location &&
-            AssemblyName.ReferenceMatchesDefinition(name, new AssemblyName(function.AssemblyName)) &&
+            string.Equals(name.Name, function.AssemblyName, StringComparison.OrdinalIgnoreCase) &&
             File.Exists(location))
         {
             // The host loaded the function's assembly from a path outside the app's dependencies.

@@ -206,9 +206,10 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
 
     private void Initialize(InitMessage init)
     {
-        Type serializerType = Type.GetType(init.SerializerType, throwOnError: false)
-            ?? throw new ProtocolException($"The worker cannot find serializer type '{init.SerializerType}'.");
-        var serializer = (PoolSerializer)Activator.CreateInstance(serializerType)!;
+        PoolSerializer serializer = init.SerializerType.Length == 0
+            ? new JsonPoolSerializer()
+            : (PoolSerializer)Activator.CreateInstance(Type.GetType(init.SerializerType, throwOnError: false)
+                ?? throw new ProtocolException($"The worker cannot find serializer type '{init.SerializerType}'."))!;
         _maxConcurrency = Math.Max(1, init.MaxConcurrency);
         _binder = new FunctionBinder(new CodecProvider(serializer));
         if (init.Initializer is not { } descriptor)

@@ -5,7 +5,7 @@ namespace Pool.Contracts;
 /// <summary>The protocol's version; host and worker refuse each other when it differs.</summary>
 internal static class ProtocolInfo
 {
-    public const int Version = 2;
+    public const int Version = 3;
 }
 
 /// <summary>Worker to host, the first frame: the worker is connected and speaks this protocol.</summary>
@@ -28,7 +28,8 @@ internal readonly record struct ReadyMessage(int ProtocolVersion, int ProcessId)
 
 /// <summary>Host to worker, the first frame after <see cref="ReadyMessage"/>.</summary>
 /// <param name="WorkerId">The pool's number for this worker, for its log lines.</param>
-/// <param name="SerializerType">Assembly-qualified name of the <see cref="PoolSerializer"/> to create.</param>
+/// <param name="SerializerType">Assembly-qualified name of the <see cref="PoolSerializer"/> to create; empty for
+/// <see cref="JsonPoolSerializer"/>, which the worker then creates without parsing a type name.</param>
 /// <param name="Initializer">A function to run once before the first task, or null.</param>
 /// <param name="InitializerArguments">The initializer's arguments, encoded as a chunk of one task.</param>
 /// <param name="MaxConcurrency">How many asynchronous tasks the worker may run at once.</param>

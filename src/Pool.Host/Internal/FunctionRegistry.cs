@@ -76,7 +76,7 @@ internal sealed class FunctionRegistry(PoolSerializer serializer)
 
         return new ShippedFunction(
             Interlocked.Increment(ref _nextId),
-            described with { TargetType = target!.GetType().AssemblyQualifiedName, Target = bytes },
+            described with { TargetType = target!.GetType() == method.DeclaringType ? null : target.GetType().AssemblyQualifiedName, Target = bytes },
             takesToken,
             perCall: true);
     }
@@ -191,15 +191,16 @@ internal sealed class FunctionRegistry(PoolSerializer serializer)
     {
         Assembly assembly = method.Module.Assembly;
         Type declaring = method.DeclaringType!;
+        bool foundByToken = !declaring.IsGenericType && method.Module == assembly.ManifestModule;
         return new FunctionDescriptor(
-            assembly.FullName!,
+            assembly.GetName().Name!,
             assembly.Location,
             method.Module.ModuleVersionId,
             method.MetadataToken,
-            declaring.AssemblyQualifiedName!,
+            foundByToken ? null : declaring.AssemblyQualifiedName!,
             method.Name,
             method.IsGenericMethod ? [.. method.GetGenericArguments().Select(t => t.AssemblyQualifiedName!)] : [],
-            delegateType.AssemblyQualifiedName!,
+            SignatureDelegate.Of(method) == delegateType ? null : delegateType.AssemblyQualifiedName!,
             kind,
             null,
             [],

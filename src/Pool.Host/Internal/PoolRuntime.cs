@@ -92,7 +92,12 @@ internal sealed class PoolRuntime
         return runtime;
     }
 
-    public InitMessage CreateInit(int workerId) => new(workerId, Serializer.GetType().AssemblyQualifiedName!, _initializer, _initializerArguments, Options.MaxConcurrencyPerWorker);
+    public InitMessage CreateInit(int workerId) => new(
+        workerId,
+        Serializer.GetType() == typeof(JsonPoolSerializer) ? string.Empty : Serializer.GetType().AssemblyQualifiedName!,
+        _initializer,
+        _initializerArguments,
+        Options.MaxConcurrencyPerWorker);
 
     /// <summary>A worker ran the initializer: the count of failures in a row starts again.</summary>
     public void OnWorkerInitialized() => Volatile.Write(ref _initializerFailuresInARow, 0);

@@ -46,6 +46,9 @@ internal sealed class WorkerConnection : IDisposable
     private const int MinWindow = 2;
     private const int MaxWindow = 128;
 
+    // An Init frame up to this size is sent before the worker says Ready (see HandshakeAsync).
+    private const int EarlyInitLimit = 64 * 1024;
+
     private readonly IWorkerTransport _transport;
     private readonly PoolRuntime _runtime;
     private readonly FrameWriter _frames = new(sendBlocks: true);
@@ -325,6 +328,17 @@ internal sealed class WorkerConnection : IDisposable
 
     private async Task HandshakeAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
+        // Init goes out before Ready comes back, which saves a round trip while both sides start, when it is small
+        // enough that the pipe's buffer takes it whatever the worker does. A larger one (a big initializer argument)
+        // waits for Ready, so that a worker that never reads cannot block this write beyond the start timeout. Before
+        // the connection joins the pool either way, so the dispatcher does not write to it yet.
+        _runtime.CreateInit(Id).Write(_frames);
+        bool sentEarly = _frames.Length <= EarlyInitLimit;
+        if (sentEarly)
+        {
+            Flush();
+        }
+
         ReadyMessage ready;
         try
         {
@@ -342,9 +356,10 @@ internal sealed class WorkerConnection : IDisposable
                 $"Worker {Id} speaks protocol {ready.ProtocolVersion} and the host {ProtocolInfo.Version}: Pool.Worker.dll and Pool.Host.dll come from different versions of ProcessPool.");
         }
 
-        // Before the connection joins the pool, so the dispatcher does not write to it yet.
-        _runtime.CreateInit(Id).Write(_frames);
-        Flush();
+        if (!sentEarly)
+        {
+            Flush();
+        }
     }
 
     /// <summary>

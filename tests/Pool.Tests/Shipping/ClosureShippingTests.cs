@@ -149,6 +149,15 @@ public class ClosureShippingTests(PoolFixture fixture) : IClassFixture<PoolFixtu
     }
 
     [Fact(Timeout = 60_000)]
+    public async Task Methods_of_generic_classes_and_delegates_other_than_the_methods_own_Func_ship()
+    {
+        (await Pool.MapAsync(Box<int>.Twice, new[] { 1, 2 }).Within()).Should().BeEquivalentTo(new[] { new[] { 1, 1 }, new[] { 2, 2 } });
+        (await Pool.MapAsync(Box<string>.Twice, new[] { "a" }).Within()).Should().BeEquivalentTo(new[] { new[] { "a", "a" } });
+        Func<string, int> length = Widened.Length;
+        (await Pool.MapAsync(length, new[] { "abc", "de" }).Within()).Should().Equal(3, 2);
+    }
+
+    [Fact(Timeout = 60_000)]
     public async Task Methods_of_nested_and_internal_types_ship()
     {
         var nested = new Multiplier(7);

@@ -133,6 +133,20 @@ public static class Generic
     public static T[] Repeat<T>(ProcessPool pool, T value, int[] counts) => pool.Map(n => n > 0 ? value : default!, counts);
 }
 
+/// <summary>A method of a generic class, shipped with its class's type arguments.</summary>
+public static class Box<T>
+{
+#pragma warning disable CA1000 // A static method of a generic class is the case under test.
+    public static T[] Twice(T x) => [x, x];
+#pragma warning restore CA1000
+}
+
+/// <summary>A method called through a delegate type other than the Func of its own signature.</summary>
+public static class Widened
+{
+    public static int Length(object value) => value.ToString()!.Length;
+}
+
 /// <summary>Internal types ship like public ones.</summary>
 internal static class InternalMath
 {

@@ -1,6 +1,7 @@
 using System.Linq.Expressions;
 using Pool.Contracts;
 using Pool.Internal;
+using Pool.Tests.Shipping;
 
 namespace Pool.Tests.Unit;
 
@@ -39,10 +40,26 @@ public class FunctionRegistryTests
         ShippedFunction second = _registry.Get(closure, typeof(Func<int, int>), "fn");
 
         first.Descriptor.TargetKind.Should().Be(TargetKind.Serialized);
-        first.Descriptor.TargetType.Should().Be(closure.Target!.GetType().AssemblyQualifiedName);
+        first.Descriptor.TargetType.Should().BeNull("the target's type is the method's declaring type, which the token finds");
         first.Descriptor.Target.Should().NotBeEmpty();
         first.PerCall.Should().BeTrue();
         second.Id.Should().NotBe(first.Id, "the target may have changed between calls");
+    }
+
+    [Fact]
+    public void A_method_of_a_plain_class_through_its_own_Func_is_described_without_type_names()
+    {
+        FunctionDescriptor plain = _registry.Get((Func<int, int>)Functions.Square, typeof(Func<int, int>), "fn").Descriptor;
+        FunctionDescriptor widened = _registry.Get((Func<string, int>)Widened.Length, typeof(Func<string, int>), "fn").Descriptor;
+        FunctionDescriptor generic = _registry.Get((Func<int, int[]>)Box<int>.Twice, typeof(Func<int, int[]>), "fn").Descriptor;
+
+        plain.DeclaringType.Should().BeNull();
+        plain.DelegateType.Should().BeNull();
+        plain.AssemblyName.Should().Be(typeof(Functions).Assembly.GetName().Name);
+        widened.DeclaringType.Should().BeNull();
+        widened.DelegateType.Should().Be(typeof(Func<string, int>).AssemblyQualifiedName, "the method's own Func takes an object");
+        generic.DeclaringType.Should().Be(typeof(Box<int>).AssemblyQualifiedName, "a token does not say which Box");
+        generic.DelegateType.Should().BeNull();
     }
 
     [Fact]
