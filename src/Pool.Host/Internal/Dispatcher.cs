@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using Pool.Contracts;
 
 namespace Pool.Internal;
@@ -7,9 +8,10 @@ namespace Pool.Internal;
 /// The one loop that writes to workers. It takes chunks from jobs in turn (chunks of crashed workers
 /// first) and hands each to the least loaded worker that has room, writing frames into that worker's
 /// buffer; when it runs out of work or of room it flushes every buffer it wrote, so many small frames go
-/// out in one write. It runs on its own thread and waits on one event that new jobs, freed room and new
-/// workers set; the event spins briefly before it blocks, so a task submitted to an idle pool is on its way
-/// to a worker within microseconds, without a thread-pool hop.
+/// out in one write. It runs on its own thread and waits on one event that new jobs, new workers, and freed
+/// room while work waits for it, set. While work comes in quick succession (a caller that submits again as soon
+/// as its result is back) it spins briefly before it blocks, so such a task is on its way to a worker within
+/// microseconds, without a thread-pool hop; after a long wait it blocks at once, leaving the cores to the workers.
 /// </summary>
 internal sealed class Dispatcher(PoolRuntime runtime)
 {
@@ -18,7 +20,12 @@ internal sealed class Dispatcher(PoolRuntime runtime)
     private readonly ConcurrentQueue<(WorkerConnection Worker, CancelMessage Cancel)> _cancels = new();
     private readonly ConcurrentQueue<int> _unbinds = new();
     private readonly ConcurrentQueue<Job> _stoppedJobs = new();
-    private readonly ManualResetEventSlim _wake = new(initialState: false, spinCount: 200);
+    // The dispatcher spins (SpinWait, which yields after its first few iterations) only after a short wait.
+    private const int SpinIterations = 200;
+    private static readonly long ShortWait = Stopwatch.Frequency / 5000;
+
+    private readonly ManualResetEventSlim _wake = new(initialState: false, spinCount: 1);
+    private bool _spin = true;
     private readonly CancellationTokenSource _stop = new();
     private readonly List<WorkerConnection> _dirty = [];
     private int _nextChunkId;
@@ -69,8 +76,23 @@ internal sealed class Dispatcher(PoolRuntime runtime)
         _wake.Set();
     }
 
-    /// <summary>Room was freed or a worker joined.</summary>
+    /// <summary>A worker joined.</summary>
     public void Wake() => _wake.Set();
+
+    /// <summary>
+    /// A worker's chunk finished, freeing room. That matters only to work waiting for room, which is always in
+    /// a queue while the dispatcher looks for room (<see cref="NextChunk"/> puts a job back before it sends its
+    /// chunk), so other completions do not wake it.
+    /// </summary>
+    public void RoomFreed()
+    {
+        // Pairs with the queues' interlocked enqueue: either the dispatcher sees the room or this sees the work.
+        Interlocked.MemoryBarrier();
+        if (!_jobs.IsEmpty || !_retries.IsEmpty)
+        {
+            _wake.Set();
+        }
+    }
 
     public void Stop() => _stop.Cancel();
 
@@ -89,7 +111,7 @@ internal sealed class Dispatcher(PoolRuntime runtime)
                 }
 
                 _dirty.Clear();
-                _wake.Wait(_stop.Token);
+                WaitForWork();
             }
         }
         catch (OperationCanceledException) when (_stop.IsCancellationRequested)
@@ -103,6 +125,27 @@ internal sealed class Dispatcher(PoolRuntime runtime)
         }
 
         _completion.TrySetResult();
+    }
+
+    private void WaitForWork()
+    {
+        if (_spin)
+        {
+            var spinner = default(SpinWait);
+            for (int i = 0; i < SpinIterations && !_wake.IsSet; i++)
+            {
+                spinner.SpinOnce(sleep1Threshold: -1);
+            }
+
+            if (_wake.IsSet)
+            {
+                return;
+            }
+        }
+
+        long start = Stopwatch.GetTimestamp();
+        _wake.Wait(_stop.Token);
+        _spin = Stopwatch.GetTimestamp() - start < ShortWait;
     }
 
     private void Dispatch()

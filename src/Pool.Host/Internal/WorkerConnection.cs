@@ -494,7 +494,7 @@ internal sealed class WorkerConnection : IDisposable
             CloseGracefully();
         }
 
-        _runtime.Dispatcher.Wake();
+        _runtime.Dispatcher.RoomFreed();
     }
 
     /// <summary>Sizes the window from how long chunks take here: queued work of about a millisecond.</summary>

@@ -46,9 +46,14 @@ internal sealed class WorkerProcess : IWorkerTransport
 {
     private const int TailLines = 20;
 
+    // The first line of the runtime's report of a fatal error. A deep stack's frames can push it out of the tail,
+    // so the last one seen is kept and put back in front of the tail.
+    private static readonly string[] FatalHeaders = ["Stack overflow.", "Unhandled exception.", "Process terminated.", "Fatal error."];
+
     private readonly Process _process;
     private readonly NamedPipeServerStream _pipe;
     private readonly Queue<string> _tail = new();
+    private string? _fatalHeader;
     private readonly Lock _tailLock = new();
     private readonly TaskCompletionSource<WorkerExit> _exited;
     private Task _output = Task.CompletedTask;
@@ -79,7 +84,7 @@ internal sealed class WorkerProcess : IWorkerTransport
         {
             lock (_tailLock)
             {
-                return [.. _tail];
+                return _fatalHeader is { } header && !_tail.Contains(header) ? [header, "...", .. _tail] : [.. _tail];
             }
         }
     }
@@ -186,6 +191,10 @@ internal sealed class WorkerProcess : IWorkerTransport
                         }
 
                         _tail.Enqueue(line);
+                        if (Array.Exists(FatalHeaders, header => line.StartsWith(header, StringComparison.Ordinal)))
+                        {
+                            _fatalHeader = line;
+                        }
                     }
                 }
 

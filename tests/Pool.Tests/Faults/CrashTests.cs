@@ -160,6 +160,32 @@ public class CrashTests
         outcomes.Skip(1).Should().OnlyContain(o => o.Succeeded && o.Value == 8 << 20);
     }
 
+    public static int ReportAtLengthAndExit(int frames)
+    {
+        Console.Error.WriteLine("Unhandled exception. System.InvalidOperationException: a report longer than the tail");
+        for (int i = 0; i < frames; i++)
+        {
+            Console.Error.WriteLine($"   at Frame{i}()");
+        }
+
+        Console.Error.Flush();
+        Environment.Exit(1);
+        return 0;
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task A_crash_report_longer_than_the_stderr_tail_keeps_its_first_line()
+    {
+        await using ProcessPool pool = await TestPools.StartAsync(workers: 1);
+
+        Func<Task> crash = () => pool.ApplyAsync(ReportAtLengthAndExit, 100).Task.Within();
+
+        WorkerCrashedException e = (await crash.Should().ThrowAsync<WorkerCrashedException>()).Which;
+        e.StandardError[0].Should().StartWith("Unhandled exception. System.InvalidOperationException");
+        e.StandardError[^1].Should().Be("   at Frame99()");
+        e.Message.Should().Contain("Unhandled exception.");
+    }
+
     [Fact(Timeout = 60_000)]
     public async Task A_worker_killed_from_outside_fails_its_task_with_SIGKILL()
     {

@@ -73,6 +73,23 @@ public class ThreadLimitTests
         await TestPools.DisposeAndAssertNoWorkersAsync(told);
     }
 
+    public static string? CallCountingDelay(int _) => Environment.GetEnvironmentVariable("DOTNET_TC_CallCountingDelayMs");
+
+    [Fact(Timeout = 60_000)]
+    public async Task Workers_optimize_hot_code_without_the_start_up_delay_unless_told_otherwise()
+    {
+        await using ProcessPool pool = await TestPools.StartAsync(workers: 1);
+        await using ProcessPool told = await TestPools.StartAsync(workers: 1, options: new ProcessPoolOptions
+        {
+            WorkerEnvironment = new Dictionary<string, string?> { ["DOTNET_TC_CallCountingDelayMs"] = "100" },
+        });
+
+        (await pool.MapAsync(CallCountingDelay, [0]).Within())[0].Should().Be(Environment.GetEnvironmentVariable("DOTNET_TC_CallCountingDelayMs") ?? "0");
+        (await told.MapAsync(CallCountingDelay, [0]).Within())[0].Should().Be("100", "WorkerEnvironment wins");
+        await TestPools.DisposeAndAssertNoWorkersAsync(pool);
+        await TestPools.DisposeAndAssertNoWorkersAsync(told);
+    }
+
     [Fact]
     public void The_limit_is_at_least_one_and_never_replaces_what_is_set()
     {
