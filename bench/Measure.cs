@@ -55,6 +55,34 @@ internal static class Measure
         return samples;
     }
 
+    /// <summary>
+    /// Warms up with both, then runs <paramref name="a"/> and <paramref name="b"/> in turn, <paramref name="reps"/>
+    /// times each. A figure and its reference are measured this way, so that both see the same moments of a noisy
+    /// machine and their ratio compares neighbours, not two stretches of time seconds apart.
+    /// </summary>
+    public static (Stats A, Stats B) Alternating(int reps, Func<double> a, Func<double> b)
+    {
+        foreach (Func<double> sample in (Func<double>[])[a, b])
+        {
+            long start = Stopwatch.GetTimestamp();
+            do
+            {
+                _ = sample();
+            }
+            while (Stopwatch.GetElapsedTime(start) < WarmUp);
+        }
+
+        var first = new List<double>(reps);
+        var second = new List<double>(reps);
+        for (int i = 0; i < reps; i++)
+        {
+            first.Add(a());
+            second.Add(b());
+        }
+
+        return (Stats.Of(first), Stats.Of(second));
+    }
+
     /// <summary>Wall time of <paramref name="action"/>.</summary>
     public static TimeSpan Time(Action action)
     {

@@ -2,8 +2,9 @@ namespace Pool.Bench.Workloads;
 
 /// <summary>
 /// W1, tiny tasks: <c>x + 1</c> over 100,000 ints with <c>Map</c>, default chunking and chunk size 1, in
-/// tasks/s. Floor: Parallel.For over the same inputs with the same degree of parallelism. Each repetition
-/// repeats the map for at least 200 ms (<see cref="Measure.Rate"/>).
+/// tasks/s. Floor: Parallel.For over the same inputs with the same degree of parallelism, measured in turn with
+/// the pool (<see cref="Measure.Alternating"/>). Each repetition repeats the map for at least 200 ms
+/// (<see cref="Measure.Rate"/>).
 /// </summary>
 internal static class W1Tiny
 {
@@ -21,15 +22,19 @@ internal static class W1Tiny
         using var pool = new ProcessPool(context.PoolOptions());
         CheckResults(pool.Map(Functions.Increment, inputs));
 
-        context.Add(Id, "default chunks", Impls.ProcessPool, Units.TasksPerSecond,
-            Measure.Repeat(context.Reps, () => Measure.Rate(inputs.Length, () => pool.Map(Functions.Increment, inputs))));
-        context.Add(Id, "default chunks", Impls.Floor, Units.TasksPerSecond,
-            Measure.Repeat(context.Reps, () => Measure.Rate(inputs.Length, () => Floor(inputs, context.Workers))));
+        (Stats pooled, Stats floor) = Measure.Alternating(
+            context.Reps,
+            () => Measure.Rate(inputs.Length, () => pool.Map(Functions.Increment, inputs)),
+            () => Measure.Rate(inputs.Length, () => Floor(inputs, context.Workers)));
+        context.Add(Id, "default chunks", Impls.ProcessPool, Units.TasksPerSecond, pooled);
+        context.Add(Id, "default chunks", Impls.Floor, Units.TasksPerSecond, floor);
 
-        context.Add(Id, "chunk size 1", Impls.ProcessPool, Units.TasksPerSecond,
-            Measure.Repeat(context.Reps, () => Measure.Rate(fewer.Length, () => pool.Map(Functions.Increment, fewer, chunkSize: 1))));
-        context.Add(Id, "chunk size 1", Impls.Floor, Units.TasksPerSecond,
-            Measure.Repeat(context.Reps, () => Measure.Rate(fewer.Length, () => Floor(fewer, context.Workers))));
+        (pooled, floor) = Measure.Alternating(
+            context.Reps,
+            () => Measure.Rate(fewer.Length, () => pool.Map(Functions.Increment, fewer, chunkSize: 1)),
+            () => Measure.Rate(fewer.Length, () => Floor(fewer, context.Workers)));
+        context.Add(Id, "chunk size 1", Impls.ProcessPool, Units.TasksPerSecond, pooled);
+        context.Add(Id, "chunk size 1", Impls.Floor, Units.TasksPerSecond, floor);
     }
 
     /// <summary>The same function over the same inputs in this process, on <paramref name="workers"/> threads.</summary>

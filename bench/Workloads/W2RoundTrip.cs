@@ -4,7 +4,7 @@ namespace Pool.Bench.Workloads;
 
 /// <summary>
 /// W2, round trip: 10,000 sequential <c>Apply</c> calls, each awaited before the next, in µs per call.
-/// Reference: a 16-byte ping-pong over a raw named pipe to a child process.
+/// Reference: a 16-byte ping-pong over a raw named pipe to a child process, measured in turn with the pool.
 /// </summary>
 internal static class W2RoundTrip
 {
@@ -16,13 +16,11 @@ internal static class W2RoundTrip
         int calls = context.Pick(10_000, 1_000);
         context.Note(Id, $"{calls:N0} calls per repetition");
 
-        using (var pool = new ProcessPool(context.PoolOptions()))
-        {
-            context.Add(Id, Variant, Impls.ProcessPool, Units.Microseconds, Measure.Repeat(context.Reps, () => Calls(pool, calls)));
-        }
-
+        using var pool = new ProcessPool(context.PoolOptions());
         using RawPipe pipe = RawPipe.Start();
-        context.Add(Id, Variant, Impls.RawPipe, Units.Microseconds, Measure.Repeat(context.Reps, () => pipe.PingPong(calls)), "16-byte ping-pong");
+        (Stats pooled, Stats raw) = Measure.Alternating(context.Reps, () => Calls(pool, calls), () => pipe.PingPong(calls));
+        context.Add(Id, Variant, Impls.ProcessPool, Units.Microseconds, pooled);
+        context.Add(Id, Variant, Impls.RawPipe, Units.Microseconds, raw, "16-byte ping-pong");
     }
 
     private static double Calls(ProcessPool pool, int calls)

@@ -6,7 +6,7 @@ namespace Pool.Bench.Workloads;
 /// W4, payload: 200 tasks (50 under --quick), each argument a 1 MiB <c>byte[]</c> or <c>double[]</c>; the
 /// function returns its length (one way) or the array itself (echo). MB/s (10^6 bytes) of payload moved
 /// across the process boundary: an echo moves each array twice and counts both. Reference: the same bytes
-/// streamed over a raw named pipe to a child that acknowledges or echoes them.
+/// streamed over a raw named pipe to a child that acknowledges or echoes them, measured in turn with the pool.
 /// </summary>
 internal static class W4Payload
 {
@@ -24,24 +24,20 @@ internal static class W4Payload
         byte[][] byteItems = [.. Enumerable.Repeat(bytes, count)];
         double[][] doubleItems = [.. Enumerable.Repeat(doubles, count)];
 
-        using (var pool = new ProcessPool(context.PoolOptions()))
-        {
-            Add(context, "byte[] one way", Measure.Repeat(context.Reps, () => Rate(count, 1, () => Expect(pool.Map(Functions.Length, byteItems), Size))));
-            Add(context, "byte[] echo", Measure.Repeat(context.Reps, () => Rate(count, 2, () => Expect(pool.Map(Functions.Echo, byteItems), Size))));
-            Add(context, "double[] one way", Measure.Repeat(context.Reps, () => Rate(count, 1, () => Expect(pool.Map(Functions.LengthOfDoubles, doubleItems), Size / sizeof(double)))));
-            Add(context, "double[] echo", Measure.Repeat(context.Reps, () => Rate(count, 2, () => Expect(pool.Map(Functions.EchoDoubles, doubleItems), Size / sizeof(double)))));
-        }
-
+        using var pool = new ProcessPool(context.PoolOptions());
         using RawPipe pipe = RawPipe.Start();
-        foreach (string type in (string[])["byte[]", "double[]"])
+        Add("byte[] one way", echo: false, () => Rate(count, 1, () => Expect(pool.Map(Functions.Length, byteItems), Size)));
+        Add("byte[] echo", echo: true, () => Rate(count, 2, () => Expect(pool.Map(Functions.Echo, byteItems), Size)));
+        Add("double[] one way", echo: false, () => Rate(count, 1, () => Expect(pool.Map(Functions.LengthOfDoubles, doubleItems), Size / sizeof(double))));
+        Add("double[] echo", echo: true, () => Rate(count, 2, () => Expect(pool.Map(Functions.EchoDoubles, doubleItems), Size / sizeof(double))));
+
+        void Add(string variant, bool echo, Func<double> pooled)
         {
-            context.Add(Id, $"{type} one way", Impls.RawPipe, Units.MegabytesPerSecond, Measure.Repeat(context.Reps, () => pipe.Stream(Size, count, echo: false)));
-            context.Add(Id, $"{type} echo", Impls.RawPipe, Units.MegabytesPerSecond, Measure.Repeat(context.Reps, () => pipe.Stream(Size, count, echo: true)));
+            (Stats ours, Stats raw) = Measure.Alternating(context.Reps, pooled, () => pipe.Stream(Size, count, echo));
+            context.Add(Id, variant, Impls.ProcessPool, Units.MegabytesPerSecond, ours);
+            context.Add(Id, variant, Impls.RawPipe, Units.MegabytesPerSecond, raw);
         }
     }
-
-    private static void Add(BenchContext context, string variant, Stats stats) =>
-        context.Add(Id, variant, Impls.ProcessPool, Units.MegabytesPerSecond, stats);
 
     private static double Rate(int count, int directions, Action action) =>
         (double)Size * count * directions / 1e6 / Measure.Time(action).TotalSeconds;

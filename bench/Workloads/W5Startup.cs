@@ -6,7 +6,7 @@ namespace Pool.Bench.Workloads;
 /// <summary>
 /// W5, start-up, in ms: from constructing a pool of 2 workers to the first result of a trivial task; and
 /// construct + map 2 trivial tasks + close + join. Reference: one process start to exit of a hello-world
-/// (this bench's <c>--hello</c>), started with the same <c>dotnet exec</c> as a worker.
+/// (this bench's <c>--hello</c>), started with the same <c>dotnet exec</c> as a worker, in turn with the first-result runs.
 /// </summary>
 internal static class W5Startup
 {
@@ -15,9 +15,9 @@ internal static class W5Startup
 
     public static void Run(BenchContext context)
     {
-        context.Add(Id, "first result", Impls.ProcessPool, Units.Milliseconds, Measure.Repeat(context.Reps, FirstResult));
+        (Stats first, Stats hello) = Measure.Alternating(context.Reps, FirstResult, Hello);
+        context.Add(Id, "first result", Impls.ProcessPool, Units.Milliseconds, first);
         context.Add(Id, "map 2 + close + join", Impls.ProcessPool, Units.Milliseconds, Measure.Repeat(context.Reps, MapCloseJoin));
-        Stats hello = Measure.Repeat(context.Reps, Hello);
         context.Add(Id, "first result", Impls.DotnetHello, Units.Milliseconds, hello, "one process, start to exit");
         context.Add(Id, "map 2 + close + join", Impls.DotnetHello, Units.Milliseconds, hello, "one process, start to exit");
 
