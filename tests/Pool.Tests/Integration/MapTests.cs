@@ -113,6 +113,22 @@ public class MapTests(PoolFixture fixture) : IClassFixture<PoolFixture>
     }
 
     [Fact(Timeout = 60_000)]
+    public async Task Work_waiting_for_room_moves_on_as_chunks_finish_even_when_calls_come_from_many_threads()
+    {
+        // Chunks of one task fill every worker's window at once; the rest waits in the dispatcher's queue and
+        // goes out only when a finished chunk wakes it. A lost wake-up would leave a call waiting forever.
+        await using ProcessPool pool = await TestPools.StartAsync(workers: 1);
+        Task<int[]>[] calls = [.. Enumerable.Range(0, 8).Select(c => Task.Run(() => pool.MapAsync(Functions.Square, Enumerable.Range(c * 1000, 1000), chunkSize: 1)))];
+
+        int[][] results = await Task.WhenAll(calls).Within();
+
+        for (int c = 0; c < calls.Length; c++)
+        {
+            results[c].Should().Equal(Enumerable.Range(c * 1000, 1000).Select(x => x * x));
+        }
+    }
+
+    [Fact(Timeout = 60_000)]
     public async Task Large_arrays_cross_both_ways_whole_among_small_ones_and_nulls()
     {
         // Arrays of 128 KiB and more travel in block frames of their own, read straight into the new array.
