@@ -249,23 +249,31 @@ internal sealed record WorkerLaunch(string Dotnet, string WorkerAssembly, string
 }
 
 /// <summary>
-/// Starts processes from one thread that lives as long as this process. On Linux a worker asks to be
-/// killed when the thread that started it exits (PR_SET_PDEATHSIG is per thread, not per process), so that
-/// thread must not be a thread-pool thread that may retire.
+/// Starts processes from threads that live as long as this process. On Linux a worker asks to be
+/// killed when the thread that started it exits (PR_SET_PDEATHSIG is per thread, not per process), so these
+/// threads must not be thread-pool threads that may retire. There are two, so that a pool's workers are
+/// forked in parallel (a fork and exec takes a few milliseconds, and the pool waits for its last worker).
 /// </summary>
 internal static class ProcessLauncher
 {
+    private const int Threads = 2;
+
     private static readonly System.Collections.Concurrent.BlockingCollection<(Process Process, TaskCompletionSource Started)> Requests = [];
-    private static readonly Lazy<Thread> Launcher = new(() =>
+    private static readonly Lazy<Thread[]> Launchers = new(() =>
     {
-        var thread = new Thread(Run) { IsBackground = true, Name = "pool-launcher" };
-        thread.Start();
-        return thread;
+        var threads = new Thread[Threads];
+        for (int i = 0; i < threads.Length; i++)
+        {
+            threads[i] = new Thread(Run) { IsBackground = true, Name = "pool-launcher" };
+            threads[i].Start();
+        }
+
+        return threads;
     });
 
     public static Task StartAsync(Process process)
     {
-        _ = Launcher.Value;
+        _ = Launchers.Value;
         var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Requests.Add((process, started));
         return started.Task;
