@@ -75,8 +75,9 @@ internal sealed record WorkerLaunch(string Dotnet, string WorkerAssembly, string
         // A worker's hot code (the task's function, and the pool's loop around it) is compiled at full optimization
         // as soon as it has run 30 times. By default the runtime holds that back for as long as anything new is
         // being compiled, plus 100 ms: a heuristic for an application's start-up, which in a pool's short life
-        // kept tiny tasks running unoptimized code (W1 in the bench: about 100 M -> 120-150 M tasks/s). Cold code is
-        // still compiled quickly (tier 0), so start-up is not slowed. An application that sets it keeps its own.
+        // kept tiny tasks running unoptimized code (W1 in the bench: 95-122 M -> 122-185 M tasks/s). Cold code is still
+        // compiled at tier 0, but the early tier-1 compiles cost a starting worker about 8-10 ms; W1's gain is the
+        // larger. An application that sets it (environment or WorkerEnvironment) keeps its own.
         info.Environment.TryAdd("DOTNET_TC_CallCountingDelayMs", "0");
         foreach ((string name, string? value) in environment)
         {
