@@ -35,7 +35,8 @@ public sealed class AsyncResult<T>
         : throw new InvalidOperationException("The result is not ready yet: check Ready, or call Wait() first.");
 
     /// <summary>Waits for the result and returns it, or throws the task's exception (multiprocessing: <c>get(timeout)</c>).</summary>
-    /// <param name="timeout">How long to wait; null waits as long as it takes.</param>
+    /// <param name="timeout">How long to wait; null (or <see cref="System.Threading.Timeout.InfiniteTimeSpan"/>) waits as long
+    /// as it takes; zero or any other negative value does not wait, as in Python.</param>
     /// <exception cref="TimeoutException">Not ready within <paramref name="timeout"/>; the task goes on running.</exception>
     public T Get(TimeSpan? timeout = null)
     {
@@ -48,6 +49,7 @@ public sealed class AsyncResult<T>
     }
 
     /// <summary>Waits until the result is ready (multiprocessing: <c>wait(timeout)</c>).</summary>
+    /// <param name="timeout">As for <see cref="Get"/>.</param>
     /// <returns>Whether it is ready.</returns>
     public bool Wait(TimeSpan? timeout = null)
     {
@@ -59,7 +61,8 @@ public sealed class AsyncResult<T>
 
         try
         {
-            return task.Wait(timeout ?? System.Threading.Timeout.InfiniteTimeSpan);
+            TimeSpan wait = timeout ?? System.Threading.Timeout.InfiniteTimeSpan;
+            return task.Wait(wait < TimeSpan.Zero && wait != System.Threading.Timeout.InfiniteTimeSpan ? TimeSpan.Zero : wait);
         }
         catch (AggregateException)
         {

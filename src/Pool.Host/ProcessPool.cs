@@ -305,6 +305,13 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
         _runtime.EnsureRunning(nameof(Apply));
         Shipping.CheckArgument(args, arg, _runtime.Serializer, "arg");
         var result = new AsyncResult<TResult>(callback, errorCallback);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            // Not sent at all: a task that is sent first may finish before the registration below could stop it.
+            result.SetError(new OperationCanceledException("The call was cancelled.", cancellationToken));
+            return result;
+        }
+
         var job = new ApplyJob<TArgs, TResult>(_runtime, function, args, _runtime.Codecs.Get<TResult>(), arg, result) { TaskTimeout = timeout };
         _runtime.Submit(job, nameof(Apply));
         if (cancellationToken.CanBeCanceled)

@@ -15,7 +15,19 @@ internal sealed record RemoteError(
 {
     private const int MaxDepth = 8;
 
-    public static RemoteError FromException(Exception exception) => FromException(exception, 0);
+    // The most errors one report carries, inner ones included (an AggregateException from a Parallel.ForEach over
+    // failing items may hold thousands): the first ones are kept, and the reader refuses more than this at a level.
+    private const int MaxErrors = 1024;
+
+    /// <summary>
+    /// Describes <paramref name="exception"/>. Never throws: a <c>Message</c> or <c>StackTrace</c> that throws or is
+    /// null is described in its place, so that a strange exception fails its task rather than the worker.
+    /// </summary>
+    public static RemoteError FromException(Exception exception)
+    {
+        int budget = MaxErrors;
+        return FromException(exception, 0, ref budget);
+    }
 
     public void Write(FrameWriter writer)
     {
@@ -32,8 +44,9 @@ internal sealed record RemoteError(
 
     public static RemoteError Read(ref SequenceReader<byte> reader) => Read(ref reader, 0);
 
-    private static RemoteError FromException(Exception exception, int depth)
+    private static RemoteError FromException(Exception exception, int depth, ref int budget)
     {
+        budget--;
         Type type = exception.GetType();
         var inner = new List<RemoteError>();
         if (depth < MaxDepth)
@@ -42,21 +55,40 @@ internal sealed record RemoteError(
             {
                 foreach (Exception e in aggregate.InnerExceptions)
                 {
-                    inner.Add(FromException(e, depth + 1));
+                    if (budget <= 0)
+                    {
+                        break;
+                    }
+
+                    inner.Add(FromException(e, depth + 1, ref budget));
                 }
             }
-            else if (exception.InnerException is { } e)
+            else if (exception.InnerException is { } e && budget > 0)
             {
-                inner.Add(FromException(e, depth + 1));
+                inner.Add(FromException(e, depth + 1, ref budget));
             }
         }
 
         return new RemoteError(
             type.FullName ?? type.Name,
             type.Assembly.GetName().Name ?? string.Empty,
-            exception.Message,
-            exception.StackTrace,
+            Describe(exception, static e => e.Message, "Message") ?? string.Empty,
+            Describe(exception, static e => e.StackTrace, "StackTrace"),
             inner);
+    }
+
+    /// <summary>A property of a user's exception, which may be overridden to throw.</summary>
+    private static string? Describe(Exception exception, Func<Exception, string?> property, string name)
+    {
+        try
+        {
+            return property(exception);
+        }
+        catch (Exception e)
+        {
+            // Any exception: the getter is the user's code, and this report is how its task fails.
+            return $"(its {name} could not be read: {e.GetType().FullName} was thrown)";
+        }
     }
 
     private static RemoteError Read(ref SequenceReader<byte> reader, int depth)
@@ -71,7 +103,7 @@ internal sealed record RemoteError(
         string message = reader.ReadRequiredString();
         string? stack = reader.ReadString();
         int count = reader.ReadInt32();
-        if (count < 0 || count > 1024)
+        if (count < 0 || count > MaxErrors)
         {
             throw new ProtocolException($"A remote error claims {count} inner errors.");
         }

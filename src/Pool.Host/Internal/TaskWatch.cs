@@ -19,6 +19,7 @@ internal sealed class TaskWatch : IDisposable
     // Tasks to kill if still running at KillAt: one task (a timeout), or with Index -1 any task of the chunk (a cancelled call).
     private readonly List<(TaskPosition Task, long KillAt, Func<long, Exception> Error)> _pendingStops = [];
     private readonly Dictionary<TaskPosition, Func<long, Exception>> _timedOut = [];
+    private volatile int _timedOutCount;
     private long _due = long.MaxValue;
     private bool _disposed;
 
@@ -46,12 +47,49 @@ internal sealed class TaskWatch : IDisposable
         ArmWithin(_grace);
     }
 
-    /// <summary>The error of a task cancelled because its timeout passed, for its Canceled outcome; else null.</summary>
+    /// <summary>Whether some task's timeout passed and its outcome has not arrived: read on every outcome, so no lock.</summary>
+    public bool AnyTimedOut => _timedOutCount > 0;
+
+    /// <summary>The error of a task cancelled because its timeout passed, for its outcome; else null.</summary>
     public Func<long, Exception>? TimedOut(TaskPosition position)
     {
         lock (_lock)
         {
-            return _timedOut.Remove(position, out Func<long, Exception>? error) ? error : null;
+            if (!_timedOut.Remove(position, out Func<long, Exception>? error))
+            {
+                return null;
+            }
+
+            _timedOutCount = _timedOut.Count;
+            return error;
+        }
+    }
+
+    /// <summary>
+    /// The first task of chunk <paramref name="chunkId"/> from index <paramref name="from"/> up to
+    /// <paramref name="to"/> (excluded) whose timeout passed, and its error, taken off the list; else null.
+    /// </summary>
+    public (int Index, Func<long, Exception> Error)? TakeTimedOut(int chunkId, int from, int to)
+    {
+        lock (_lock)
+        {
+            TaskPosition? first = null;
+            foreach (TaskPosition position in _timedOut.Keys)
+            {
+                if (position.ChunkId == chunkId && position.Index >= from && position.Index < to && (first is null || position.Index < first.Value.Index))
+                {
+                    first = position;
+                }
+            }
+
+            if (first is not { } found)
+            {
+                return null;
+            }
+
+            _timedOut.Remove(found, out Func<long, Exception>? error);
+            _timedOutCount = _timedOut.Count;
+            return (found.Index, error!);
         }
     }
 
@@ -190,6 +228,7 @@ internal sealed class TaskWatch : IDisposable
             }
 
             _timedOut[position] = index => new TaskTimeoutException(timeout, index, function, workerId, processId, killed: false);
+            _timedOutCount = _timedOut.Count;
         }
 
         if (_worker.Runtime.Logger is { } log)

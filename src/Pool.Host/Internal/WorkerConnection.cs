@@ -64,6 +64,7 @@ internal sealed class WorkerConnection : IDisposable
     private int _quota;
     private TaskStop? _stopped;
     private RemoteError? _initializerError;
+    private volatile bool _initialized;
     private readonly int _minWindow;
     private volatile int _window;
     private int _inFlightCount;
@@ -421,7 +422,15 @@ internal sealed class WorkerConnection : IDisposable
                 var reader = new SequenceReader<byte>(payload);
                 ResultsHeader header = ResultsHeader.Read(ref reader);
                 Chunk chunk = Find(header.ChunkId, header.Offset, header.Count);
-                chunk.Job.OnResults(chunk.FirstIndex + header.Offset, header.Count, ref reader);
+                if (_watch.AnyTimedOut)
+                {
+                    RouteResultsAfterTimeouts(chunk, header, ref reader);
+                }
+                else
+                {
+                    chunk.Job.OnResults(chunk.FirstIndex + header.Offset, header.Count, ref reader);
+                }
+
                 Account(chunk, header.Count);
                 break;
             }
@@ -430,10 +439,12 @@ internal sealed class WorkerConnection : IDisposable
             {
                 FailedMessage failed = FailedMessage.Read(payload);
                 Chunk chunk = Find(failed.ChunkId, failed.Offset, failed.Count);
-                Func<long, Exception> error = failed.Kind != FailureKind.Canceled
-                    ? index => new RemoteException(failed.Error!, index)
-                    : _watch.TimedOut(new TaskPosition(failed.ChunkId, failed.Offset)) is { } timedOut && failed.Count == 1
-                        ? timedOut
+                // A task whose timeout passed fails with the timeout, however it ended (cancelled by its token, or
+                // with an error of its own within the grace period).
+                Func<long, Exception> error = failed.Count == 1 && _watch.AnyTimedOut && _watch.TimedOut(new TaskPosition(failed.ChunkId, failed.Offset)) is { } timedOut
+                    ? timedOut
+                    : failed.Kind != FailureKind.Canceled
+                        ? index => new RemoteException(failed.Error!, index)
                         : static _ => new OperationCanceledException("The task was cancelled.");
                 chunk.Job.OnFailed(chunk.FirstIndex + failed.Offset, failed.Count, error);
                 Account(chunk, failed.Count);
@@ -441,6 +452,7 @@ internal sealed class WorkerConnection : IDisposable
             }
 
             case MessageType.Initialized:
+                _initialized = true;
                 _runtime.OnWorkerInitialized();
                 break;
 
@@ -450,6 +462,34 @@ internal sealed class WorkerConnection : IDisposable
 
             default:
                 throw new ProtocolException($"Worker {Id} sent a frame of type {type} where outcomes were expected.");
+        }
+    }
+
+    /// <summary>
+    /// Results of which some may belong to tasks whose timeout passed, that ignored their token and returned within
+    /// the grace period: those fail with the timeout (their values are read and dropped), as they would have if they
+    /// had run a moment longer; the others are delivered.
+    /// </summary>
+    private void RouteResultsAfterTimeouts(Chunk chunk, ResultsHeader header, ref SequenceReader<byte> reader)
+    {
+        int offset = header.Offset;
+        int end = header.Offset + header.Count;
+        while (offset < end)
+        {
+            (int Index, Func<long, Exception> Error)? late = _watch.TakeTimedOut(header.ChunkId, offset, end);
+            int stop = late?.Index ?? end;
+            if (stop > offset)
+            {
+                chunk.Job.OnResults(chunk.FirstIndex + offset, stop - offset, ref reader);
+            }
+
+            if (late is { } timedOut)
+            {
+                chunk.Job.OnLateResult(chunk.FirstIndex + timedOut.Index, ref reader, timedOut.Error);
+                stop++;
+            }
+
+            offset = stop;
         }
     }
 
@@ -487,6 +527,8 @@ internal sealed class WorkerConnection : IDisposable
             UpdateWindow(chunk);
             retire = _retiring && _inFlightCount == 0;
         }
+
+        chunk.Job.OnChunkCompleted(chunk);
 
         if (retire)
         {
@@ -565,7 +607,31 @@ internal sealed class WorkerConnection : IDisposable
         }
 
         _watch.Dispose();
+        TaskStop? stopped = Volatile.Read(ref _stopped);
         _lost.TrySetResult(new WorkerLoss(
-            this, exit, orphans, running, failure, _closing && orphans.Length == 0, _retiring, Volatile.Read(ref _stopped), _initializerError));
+            this, exit, orphans, running, failure, _closing && orphans.Length == 0, _retiring, stopped, _initializerError ?? DiedInInitializer(exit, stopped)));
+    }
+
+    /// <summary>
+    /// A worker that ended, unasked, before its initializer reported success failed to initialize as surely as one
+    /// whose initializer threw (it called exit, crashed, or was killed from outside): it counts towards
+    /// <see cref="ProcessPoolOptions.InitializerAttempts"/>, or an initializer that kills its process would have
+    /// workers started forever.
+    /// </summary>
+    private RemoteError? DiedInInitializer(WorkerExit exit, TaskStop? stopped)
+    {
+        if (!_runtime.HasInitializer || _initialized || _closing || stopped is not null || !_runtime.ShouldRunWorkers)
+        {
+            return null;
+        }
+
+        IReadOnlyList<string> tail = _transport.StandardErrorTail;
+        string output = tail.Count == 0 ? string.Empty : $" Its last lines of standard error:{Environment.NewLine}{string.Join(Environment.NewLine, tail)}";
+        return new RemoteError(
+            typeof(WorkerCrashedException).FullName!,
+            typeof(WorkerCrashedException).Assembly.GetName().Name!,
+            $"worker {Id} (pid {ProcessId}) ended with {exit.Describe()} before its initializer finished.{output}",
+            null,
+            []);
     }
 }

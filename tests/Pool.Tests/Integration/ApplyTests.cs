@@ -58,13 +58,15 @@ public class ApplyTests(PoolFixture fixture) : IClassFixture<PoolFixture>
         await Task.Yield();
         int calls = 0;
         bool readyInCallback = true;
-        AsyncResult<int>? result = null;
-        result = Pool.ApplyAsync(Functions.Square, 3, callback: value =>
+        // The callback may run before ApplyAsync returns: it waits for the result to be known.
+        var returned = new TaskCompletionSource<AsyncResult<int>>(TaskCreationOptions.RunContinuationsAsynchronously);
+        AsyncResult<int> result = Pool.ApplyAsync(Functions.Square, 3, callback: value =>
         {
             Interlocked.Increment(ref calls);
-            readyInCallback = result!.Ready;
+            readyInCallback = returned.Task.Result.Ready;
             value.Should().Be(9);
         });
+        returned.SetResult(result);
 
         result.Get(TestPools.Bound).Should().Be(9);
         calls.Should().Be(1);

@@ -57,6 +57,30 @@ public class ImapTests(PoolFixture fixture) : IClassFixture<PoolFixture>
         expected.Should().Be(50_001);
     }
 
+    /// <summary>
+    /// A consumer slower than the workers keeps the window full, so the producer sends partial chunks and reuses the
+    /// chunks (and their argument arrays) of completed ones: every value must still be its own, in order, with a
+    /// reference type whose arrays are cleared for reuse, and with fixed and adapting chunk sizes.
+    /// </summary>
+    [Theory(Timeout = 60_000)]
+    [InlineData(null)]
+    [InlineData(3)]
+    [InlineData(64)]
+    public async Task A_consumer_slower_than_the_workers_gets_every_value_in_order(int? chunkSize)
+    {
+        int expected = 0;
+        await foreach (string? value in Pool.ImapAsync(Functions.Echo, Enumerable.Range(0, 20_000).Select(i => (string?)$"item {i}"), chunkSize))
+        {
+            value.Should().Be($"item {expected}");
+            if (++expected % 2_000 == 0)
+            {
+                await Task.Delay(20);
+            }
+        }
+
+        expected.Should().Be(20_000);
+    }
+
     [Fact(Timeout = 60_000)]
     public async Task Imap_without_a_chunk_size_spreads_long_tasks_over_the_workers()
     {

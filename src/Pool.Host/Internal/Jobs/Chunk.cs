@@ -10,7 +10,7 @@ internal sealed class Chunk(Job job, long firstIndex, int count, Array items, in
     public Job Job => job;
 
     /// <summary>The position of the first task in the job's input.</summary>
-    public long FirstIndex => firstIndex;
+    public long FirstIndex { get; private set; } = firstIndex;
 
     public int Count { get; set; } = count;
 
@@ -29,9 +29,31 @@ internal sealed class Chunk(Job job, long firstIndex, int count, Array items, in
     /// <summary>How many workers died while this chunk was queued on them without it being to blame.</summary>
     public int Attempts { get; set; }
 
+    /// <summary>Whether another chunk was cut from this one, or this one from another: they share <see cref="Items"/>,
+    /// so neither may be used again (<see cref="Reuse"/>) when it completes.</summary>
+    public bool SharesItems { get; private set; }
+
     /// <summary>The tasks from <paramref name="offset"/> on, as a new chunk.</summary>
     public Chunk From(int offset) => Slice(offset, Count - offset);
 
     /// <summary><paramref name="count"/> tasks from <paramref name="offset"/>, as a new chunk.</summary>
-    public Chunk Slice(int offset, int count) => new(job, firstIndex + offset, count, items, itemsOffset + offset) { Attempts = Attempts };
+    public Chunk Slice(int offset, int count)
+    {
+        SharesItems = true;
+        return new(job, FirstIndex + offset, count, items, itemsOffset + offset) { Attempts = Attempts, SharesItems = true };
+    }
+
+    /// <summary>
+    /// Makes a completed chunk, which no connection, queue or other chunk holds any more, new again for the tasks
+    /// now in <see cref="Items"/>: what lets a job send chunk after chunk without allocating.
+    /// </summary>
+    public void Reuse(long first, int tasks)
+    {
+        FirstIndex = first;
+        Count = tasks;
+        Id = 0;
+        Accounted = 0;
+        SentAt = 0;
+        Attempts = 0;
+    }
 }

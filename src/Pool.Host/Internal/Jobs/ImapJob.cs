@@ -1,5 +1,6 @@
-using System.Diagnostics;
 using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using Pool.Contracts;
 
 namespace Pool.Internal;
@@ -29,6 +30,9 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
     private readonly Lock _lock = new();
     private readonly ReorderBuffer<TResult> _reorder = new();
     private readonly Queue<Outcome<TResult>> _completed = new();
+    // Completed chunks, with their argument arrays, for the producer to fill again: the steady path allocates nothing per chunk.
+    private readonly Stack<Chunk> _spare = new();
+    private readonly Lock _spareLock = new();
     private long _window;
     private long _pulled;
     private long _taken;
@@ -175,32 +179,44 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
 
     private async Task ProduceAsync(IAsyncEnumerable<TArgs> source)
     {
-        TArgs[] buffer = new TArgs[ChunkSize];
+        Chunk chunk = NextChunk();
+        var buffer = (TArgs[])chunk.Items;
         int count = 0;
         Exception? inputError = null;
         try
         {
             await foreach (TArgs item in source.WithCancellation(_stopInput.Token).ConfigureAwait(false))
             {
-                while (_pulled - Volatile.Read(ref _taken) >= Volatile.Read(ref _window))
+                if (_pulled - Volatile.Read(ref _taken) >= Volatile.Read(ref _window))
                 {
+                    // The window is full: what was pulled goes now (the consumer may be waiting for it), and pulling
+                    // resumes when there is room for a whole chunk, not for one item, or a consumer that is slower
+                    // than the workers would get chunks of one task each.
                     if (count > 0)
                     {
-                        Publish(buffer, count);
-                        buffer = new TArgs[ChunkSize];
+                        Publish(chunk, count);
+                        chunk = NextChunk();
+                        buffer = (TArgs[])chunk.Items;
                         count = 0;
                     }
 
-                    await _room.WaitAsync(_stopInput.Token).ConfigureAwait(false);
+                    while (_pulled - Volatile.Read(ref _taken) > Volatile.Read(ref _window) - ChunkSize)
+                    {
+                        // No token: Stop cancels _stopInput and then sets _room (a cancellable wait allocates each time).
+                        await _room.WaitAsync().ConfigureAwait(false);
+                        _stopInput.Token.ThrowIfCancellationRequested();
+                    }
                 }
 
                 buffer[count++] = item;
                 Interlocked.Increment(ref _unaccounted);
                 Volatile.Write(ref _pulled, _pulled + 1);
-                if (count == buffer.Length)
+                // The array may be larger than the chunk size (a spare) or smaller (the size grew since it was taken).
+                if (count == buffer.Length || count >= ChunkSize)
                 {
-                    Publish(buffer, count);
-                    buffer = new TArgs[ChunkSize];
+                    Publish(chunk, count);
+                    chunk = NextChunk();
+                    buffer = (TArgs[])chunk.Items;
                     count = 0;
                 }
             }
@@ -223,7 +239,7 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
             }
             else
             {
-                Publish(buffer, count);
+                Publish(chunk, count);
             }
         }
 
@@ -237,15 +253,17 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
         Account(1);
     }
 
-    private void Publish(TArgs[] buffer, int count)
+    private void Publish(Chunk chunk, int count)
     {
         PoolMetrics.Submitted.Add(count);
         PoolMetrics.Queued.Add(count);
-        _chunks.Enqueue(new Chunk(this, _pulled - count, count, buffer, 0));
+        chunk.Reuse(_pulled - count, count);
+        _chunks.Enqueue(chunk);
         Runtime.Dispatcher.Enqueue(this);
     }
 
     /// <summary>The next outcome in the job's order, or null at the end.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<Outcome<TResult>?> NextAsync(CancellationToken cancellationToken)
     {
         while (true)
@@ -269,8 +287,8 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
                 {
                     if (_inputError is { } error)
                     {
+                        // Once: the next call ends the enumeration, as Python's imap stops after the input's error.
                         _inputError = null;
-                        _total = -1;
                         return new Outcome<TResult>(_taken, error);
                     }
 
@@ -280,6 +298,52 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
 
             await _available.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>Takes back a chunk that completed where it was sent, with its array, unless it shares the array with
+    /// another chunk (cut from it when a worker was lost or a frame was split).</summary>
+    public override void OnChunkCompleted(Chunk chunk)
+    {
+        if (chunk.SharesItems || IsStopped)
+        {
+            return;
+        }
+
+        if (RuntimeHelpers.IsReferenceOrContainsReferences<TArgs>())
+        {
+            // A spare must not keep the caller's objects alive. Slots past Count were cleared on an earlier return.
+            Array.Clear(chunk.Items, 0, chunk.Count);
+        }
+
+        lock (_spareLock)
+        {
+            // As many as were in flight at once, within bounds: one per task of the smallest window.
+            if (_spare.Count < MinWindow + _windowChunks)
+            {
+                _spare.Push(chunk);
+            }
+        }
+    }
+
+    /// <summary>
+    /// A chunk to fill with the next tasks: a spare one whose array is large enough (a chunk may fill less than its
+    /// array, so an adapting chunk size that shrinks does not make the spares useless), or a new one.
+    /// </summary>
+    private Chunk NextChunk()
+    {
+        int size = ChunkSize;
+        lock (_spareLock)
+        {
+            while (_spare.TryPop(out Chunk? spare))
+            {
+                if (spare.Items.Length >= size)
+                {
+                    return spare;
+                }
+            }
+        }
+
+        return new Chunk(this, 0, 0, new TArgs[size], 0);
     }
 
     private void Abandon() => Stop(new OperationCanceledException("The enumeration of the Imap results was abandoned before its end."));
@@ -307,6 +371,7 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
 
         public TOut Current { get; private set; } = default!;
 
+        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
         public async ValueTask<bool> MoveNextAsync()
         {
             Outcome<TResult>? next;

@@ -45,11 +45,19 @@ internal abstract class Job(PoolRuntime runtime, ShippedFunction function)
     /// <summary>Router: the values of tasks <paramref name="first"/> .. + <paramref name="count"/> - 1.</summary>
     public abstract void OnResults(long first, int count, ref SequenceReader<byte> reader);
 
+    /// <summary>Router: the value of task <paramref name="index"/> came after its timeout; it is read past, and the task fails.</summary>
+    public abstract void OnLateResult(long index, ref SequenceReader<byte> reader, Func<long, Exception> error);
+
     /// <summary>Router, supervisor, dispatcher: these tasks have no value.</summary>
     public abstract void OnFailed(long first, int count, Func<long, Exception> error);
 
     /// <summary>Router: a chunk of <paramref name="count"/> tasks took about <paramref name="serviceTicks"/> of a worker's time.</summary>
     public virtual void OnChunkServiced(int count, long serviceTicks)
+    {
+    }
+
+    /// <summary>Router: every task of <paramref name="chunk"/> has its outcome, from the worker it was sent to.</summary>
+    public virtual void OnChunkCompleted(Chunk chunk)
     {
     }
 
@@ -173,6 +181,20 @@ internal abstract class Job<TArgs, TResult>(PoolRuntime runtime, ShippedFunction
 
         Tally(count - failed, failed);
         Account(count);
+    }
+
+    public override void OnLateResult(long index, ref SequenceReader<byte> reader, Func<long, Exception> error)
+    {
+        try
+        {
+            _ = result.Read(ref reader);
+        }
+        catch (Exception e) when (e is not ProtocolException)
+        {
+            // The value is dropped either way; the codec is past it.
+        }
+
+        OnFailed(index, 1, error);
     }
 
     public override void OnFailed(long first, int count, Func<long, Exception> error)
