@@ -26,11 +26,15 @@ internal readonly record struct Stats(double Median, double Min, double Max, int
 /// The repetition scheme of every figure: a warm-up that is thrown away, then N measured runs. The warm-up
 /// is one run, repeated until <see cref="WarmUp"/> has passed: a run of a few milliseconds would otherwise
 /// be measured before the JIT has replaced its tier-0 code (it waits 100 ms after the last new method), in
-/// this process and in the workers alike.
+/// this process and in the workers alike. A figure measured in turns with its reference (<see cref="Alternating"/>)
+/// warms up with at least <see cref="MinWarmUpRuns"/> runs of each: W4's echo allocates 400 MiB of arrays a run, and
+/// its first two or three runs grow the host's heap to the size it then runs at (166–346 ms a run, then 46–53 ms).
 /// </summary>
 internal static class Measure
 {
     public static readonly TimeSpan WarmUp = TimeSpan.FromMilliseconds(300);
+
+    public const int MinWarmUpRuns = 3;
 
     /// <summary>Warms up with <paramref name="sample"/>, then runs it <paramref name="reps"/> times and summarizes the values.</summary>
     public static Stats Repeat(int reps, Func<double> sample) => Stats.Of(Samples(reps, sample));
@@ -39,12 +43,7 @@ internal static class Measure
     /// <remarks>For figures measured in pairs in one repetition (serial and pool of W3), so that a ratio compares neighbours.</remarks>
     public static List<T> Samples<T>(int reps, Func<T> sample)
     {
-        long start = Stopwatch.GetTimestamp();
-        do
-        {
-            _ = sample();
-        }
-        while (Stopwatch.GetElapsedTime(start) < WarmUp);
+        Warm(sample, runs: 1);
 
         var samples = new List<T>(reps);
         for (int i = 0; i < reps; i++)
@@ -62,15 +61,8 @@ internal static class Measure
     /// </summary>
     public static (Stats A, Stats B) Alternating(int reps, Func<double> a, Func<double> b)
     {
-        foreach (Func<double> sample in (Func<double>[])[a, b])
-        {
-            long start = Stopwatch.GetTimestamp();
-            do
-            {
-                _ = sample();
-            }
-            while (Stopwatch.GetElapsedTime(start) < WarmUp);
-        }
+        Warm(a, MinWarmUpRuns);
+        Warm(b, MinWarmUpRuns);
 
         var first = new List<double>(reps);
         var second = new List<double>(reps);
@@ -81,6 +73,16 @@ internal static class Measure
         }
 
         return (Stats.Of(first), Stats.Of(second));
+    }
+
+    /// <summary>Runs <paramref name="sample"/> at least <paramref name="runs"/> times and for at least <see cref="WarmUp"/>.</summary>
+    private static void Warm<T>(Func<T> sample, int runs)
+    {
+        long start = Stopwatch.GetTimestamp();
+        for (int run = 0; run < runs || Stopwatch.GetElapsedTime(start) < WarmUp; run++)
+        {
+            _ = sample();
+        }
     }
 
     /// <summary>Wall time of <paramref name="action"/>.</summary>
