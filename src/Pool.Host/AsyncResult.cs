@@ -62,7 +62,11 @@ public sealed class AsyncResult<T>
         try
         {
             TimeSpan wait = timeout ?? System.Threading.Timeout.InfiniteTimeSpan;
-            return task.Wait(wait < TimeSpan.Zero && wait != System.Threading.Timeout.InfiniteTimeSpan ? TimeSpan.Zero : wait);
+            // Task.Wait takes up to int.MaxValue ms (24.8 days): a longer timeout waits as long as it takes.
+            return task.Wait(
+                wait == System.Threading.Timeout.InfiniteTimeSpan || wait.TotalMilliseconds > int.MaxValue ? System.Threading.Timeout.InfiniteTimeSpan
+                : wait < TimeSpan.Zero ? TimeSpan.Zero
+                : wait);
         }
         catch (AggregateException)
         {

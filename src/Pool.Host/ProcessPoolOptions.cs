@@ -141,6 +141,34 @@ public sealed record ProcessPoolOptions
         }
     }
 
+    /// <summary>Each worker creates its own instance of the serializer's type: one it cannot create, or one whose state an
+    /// instance made by its parameterless constructor lacks, is refused here rather than found out in every worker.</summary>
+    private void CheckSerializer()
+    {
+        if (Serializer is not { } serializer)
+        {
+            return;
+        }
+
+        Type type = serializer.GetType();
+        if (type == typeof(JsonPoolSerializer) && !((JsonPoolSerializer)serializer).HasDefaultOptions)
+        {
+            throw new ArgumentException(
+                "Serializer is a JsonPoolSerializer made with your own JsonSerializerOptions, which the workers would not have: each worker " +
+                "creates its own instance of the serializer's type with its parameterless constructor. Derive a class that passes the options to " +
+                "the base constructor, e.g. `sealed class MySerializer() : JsonPoolSerializer(MyOptions.Create())`, and set an instance of it.",
+                nameof(Serializer));
+        }
+
+        if (!type.IsPublic && !type.IsNestedPublic || type.GetConstructor(Type.EmptyTypes) is null)
+        {
+            throw new ArgumentException(
+                $"Serializer is a {type.FullName}, which workers cannot create: each worker creates its own instance of the serializer's type, " +
+                "so it must be a public class with a public parameterless constructor. Pass any settings it needs through that constructor.",
+                nameof(Serializer));
+        }
+    }
+
     /// <summary>The number of workers these options ask for.</summary>
     /// <exception cref="ArgumentOutOfRangeException">The options are invalid; the message says which and why.</exception>
     internal int ResolveWorkerCount()
@@ -151,6 +179,16 @@ public sealed record ProcessPoolOptions
         }
 
         ArgumentNullException.ThrowIfNull(WorkerEnvironment, nameof(WorkerEnvironment));
+        foreach (string name in WorkerEnvironment.Keys)
+        {
+            if (name.Length == 0 || name.Contains('=') || name.Contains('\0'))
+            {
+                throw new ArgumentException(
+                    $"WorkerEnvironment names a variable \"{name}\", which no process environment can hold: a name must be non-empty and contain neither '=' nor a NUL character.",
+                    nameof(WorkerEnvironment));
+            }
+        }
+
         if (TaskTimeout is { } timeout)
         {
             CheckTimeout(timeout, nameof(TaskTimeout));
@@ -176,6 +214,7 @@ public sealed record ProcessPoolOptions
             throw new ArgumentOutOfRangeException(nameof(MaxConcurrencyPerWorker), MaxConcurrencyPerWorker, "MaxConcurrencyPerWorker must be from 1 to 1024.");
         }
 
+        CheckSerializer();
         if (InProcess)
         {
             return 1;

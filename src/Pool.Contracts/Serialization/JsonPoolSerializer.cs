@@ -31,6 +31,7 @@ public class JsonPoolSerializer : PoolSerializer
     public JsonPoolSerializer()
         : this(CreateDefaultOptions())
     {
+        HasDefaultOptions = true;
     }
 
     /// <summary>Creates the serializer with the given options, which become read-only.</summary>
@@ -48,6 +49,9 @@ public class JsonPoolSerializer : PoolSerializer
 
     /// <summary>The options used for JSON values.</summary>
     public JsonSerializerOptions Options { get; }
+
+    /// <summary>Made by the parameterless constructor: a worker's own instance of the type is the same.</summary>
+    internal bool HasDefaultOptions { get; }
 
     /// <summary>The defaults: <see cref="JsonSerializerOptions.IncludeFields"/> and named floating-point literals.</summary>
     public static JsonSerializerOptions CreateDefaultOptions() => new(JsonSerializerDefaults.General)

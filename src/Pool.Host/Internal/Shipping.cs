@@ -29,7 +29,7 @@ internal static class Shipping
         {
             // Whatever the serializer throws, the call fails here, naming the value, instead of in a worker.
             throw new ArgumentException(
-                $"The first item (a {value?.GetType().FullName ?? typeof(TArgs).FullName}) cannot be sent to a worker with {serializer.GetType().Name}: {e.Message} " +
+                $"{(parameterName == "items" ? "The first item" : "The argument")} (a {value?.GetType().FullName ?? typeof(TArgs).FullName}) cannot be sent to a worker with {serializer.GetType().Name}: {e.Message} " +
                 "Pass plain data (numbers, strings, arrays, records or classes with public properties and a constructor the serializer can use), " +
                 "or set ProcessPoolOptions.Serializer to one that handles this type.",
                 parameterName,

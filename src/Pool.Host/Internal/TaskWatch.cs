@@ -103,7 +103,16 @@ internal sealed class TaskWatch : IDisposable
         _timer.Dispose();
     }
 
-    private static long ToTicks(TimeSpan span) => (long)(span.TotalSeconds * Stopwatch.Frequency);
+    // A timer takes delays up to about 49.7 days, and any timeout or grace may be longer (TimeSpan.MaxValue too): the
+    // timer is armed for at most this, and the check it runs re-arms it for the rest.
+    private static readonly TimeSpan MaxTimerDelay = TimeSpan.FromDays(30);
+
+    /// <summary>Stopwatch ticks in <paramref name="span"/>, saturated far below overflow, so deadlines can be added to now.</summary>
+    private static long ToTicks(TimeSpan span)
+    {
+        double ticks = span.TotalSeconds * Stopwatch.Frequency;
+        return ticks >= long.MaxValue / 4 ? long.MaxValue / 4 : (long)ticks;
+    }
 
     private void ArmWithin(TimeSpan delay)
     {
@@ -116,7 +125,7 @@ internal sealed class TaskWatch : IDisposable
             }
 
             _due = due;
-            _timer.Change(delay < TimeSpan.Zero ? TimeSpan.Zero : delay, Timeout.InfiniteTimeSpan);
+            _timer.Change(delay < TimeSpan.Zero ? TimeSpan.Zero : delay > MaxTimerDelay ? MaxTimerDelay : delay, Timeout.InfiniteTimeSpan);
         }
     }
 

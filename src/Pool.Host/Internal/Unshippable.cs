@@ -109,6 +109,20 @@ internal static class Unshippable
                 "Leave it out of what the function captures; a copy in a worker would lock nothing here.");
         }
 
+        if (typeof(Random).IsAssignableFrom(type) || (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(Lazy<>)) || type == typeof(System.Text.StringBuilder))
+        {
+            // Each would arrive changed and without an error (a fresh unseeded Random, a Lazy without its value, a
+            // StringBuilder of NULs): the serializer sees none of their state.
+            return new(type, "its state is private to it and the serializer would bring back a different one, without an error",
+                "Capture what it holds instead: a seed (and create the Random inside the function), the Lazy's Value, the StringBuilder's ToString().");
+        }
+
+        if (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(IAsyncEnumerable<>))
+        {
+            return new(type, "an asynchronous stream is produced lazily, inside the worker",
+                "Return the items in a list or an array (for example await the stream's ToListAsync()).");
+        }
+
         if (typeof(MemberInfo).IsAssignableFrom(type) || typeof(Assembly).IsAssignableFrom(type) || typeof(Module).IsAssignableFrom(type))
         {
             return new(type, "a reflection object describes this process's loaded code",
