@@ -160,11 +160,11 @@ public sealed record ProcessPoolOptions
                 nameof(Serializer));
         }
 
-        if (!type.IsPublic && !type.IsNestedPublic || type.GetConstructor(Type.EmptyTypes) is null)
+        if (type.GetConstructor(Type.EmptyTypes) is null)
         {
             throw new ArgumentException(
                 $"Serializer is a {type.FullName}, which workers cannot create: each worker creates its own instance of the serializer's type, " +
-                "so it must be a public class with a public parameterless constructor. Pass any settings it needs through that constructor.",
+                "so it needs a public parameterless constructor. Pass any settings it needs through that constructor.",
                 nameof(Serializer));
         }
     }

@@ -268,29 +268,8 @@ public class PythonParityEdgeTests(PoolFixture fixture) : IClassFixture<PoolFixt
     public async Task A_serializer_without_a_parameterless_constructor_is_refused_at_construction_naming_the_option()
     {
         var options = new ProcessPoolOptions { Serializer = new ParityEdgeSerializer(System.Text.Json.JsonSerializerDefaults.Web) };
-        ProcessPool? pool = null;
-        try
-        {
-            pool = await TestPools.StartAsync(workers: 1, options: options).WaitAsync(Short);
-            Func<Task> map = () => pool.MapAsync(Functions.Move, new[] { new Point(1, 2) }).WaitAsync(Short);
-            Exception late = (await map.Should().ThrowAsync<Exception>("the workers cannot create the serializer")).Which;
-            int started = pool.StartedProcessIds.Count;
-            await Task.Delay(1_500);
-            pool.StartedProcessIds.Count.Should().Be(started, "workers that cannot create the serializer must not be restarted forever");
-            late.Should().BeNull("the pool should have been refused at construction; instead the map failed with {0}: {1}", late.GetType().Name, late.Message);
-        }
-        catch (Exception e) when (e is not Xunit.Sdk.XunitException)
-        {
-            e.Should().BeAssignableTo<ArgumentException>("got {0}: {1}", e.GetType().Name, e.Message);
-            e.Message.Should().Contain("Serializer").And.Contain("constructor");
-        }
-        finally
-        {
-            if (pool is not null)
-            {
-                await TestPools.DisposeAndAssertNoWorkersAsync(pool);
-            }
-        }
+        Func<Task> start = () => TestPools.StartAsync(workers: 1, options: options).WaitAsync(Short);
+        (await start.Should().ThrowAsync<ArgumentException>()).Which.Message.Should().Contain("Serializer").And.Contain("constructor");
     }
 
     /// <summary>
@@ -315,7 +294,6 @@ public class PythonParityEdgeTests(PoolFixture fixture) : IClassFixture<PoolFixt
         await using ProcessPool pool = await TestPools.StartAsync(options: new ProcessPoolOptions { CancellationGrace = TimeSpan.FromDays(60) });
         using var cts = new CancellationTokenSource();
         Task<int[]> map = pool.MapAsync(Functions.SleepCooperatively, new[] { 10_000, 10_000 }, chunkSize: 1, cancellationToken: cts.Token);
-        await Task.Delay(300);
         FluentActions.Invoking(cts.Cancel).Should().NotThrow();
         await FluentActions.Awaiting(() => map.WaitAsync(Short)).Should().ThrowAsync<OperationCanceledException>();
         (await pool.MapAsync(Functions.Square, new[] { 3 }).WaitAsync(Short)).Should().Equal(9);
@@ -383,6 +361,7 @@ public class PythonParityEdgeTests(PoolFixture fixture) : IClassFixture<PoolFixt
         ProcessPool pool = await TestPools.StartAsync();
         var unexpected = new ConcurrentQueue<Exception>();
         int completed = 0;
+        var firstCompleted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using var started = new CountdownEvent(8);
         Task[] loops = [.. Enumerable.Range(0, 8).Select(t => Task.Run(async () =>
         {
@@ -408,6 +387,7 @@ public class PythonParityEdgeTests(PoolFixture fixture) : IClassFixture<PoolFixt
                     }
 
                     Interlocked.Increment(ref completed);
+                    firstCompleted.TrySetResult();
                 }
                 catch (Exception e) when (e is PoolTerminatedException || (e is InvalidOperationException && e.Message.Contains("terminated", StringComparison.Ordinal)))
                 {
@@ -421,7 +401,7 @@ public class PythonParityEdgeTests(PoolFixture fixture) : IClassFixture<PoolFixt
             }
         }))];
         started.Wait(Short).Should().BeTrue();
-        await Task.Delay(500);
+        await firstCompleted.Task.WaitAsync(Short);
         await Task.Run(pool.Dispose).WaitAsync(Short);
         await Task.WhenAll(loops).WaitAsync(Short);
         unexpected.Should().BeEmpty();
@@ -483,7 +463,6 @@ public class PythonParityEdgeTests(PoolFixture fixture) : IClassFixture<PoolFixt
     {
         ProcessPool pool = await TestPools.StartAsync();
         Task<int[]> map = pool.MapAsync(Functions.Sleep, Enumerable.Repeat(50, 100), chunkSize: 1);
-        await Task.Delay(200);
         using var go = new ManualResetEventSlim();
         Task[] racers =
         [
@@ -512,7 +491,6 @@ public class PythonParityEdgeTests(PoolFixture fixture) : IClassFixture<PoolFixt
         (await results.MoveNextAsync().AsTask().WaitAsync(Short)).Should().BeTrue();
         results.Current.Should().Be(49);
         Task<bool> next = results.MoveNextAsync().AsTask();
-        await Task.Delay(200);
         await pool.DisposeAsync().AsTask().WaitAsync(Short);
         await FluentActions.Awaiting(() => next.WaitAsync(TimeSpan.FromSeconds(10))).Should().ThrowAsync<PoolTerminatedException>();
         TestPools.AssertGone(pool.StartedProcessIds);
@@ -620,7 +598,6 @@ public class PythonParityEdgeTests(PoolFixture fixture) : IClassFixture<PoolFixt
         ProcessPool pool = await TestPools.StartAsync(options: new ProcessPoolOptions { MaxTasksPerWorker = 2 });
         (await pool.MapAsync(Functions.ProcessId, Enumerable.Range(0, 12), chunkSize: 1).WaitAsync(Short)).Should().HaveCount(12);
         Task<int[]> running = pool.MapAsync(Functions.Sleep, Enumerable.Repeat(100, 40), chunkSize: 1);
-        await Task.Delay(300);
         pool.Terminate();
         await FluentActions.Awaiting(() => running.WaitAsync(Short)).Should().ThrowAsync<PoolTerminatedException>();
         await pool.JoinAsync().WaitAsync(Short);
@@ -698,6 +675,10 @@ public class PythonParityEdgeTests(PoolFixture fixture) : IClassFixture<PoolFixt
         value.Should().Be(expected, "the worker must see what this process holds, or the call must be refused naming `{0}`", culprit);
     }
 
+    /// <summary>
+    /// Waits, at most 3 s, for a process that is not our child to be gone after its tree was killed: .NET offers no
+    /// exit event for a process it did not start (no pidfd), so this looks every 50 ms.
+    /// </summary>
     private static async Task WaitGoneAsync(int processId)
     {
         var clock = Stopwatch.StartNew();

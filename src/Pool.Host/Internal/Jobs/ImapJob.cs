@@ -194,10 +194,7 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
                     // than the workers would get chunks of one task each.
                     if (count > 0)
                     {
-                        Publish(chunk, count);
-                        chunk = NextChunk();
-                        buffer = (TArgs[])chunk.Items;
-                        count = 0;
+                        PublishAndStartNext();
                     }
 
                     while (_pulled - Volatile.Read(ref _taken) > Volatile.Read(ref _window) - ChunkSize)
@@ -214,10 +211,7 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
                 // The array may be larger than the chunk size (a spare) or smaller (the size grew since it was taken).
                 if (count == buffer.Length || count >= ChunkSize)
                 {
-                    Publish(chunk, count);
-                    chunk = NextChunk();
-                    buffer = (TArgs[])chunk.Items;
-                    count = 0;
+                    PublishAndStartNext();
                 }
             }
         }
@@ -251,6 +245,14 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
         }
 
         Account(1);
+
+        void PublishAndStartNext()
+        {
+            Publish(chunk, count);
+            chunk = NextChunk();
+            buffer = (TArgs[])chunk.Items;
+            count = 0;
+        }
     }
 
     private void Publish(Chunk chunk, int count)
