@@ -24,6 +24,9 @@ namespace Pool;
 /// </remarks>
 public class JsonPoolSerializer : PoolSerializer
 {
+    /// <summary>UTF-8 that refuses a lone surrogate instead of writing U+FFFD in its place.</summary>
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
     [ThreadStatic]
     private static Utf8JsonWriter? t_writer;
 
@@ -53,13 +56,26 @@ public class JsonPoolSerializer : PoolSerializer
     /// <summary>Made by the parameterless constructor: a worker's own instance of the type is the same.</summary>
     internal bool HasDefaultOptions { get; }
 
-    /// <summary>The defaults: <see cref="JsonSerializerOptions.IncludeFields"/> and named floating-point literals.</summary>
-    public static JsonSerializerOptions CreateDefaultOptions() => new(JsonSerializerDefaults.General)
+    /// <summary>
+    /// The defaults: <see cref="JsonSerializerOptions.IncludeFields"/>, named floating-point literals, and converters
+    /// for the framework types System.Text.Json would bring back wrong (<c>BigInteger</c> and <c>Complex</c> as zero,
+    /// <c>Stack&lt;T&gt;</c> reversed). Start your own options from these.
+    /// </summary>
+    public static JsonSerializerOptions CreateDefaultOptions()
     {
-        IncludeFields = true,
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-        TypeInfoResolver = new DefaultJsonTypeInfoResolver(),
-    };
+        var options = new JsonSerializerOptions(JsonSerializerDefaults.General)
+        {
+            IncludeFields = true,
+            NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+            TypeInfoResolver = new DefaultJsonTypeInfoResolver(),
+        };
+        foreach (JsonConverter converter in FrameworkConverters.All)
+        {
+            options.Converters.Add(converter);
+        }
+
+        return options;
+    }
 
     /// <inheritdoc />
     public sealed override void Serialize<T>(IBufferWriter<byte> writer, T value)
@@ -74,8 +90,20 @@ public class JsonPoolSerializer : PoolSerializer
         else if (typeof(T) == typeof(string))
         {
             string text = Unsafe.As<T, string>(ref value);
-            int count = Encoding.UTF8.GetByteCount(text);
-            Encoding.UTF8.GetBytes(text, writer.GetSpan(count));
+            int count;
+            try
+            {
+                count = StrictUtf8.GetByteCount(text);
+            }
+            catch (EncoderFallbackException e)
+            {
+                throw new ArgumentException(
+                    $"The string has a lone surrogate (\\u{(int)e.CharUnknown:X4}) at index {e.Index}, which UTF-8 cannot carry; " +
+                    "a worker would get U+FFFD in its place. Pass text that is whole UTF-16 (a cut string often splits a pair), or a char[].",
+                    e);
+            }
+
+            StrictUtf8.GetBytes(text, writer.GetSpan(count));
             writer.Advance(count);
         }
         else if (RawArrayCodec<T>.Instance is { } arrays)

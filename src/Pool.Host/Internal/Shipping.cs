@@ -9,7 +9,11 @@ internal static class Shipping
     [ThreadStatic]
     private static FrameWriter? t_scratch;
 
-    /// <exception cref="ArgumentException">The value does not serialize or does not deserialize.</exception>
+    /// <summary>
+    /// Writes <paramref name="value"/> as a task's arguments, reads it back as a worker would, and compares
+    /// the copy with the value (see <see cref="Fidelity"/>).
+    /// </summary>
+    /// <exception cref="ArgumentException">The value does not serialize, does not deserialize, or arrives different; the message says where.</exception>
     public static void CheckArgument<TArgs>(ArgsCodec<TArgs> args, TArgs value, PoolSerializer serializer, string parameterName)
     {
         if (!args.CanFail)
@@ -19,19 +23,22 @@ internal static class Shipping
 
         FrameWriter scratch = t_scratch ??= new FrameWriter(4096);
         scratch.Reset();
+        string what = $"{(parameterName == "items" ? "The first item" : "The argument")} (a {(value is null ? TargetCapture.Describe(typeof(TArgs)) : TargetCapture.Describe(value.GetType()))})";
+        TArgs copy;
         try
         {
             args.Write(scratch, value);
             var reader = new SequenceReader<byte>(new ReadOnlySequence<byte>(scratch.WrittenMemory));
-            _ = args.Read(ref reader);
+            copy = args.Read(ref reader);
         }
-        catch (Exception e) when (e is not ArgumentException)
+        catch (Exception e)
         {
             // Whatever the serializer throws, the call fails here, naming the value, instead of in a worker.
+            // An ArgumentException from it already says what to do.
             throw new ArgumentException(
-                $"{(parameterName == "items" ? "The first item" : "The argument")} (a {value?.GetType().FullName ?? typeof(TArgs).FullName}) cannot be sent to a worker with {serializer.GetType().Name}: {e.Message} " +
-                "Pass plain data (numbers, strings, arrays, records or classes with public properties and a constructor the serializer can use), " +
-                "or set ProcessPoolOptions.Serializer to one that handles this type.",
+                $"{what} cannot be sent to a worker with {serializer.GetType().Name}: {e.Message}" + (e is ArgumentException ? string.Empty :
+                " Pass plain data (numbers, strings, arrays, records or classes with public properties and a constructor the serializer can use), " +
+                "or set ProcessPoolOptions.Serializer to one that handles this type."),
                 parameterName,
                 e);
         }
@@ -39,5 +46,20 @@ internal static class Shipping
         {
             scratch.Reset();
         }
+
+        if (Fidelity.Find(value, copy, typeof(TArgs), Fidelity.TrustedBy(serializer)) is { } difference)
+        {
+            throw new ArgumentException(
+                $"{what} would not arrive in a worker as it is with {serializer.GetType().Name}: {difference}. {HowToKeep(difference)}",
+                parameterName);
+        }
     }
+
+    /// <summary>What to do about a value that arrives different, by the kind of difference.</summary>
+    public static string HowToKeep(Difference difference) => difference.Kind == DifferenceKind.Type
+        ? "The serializer writes an object as its declared type, so a derived object loses what the base type does not have: " +
+          "declare it as its own type, or list the derived types on the base type with [JsonDerivedType] (System.Text.Json polymorphism)."
+        : "Give the type public properties or constructor parameters for the state a worker needs, mark fields a worker does not need " +
+          "[NonSerialized] (or [JsonIgnore] on their property), send the value in a form the serializer brings back (a string, a number), " +
+          "or set ProcessPoolOptions.Serializer to one that handles the type.";
 }

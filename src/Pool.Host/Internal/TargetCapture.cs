@@ -30,6 +30,7 @@ internal sealed class TargetCapture
     private readonly PoolSerializer _serializer;
     private readonly string _function;
     private readonly IReadOnlySet<(Module Module, int Token)>? _used;
+    private readonly Func<Type, bool> _trusted;
     private readonly FrameWriter _writer = new(4096);
     private readonly HashSet<object> _path = new(ReferenceEqualityComparer.Instance);
 
@@ -38,6 +39,7 @@ internal sealed class TargetCapture
         _serializer = serializer;
         _function = function;
         _used = used;
+        _trusted = Fidelity.TrustedBy(serializer);
     }
 
     /// <summary>The target's bytes for <see cref="FunctionDescriptor.Target"/>.</summary>
@@ -168,7 +170,7 @@ internal sealed class TargetCapture
                 "Targets are copied as trees: mark the field that points back [NonSerialized], or capture only the values the function needs.");
         }
 
-        (int Depth, FieldInfo Field)[] fields = ObjectFieldCache.GetOrAdd(type, ObjectFields);
+        (int Depth, FieldInfo Field)[] fields = FieldsOf(type);
         _writer.WriteByte((byte)TargetNode.Fields);
         _writer.WriteString(typeName);
         _writer.WriteInt32(fields.Length);
@@ -210,8 +212,8 @@ internal sealed class TargetCapture
         string? typeName = shipped == declaredType ? null : shipped.AssemblyQualifiedName;
         int node = _writer.Position;
         Exception? failure = TryWriteSerialized(value, shipped, typeName, out object? copy);
-        if (IsOwnObject(runtimeType) && _path.Count < MaxObjectDepth &&
-            (failure is not null || (!runtimeType.IsDefined(typeof(JsonConverterAttribute), inherit: true) && !SameFields(value, copy))))
+        Difference? difference = failure is null ? Fidelity.Find(value, copy, shipped, _trusted) : null;
+        if ((failure is not null || difference is not null) && IsOwnObject(runtimeType) && _path.Count < MaxObjectDepth)
         {
             _writer.Truncate(node);
             WriteObject(value, runtimeType, runtimeType == declaredType ? null : runtimeType.AssemblyQualifiedName, what);
@@ -224,6 +226,13 @@ internal sealed class TargetCapture
                 $"{_function} cannot be shipped to a worker: {what} (a {Describe(runtimeType)}) does not survive {_serializer.GetType().Name}: {failure.Message} " +
                 "Give the type public properties and a constructor the serializer can use, or set ProcessPoolOptions.Serializer to one that handles it." + skip,
                 failure);
+        }
+
+        if (difference is not null)
+        {
+            throw new ArgumentException(
+                $"{_function} cannot be shipped to a worker: {what} (a {Describe(runtimeType)}) would not arrive as it is with {_serializer.GetType().Name}: {difference}. " +
+                Shipping.HowToKeep(difference) + skip);
         }
     }
 
@@ -252,36 +261,9 @@ internal sealed class TargetCapture
     }
 
     /// <summary>An object of the application's own types (not the framework's, not compiler-made, not an array).</summary>
-    private static bool IsOwnObject(Type type) =>
+    internal static bool IsOwnObject(Type type) =>
         !type.IsArray && !type.IsPrimitive && !type.IsEnum && !IsFrameworkType(type) &&
         !type.IsDefined(typeof(CompilerGeneratedAttribute), inherit: false) && !IsClosure(type);
-
-    /// <summary>Whether the serializer's copy has the original's fields: same type, same null fields, equal values and strings.</summary>
-    private static bool SameFields(object original, object? copy)
-    {
-        Type type = original.GetType();
-        if (copy is null || copy.GetType() != type)
-        {
-            return false;
-        }
-
-        foreach ((_, FieldInfo field) in ObjectFieldCache.GetOrAdd(type, ObjectFields))
-        {
-            object? before = field.GetValue(original);
-            object? after = field.GetValue(copy);
-            if ((before is null) != (after is null))
-            {
-                return false;
-            }
-
-            if (before is not null && (before is string || field.FieldType.IsValueType) && !before.Equals(after))
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
 
     private ArgumentException Refused(string what, Type type, UnshippableReason reason, string skip)
     {
@@ -304,6 +286,9 @@ internal sealed class TargetCapture
     private static bool CanNameInWorker(Type type) =>
         !type.IsDefined(typeof(CompilerGeneratedAttribute), inherit: false) && (type.IsVisible || !IsFrameworkType(type));
 
+    /// <summary>Every instance field of <paramref name="type"/> and its base types (not [NonSerialized] ones), with how many bases up it is declared.</summary>
+    internal static (int Depth, FieldInfo Field)[] FieldsOf(Type type) => ObjectFieldCache.GetOrAdd(type, ObjectFields);
+
     private static (int Depth, FieldInfo Field)[] ObjectFields(Type type)
     {
         var fields = new List<(int, FieldInfo)>();
@@ -323,7 +308,7 @@ internal sealed class TargetCapture
     }
 
     /// <summary>A field as the user wrote it: property <c>Name</c> for a backing field, parameter <c>x</c> for a primary constructor's.</summary>
-    private static string MemberName(FieldInfo field)
+    internal static string MemberName(FieldInfo field)
     {
         string name = field.Name;
         if (name.StartsWith('<') && name.IndexOf('>', StringComparison.Ordinal) is > 1 and int close)

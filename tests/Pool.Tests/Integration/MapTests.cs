@@ -206,7 +206,7 @@ public class MapTests(PoolFixture fixture) : IClassFixture<PoolFixture>
     public void An_argument_that_cannot_be_serialized_is_refused_at_the_call()
     {
         Action map = () => Pool.Map((Action a) => 1, new Action[] { static () => { } });
-        map.Should().Throw<ArgumentException>().WithParameterName("items").WithMessage("*System.Action*cannot be sent to a worker*");
+        map.Should().Throw<ArgumentException>().WithParameterName("items").WithMessage("*Action*cannot be sent to a worker*");
     }
 
     [Fact(Timeout = 60_000)]

@@ -196,7 +196,7 @@ public class RefusalTests(PoolFixture fixture) : IClassFixture<PoolFixture>
     public async Task An_unshippable_first_item_is_refused_at_the_call_and_a_later_one_fails_alone()
     {
         Action first = () => Pool.MapAsync(Describe, new object[] { typeof(int), 1 });
-        first.Should().Throw<ArgumentException>().WithParameterName("items").WithMessage("The first item (a System.RuntimeType)*");
+        first.Should().Throw<ArgumentException>().WithParameterName("items").WithMessage("The first item (a RuntimeType)*");
 
         Outcome<string>[] outcomes = await Pool.MapOutcomesAsync(Describe, new object[] { 1, "two", typeof(int), 4.0 }, chunkSize: 1).Within();
 
