@@ -13,8 +13,8 @@ internal abstract class ArgsCodec<TArgs>
     /// <summary>Bytes per task when they are all the same, else -1.</summary>
     public abstract int FixedSize { get; }
 
-    /// <summary>Whether writing can throw (a value the serializer refuses).</summary>
-    public bool CanFail => FixedSize < 0;
+    /// <summary>Whether a value can fail to travel, or arrive different: one that goes through the serializer.</summary>
+    public abstract bool CanFail { get; }
 
     public abstract void Write(FrameWriter writer, in TArgs args);
 
@@ -76,6 +76,8 @@ internal sealed class Args0 : ArgsCodec<ValueTuple>
 {
     public override int FixedSize => 0;
 
+    public override bool CanFail => false;
+
     public override void Write(FrameWriter writer, in ValueTuple args)
     {
     }
@@ -89,6 +91,8 @@ internal sealed class Args1<T>(Codec<T> codec) : ArgsCodec<T>
 
     public override int FixedSize => codec.FixedSize;
 
+    public override bool CanFail => codec.CanFail;
+
     public override void Write(FrameWriter writer, in T args) => codec.Write(writer, args);
 
     public override T Read(ref SequenceReader<byte> reader) => codec.Read(ref reader);
@@ -99,6 +103,8 @@ internal sealed class Args1<T>(Codec<T> codec) : ArgsCodec<T>
 internal sealed class Args2<T1, T2>(Codec<T1> c1, Codec<T2> c2) : ArgsCodec<(T1, T2)>
 {
     public override int FixedSize => Sum(c1.FixedSize, c2.FixedSize);
+
+    public override bool CanFail => c1.CanFail || c2.CanFail;
 
     public override void Write(FrameWriter writer, in (T1, T2) args)
     {
@@ -135,6 +141,8 @@ internal sealed class Args3<T1, T2, T3>(Codec<T1> c1, Codec<T2> c2, Codec<T3> c3
 {
     public override int FixedSize => Args2<T1, T2>.Sum(c1.FixedSize, c2.FixedSize, c3.FixedSize);
 
+    public override bool CanFail => c1.CanFail || c2.CanFail || c3.CanFail;
+
     public override void Write(FrameWriter writer, in (T1, T2, T3) args)
     {
         c1.Write(writer, args.Item1);
@@ -154,6 +162,8 @@ internal sealed class Args3<T1, T2, T3>(Codec<T1> c1, Codec<T2> c2, Codec<T3> c3
 internal sealed class Args4<T1, T2, T3, T4>(Codec<T1> c1, Codec<T2> c2, Codec<T3> c3, Codec<T4> c4) : ArgsCodec<(T1, T2, T3, T4)>
 {
     public override int FixedSize => Args2<T1, T2>.Sum(c1.FixedSize, c2.FixedSize, c3.FixedSize, c4.FixedSize);
+
+    public override bool CanFail => c1.CanFail || c2.CanFail || c3.CanFail || c4.CanFail;
 
     public override void Write(FrameWriter writer, in (T1, T2, T3, T4) args)
     {

@@ -17,6 +17,9 @@ internal abstract class Codec<T>
     /// <summary>Bytes per value when every value has the same size, else -1.</summary>
     public abstract int FixedSize { get; }
 
+    /// <summary>Whether a value goes through the serializer, so that it can fail to travel or arrive different.</summary>
+    public virtual bool CanFail => false;
+
     public abstract void Write(FrameWriter writer, T value);
 
     public abstract T Read(ref SequenceReader<byte> reader);
@@ -90,6 +93,8 @@ internal sealed class RawCodec<T> : Codec<T>
 internal sealed class SerializedCodec<T>(PoolSerializer serializer) : Codec<T>
 {
     public override int FixedSize => -1;
+
+    public override bool CanFail => true;
 
     public override void Write(FrameWriter writer, T value)
     {

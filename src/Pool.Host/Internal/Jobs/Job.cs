@@ -125,7 +125,7 @@ internal abstract class Job<TArgs, TResult>(PoolRuntime runtime, ShippedFunction
     {
         ReadOnlySpan<TArgs> values = ((TArgs[])chunk.Items).AsSpan(chunk.ItemsOffset, chunk.Count);
         error = null;
-        if (!args.CanFail)
+        if (args.FixedSize >= 0)
         {
             args.WriteMany(writer, values);
             return values.Length;
