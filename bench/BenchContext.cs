@@ -15,7 +15,7 @@ internal sealed class BenchContext(BenchOptions options, Report report)
     public int Workers { get; } = Environment.ProcessorCount;
 
     /// <summary>The full-run value, or the quick one under --quick.</summary>
-    public int Pick(int full, int quick) => options.Quick ? quick : full;
+    public T Pick<T>(T full, T quick) => options.Quick ? quick : full;
 
     /// <summary>Options for a pool of this bench: <see cref="Workers"/> workers, their output dropped unless asked.</summary>
     public ProcessPoolOptions PoolOptions(int? workers = null, bool keepOutput = false) => new()

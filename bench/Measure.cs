@@ -59,10 +59,14 @@ internal static class Measure
     /// times each. A figure and its reference are measured this way, so that both see the same moments of a noisy
     /// machine and their ratio compares neighbours, not two stretches of time seconds apart.
     /// </summary>
-    public static (Stats A, Stats B) Alternating(int reps, Func<double> a, Func<double> b)
+    /// <param name="reps">Measured runs of each.</param>
+    /// <param name="a">The figure.</param>
+    /// <param name="b">Its reference.</param>
+    /// <param name="warmUp">How long each warms up at least; <see cref="WarmUp"/> by default.</param>
+    public static (Stats A, Stats B) Alternating(int reps, Func<double> a, Func<double> b, TimeSpan? warmUp = null)
     {
-        Warm(a, MinWarmUpRuns);
-        Warm(b, MinWarmUpRuns);
+        Warm(a, MinWarmUpRuns, warmUp ?? WarmUp);
+        Warm(b, MinWarmUpRuns, warmUp ?? WarmUp);
 
         var first = new List<double>(reps);
         var second = new List<double>(reps);
@@ -75,11 +79,11 @@ internal static class Measure
         return (Stats.Of(first), Stats.Of(second));
     }
 
-    /// <summary>Runs <paramref name="sample"/> at least <paramref name="runs"/> times and for at least <see cref="WarmUp"/>.</summary>
-    private static void Warm<T>(Func<T> sample, int runs)
+    /// <summary>Runs <paramref name="sample"/> at least <paramref name="runs"/> times and for at least <paramref name="atLeast"/> (<see cref="WarmUp"/>).</summary>
+    private static void Warm<T>(Func<T> sample, int runs, TimeSpan? atLeast = null)
     {
         long start = Stopwatch.GetTimestamp();
-        for (int run = 0; run < runs || Stopwatch.GetElapsedTime(start) < WarmUp; run++)
+        for (int run = 0; run < runs || Stopwatch.GetElapsedTime(start) < (atLeast ?? WarmUp); run++)
         {
             _ = sample();
         }

@@ -13,6 +13,13 @@ internal static class W4Payload
     private const string Id = "W4";
     private const int Size = 1 << 20;
 
+    /// <summary>
+    /// Each variant and its reference warm up this long (under --quick, the usual 300 ms): the first 10–20 runs of a
+    /// variant (2–4 GiB through the workers) are up to 3× slower than the ones after, while each worker's GC settles
+    /// its generation budgets for a stream of 1 MiB arrays (harness: 50–200 ms a run, then 25–45 ms).
+    /// </summary>
+    private static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(1.5);
+
     public static void Run(BenchContext context)
     {
         int count = context.Pick(200, 50);
@@ -33,7 +40,7 @@ internal static class W4Payload
 
         void Add(string variant, bool echo, Func<double> pooled)
         {
-            (Stats ours, Stats raw) = Measure.Alternating(context.Reps, pooled, () => pipe.Stream(Size, count, echo));
+            (Stats ours, Stats raw) = Measure.Alternating(context.Reps, pooled, () => pipe.Stream(Size, count, echo), context.Pick(WarmUp, Measure.WarmUp));
             context.Add(Id, variant, Impls.ProcessPool, Units.MegabytesPerSecond, ours);
             context.Add(Id, variant, Impls.RawPipe, Units.MegabytesPerSecond, raw);
         }

@@ -24,6 +24,9 @@ internal sealed class Dispatcher(PoolRuntime runtime)
     private const int SpinIterations = 200;
     private static readonly long ShortWait = Stopwatch.Frequency / 5000;
 
+    /// <summary>A worker's buffer is written out as soon as it holds this much (the pipe's buffer holds twice it).</summary>
+    private const int EagerFlushBytes = 1 << 20;
+
     private readonly ManualResetEventSlim _wake = new(initialState: false, spinCount: 1);
     private bool _spin = true;
     private readonly CancellationTokenSource _stop = new();
@@ -300,6 +303,12 @@ internal sealed class Dispatcher(PoolRuntime runtime)
         }
 
         MarkDirty(worker);
+        if (worker.Buffered >= EagerFlushBytes)
+        {
+            // Large arguments go out as they are written, a megabyte at a time, so that every worker gets its
+            // first one at once instead of waiting for the window of the worker before it to be written whole.
+            worker.Flush();
+        }
     }
 
     private void MarkDirty(WorkerConnection worker)

@@ -106,6 +106,9 @@ internal sealed class WorkerConnection : IDisposable
 
     public int InFlightCount => Volatile.Read(ref _inFlightCount);
 
+    /// <summary>Dispatcher: bytes written since the last <see cref="Flush"/>, the arrays sent as blocks included.</summary>
+    public long Buffered => _frames.Length;
+
     public bool HasRoom => !_dead && !_retiring && Volatile.Read(ref _inFlightCount) < _window;
 
     /// <summary>Waits for the worker's Ready, checks its protocol version, sends Init and starts reading.</summary>
