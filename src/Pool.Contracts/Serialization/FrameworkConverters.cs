@@ -65,39 +65,36 @@ internal static class FrameworkConverters
         }
     }
 
-    private sealed class StackConverter<T> : JsonConverter<Stack<T>>
+    /// <summary>A stack as an array, top first; read back by pushing from the bottom.</summary>
+    private abstract class TopFirstConverter<TStack, T> : JsonConverter<TStack>
+        where TStack : IEnumerable<T>
     {
-        public override Stack<T>? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+        public override TStack? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
         {
-            T[]? topFirst = JsonSerializer.Deserialize<T[]>(ref reader, options);
-            if (topFirst is null)
+            T[]? items = JsonSerializer.Deserialize<T[]>(ref reader, options);
+            if (items is null)
             {
-                return null;
+                return default;
             }
 
-            Array.Reverse(topFirst);
-            return new Stack<T>(topFirst);
+            Array.Reverse(items);
+            return Create(items);
         }
 
-        public override void Write(Utf8JsonWriter writer, Stack<T> value, JsonSerializerOptions options) =>
+        public override void Write(Utf8JsonWriter writer, TStack value, JsonSerializerOptions options) =>
             JsonSerializer.Serialize<IEnumerable<T>>(writer, value, options);
+
+        /// <summary>The stack with <paramref name="bottomFirst"/> pushed in order.</summary>
+        protected abstract TStack Create(T[] bottomFirst);
     }
 
-    private sealed class ConcurrentStackConverter<T> : JsonConverter<ConcurrentStack<T>>
+    private sealed class StackConverter<T> : TopFirstConverter<Stack<T>, T>
     {
-        public override ConcurrentStack<T>? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
-        {
-            T[]? topFirst = JsonSerializer.Deserialize<T[]>(ref reader, options);
-            if (topFirst is null)
-            {
-                return null;
-            }
+        protected override Stack<T> Create(T[] bottomFirst) => new(bottomFirst);
+    }
 
-            Array.Reverse(topFirst);
-            return new ConcurrentStack<T>(topFirst);
-        }
-
-        public override void Write(Utf8JsonWriter writer, ConcurrentStack<T> value, JsonSerializerOptions options) =>
-            JsonSerializer.Serialize<IEnumerable<T>>(writer, value, options);
+    private sealed class ConcurrentStackConverter<T> : TopFirstConverter<ConcurrentStack<T>, T>
+    {
+        protected override ConcurrentStack<T> Create(T[] bottomFirst) => new(bottomFirst);
     }
 }
