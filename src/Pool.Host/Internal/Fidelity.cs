@@ -1,6 +1,8 @@
 using System.Collections;
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Reflection;
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
@@ -22,31 +24,53 @@ internal sealed class Fidelity
     private const int MaxDepth = 16;
     private const int MaxElements = 1000;
 
-    private readonly Func<Type, bool> _trusted;
-    private readonly HashSet<object> _seen = new(ReferenceEqualityComparer.Instance);
+    /// <summary>How each type is compared, per serializer (its converters decide which types are trusted).</summary>
+    private static readonly ConditionalWeakTable<PoolSerializer, ConcurrentDictionary<Type, Shape>> ShapesBySerializer = new();
 
-    private Fidelity(Func<Type, bool> trusted) => _trusted = trusted;
+    private readonly ConcurrentDictionary<Type, Shape> _shapes;
+    private readonly IList<JsonConverter> _converters;
+    private HashSet<object>? _seen;
+
+    private Fidelity(PoolSerializer serializer)
+    {
+        _shapes = ShapesBySerializer.GetValue(serializer, static _ => new ConcurrentDictionary<Type, Shape>());
+        _converters = serializer is JsonPoolSerializer json ? json.Options.Converters : [];
+    }
+
+    private enum Way
+    {
+        /// <summary>A string, a primitive, an enum: by <c>Equals</c>.</summary>
+        Equal,
+
+        /// <summary>Not looked into: a type with its own converter, a lazy sequence, a value without equality of its own.</summary>
+        Skip,
+
+        /// <summary>A collection: count, then the first <see cref="MaxElements"/> elements in order.</summary>
+        Elements,
+
+        /// <summary>A set or a bag: count only.</summary>
+        Count,
+
+        /// <summary>An object of the application's own types, a tuple, a pair: field by field.</summary>
+        Fields,
+
+        /// <summary>A framework value with an <c>Equals</c> of its own (BigInteger, Uri, Version).</summary>
+        OwnEquals,
+    }
 
     /// <summary>Where the copy differs from the original, or null when the worker gets what the caller has.</summary>
     /// <param name="original">The caller's value.</param>
-    /// <param name="copy">What the serializer read back from the original's bytes.</param>
+    /// <param name="copy">What <paramref name="serializer"/> read back from the original's bytes.</param>
     /// <param name="declared">The type the value is declared as (a parameter's, a field's).</param>
-    /// <param name="trusted">Types whose own converter decides what travels; they are not looked into.</param>
-    public static Difference? Find(object? original, object? copy, Type declared, Func<Type, bool> trusted) =>
-        new Fidelity(trusted).Compare(original, copy, declared, string.Empty, 0);
+    /// <param name="serializer">The pool's serializer; types its converters handle are trusted, not looked into.</param>
+    public static Difference? Find(object? original, object? copy, Type declared, PoolSerializer serializer) =>
+        new Fidelity(serializer).Compare(original, copy, declared, 0);
 
-    /// <summary>The types the serializer's own converters handle: a <see cref="JsonConverterAttribute"/>, or a converter in its options.</summary>
-    public static Func<Type, bool> TrustedBy(PoolSerializer serializer)
-    {
-        IList<JsonConverter> converters = serializer is JsonPoolSerializer json ? json.Options.Converters : [];
-        return type => type.IsDefined(typeof(JsonConverterAttribute), inherit: true) || converters.Any(c => c.CanConvert(type));
-    }
-
-    private Difference? Compare(object? original, object? copy, Type declared, string path, int depth)
+    private Difference? Compare(object? original, object? copy, Type declared, int depth)
     {
         if (original is null || copy is null)
         {
-            return (original is null) == (copy is null) ? null : new Difference(path, Show(copy), Show(original), DifferenceKind.Value);
+            return (original is null) == (copy is null) ? null : new Difference(string.Empty, Show(copy), Show(original), DifferenceKind.Value);
         }
 
         Type type = original.GetType();
@@ -62,42 +86,31 @@ internal sealed class Fidelity
             bool sameCollection = original is IEnumerable && (declared.IsInterface || declared.IsAbstract) && declared.IsInstanceOfType(copy);
             if (!sameCollection)
             {
-                return new Difference(path, "a " + TargetCapture.Describe(copy.GetType()), "a " + TargetCapture.Describe(type), DifferenceKind.Type);
+                return new Difference(string.Empty, "a " + TargetCapture.Describe(copy.GetType()), "a " + TargetCapture.Describe(type), DifferenceKind.Type);
             }
         }
 
-        if (original is string || type.IsPrimitive || type.IsEnum)
+        Shape shape = ShapeFor(type);
+        switch (shape.Way)
         {
-            return original.Equals(copy) ? null : new Difference(path, Show(copy), Show(original), DifferenceKind.Value);
+            case Way.Equal:
+            case Way.OwnEquals:
+                return original.Equals(copy) ? null : new Difference(string.Empty, Show(copy), Show(original), DifferenceKind.Value);
+            case Way.Skip:
+                return null;
         }
 
-        if (depth >= MaxDepth || _trusted(type) || !_seen.Add(original))
+        _seen ??= new HashSet<object>(ReferenceEqualityComparer.Instance);
+        if (depth >= MaxDepth || !_seen.Add(original))
         {
             return null;
         }
 
         try
         {
-            if (original is IEnumerable items)
-            {
-                return CompareElements(items, (IEnumerable)copy, type, path, depth);
-            }
-
-            if (TargetCapture.IsOwnObject(type) || IsFrameworkComposite(type))
-            {
-                return CompareFields(original, copy, type, path, depth);
-            }
-
-            // Another framework value: its own equality, when it has one (BigInteger, Complex, Uri, Version),
-            // except a memory's, which compares where it points, not what.
-            if (type.IsGenericType && type.GetGenericTypeDefinition() is { } definition && (definition == typeof(Memory<>) || definition == typeof(ReadOnlyMemory<>)))
-            {
-                return null;
-            }
-
-            MethodInfo? equals = type.GetMethod(nameof(Equals), [typeof(object)]);
-            bool ownEquality = equals is not null && equals.DeclaringType != typeof(object) && equals.DeclaringType != typeof(ValueType);
-            return !ownEquality || original.Equals(copy) ? null : new Difference(path, Show(copy), Show(original), DifferenceKind.Value);
+            return shape.Way == Way.Fields
+                ? CompareFields(original, copy, shape, depth)
+                : CompareElements((IEnumerable)original, (IEnumerable)copy, ordered: shape.Way == Way.Elements, depth);
         }
         finally
         {
@@ -105,39 +118,35 @@ internal sealed class Fidelity
         }
     }
 
-    private Difference? CompareFields(object original, object copy, Type type, string path, int depth)
+    private Difference? CompareFields(object original, object copy, Shape shape, int depth)
     {
-        foreach ((_, FieldInfo field) in TargetCapture.FieldsOf(type))
+        foreach ((FieldInfo field, string name) in shape.Fields)
         {
-            if (Ignored(field))
+            if (Compare(field.GetValue(original), field.GetValue(copy), field.FieldType, depth + 1) is { } difference)
             {
-                continue;
-            }
-
-            string member = TargetCapture.IsOwnObject(type) ? TargetCapture.MemberName(field) : PublicName(field);
-            if (Compare(field.GetValue(original), field.GetValue(copy), field.FieldType, Join(path, member), depth + 1) is { } difference)
-            {
-                return difference;
+                return difference.Within(name);
             }
         }
 
         return null;
     }
 
-    private Difference? CompareElements(IEnumerable original, IEnumerable copy, Type type, string path, int depth)
+    private Difference? CompareElements(IEnumerable original, IEnumerable copy, bool ordered, int depth)
     {
-        // A lazy sequence (a LINQ query, the framework's internal types) is not run a second time: it may give other values.
-        if ((!type.IsVisible && !TargetCapture.IsOwnObject(type)) || CountOf(original) is not { } count || CountOf(copy) is not { } copyCount)
+        int? count = CountOf(original);
+        int? copyCount = CountOf(copy);
+        if (count is null || copyCount is null)
         {
+            // Not a collection that knows its count: a sequence that would have to run again.
             return null;
         }
 
         if (count != copyCount)
         {
-            return new Difference(path, $"{copyCount} elements", $"{count}", DifferenceKind.Value);
+            return new Difference(string.Empty, $"{copyCount} elements", $"{count}", DifferenceKind.Value);
         }
 
-        if (IsUnordered(type))
+        if (!ordered)
         {
             return null;
         }
@@ -146,17 +155,11 @@ internal sealed class Fidelity
         IEnumerator right = copy.GetEnumerator();
         try
         {
-            for (int i = 0; i < MaxElements; i++)
+            for (int i = 0; i < MaxElements && left.MoveNext() && right.MoveNext(); i++)
             {
-                bool more = left.MoveNext();
-                if (!more || !right.MoveNext())
+                if (Compare(left.Current, right.Current, typeof(object), depth + 1) is { } difference)
                 {
-                    return null;
-                }
-
-                if (Compare(left.Current, right.Current, typeof(object), Join(path, $"element [{i}]"), depth + 1) is { } difference)
-                {
-                    return difference;
+                    return difference.Within($"element [{i}]");
                 }
             }
 
@@ -170,16 +173,50 @@ internal sealed class Fidelity
     }
 
     /// <summary>The number of elements of a collection that knows it (not of a sequence that would have to run).</summary>
-    private static int? CountOf(object collection)
+    private int? CountOf(object collection) => collection is ICollection known
+        ? known.Count
+        : (int?)ShapeFor(collection.GetType()).Count?.GetValue(collection);
+
+    private Shape ShapeFor(Type type) => _shapes.GetOrAdd(type, static (t, self) => self.ShapeOf(t), this);
+
+    private Shape ShapeOf(Type type)
     {
-        if (collection is ICollection known)
+        if (type == typeof(string) || type.IsPrimitive || type.IsEnum)
         {
-            return known.Count;
+            return Shape.Equal;
         }
 
-        Type? counted = collection.GetType().GetInterfaces().FirstOrDefault(i =>
-            i.IsGenericType && (i.GetGenericTypeDefinition() == typeof(ICollection<>) || i.GetGenericTypeDefinition() == typeof(IReadOnlyCollection<>)));
-        return (int?)counted?.GetProperty(nameof(ICollection.Count))?.GetValue(collection);
+        if (type.IsDefined(typeof(JsonConverterAttribute), inherit: true) || _converters.Any(c => c.CanConvert(type)))
+        {
+            return Shape.Skip;
+        }
+
+        bool own = TargetCapture.IsOwnObject(type);
+        if (typeof(IEnumerable).IsAssignableFrom(type))
+        {
+            // A LINQ query and the framework's other internal sequences are not run a second time.
+            Type? counted = type.GetInterfaces().FirstOrDefault(i =>
+                i.IsGenericType && (i.GetGenericTypeDefinition() == typeof(ICollection<>) || i.GetGenericTypeDefinition() == typeof(IReadOnlyCollection<>)));
+            return !type.IsVisible && !own ? Shape.Skip
+                : new Shape(IsUnordered(type) ? Way.Count : Way.Elements, [], counted?.GetProperty(nameof(ICollection.Count)));
+        }
+
+        if (own || IsFrameworkComposite(type))
+        {
+            return new Shape(Way.Fields, [.. TargetCapture.FieldsOf(type)
+                .Where(f => !Ignored(f.Field))
+                .Select(f => (f.Field, own ? TargetCapture.MemberName(f.Field) : PublicName(f.Field)))]);
+        }
+
+        // Another framework value: its own equality, when it has one (BigInteger, Complex, Uri, Version),
+        // except a memory's, which compares where it points, not what.
+        if (type.IsGenericType && type.GetGenericTypeDefinition() is { } definition && (definition == typeof(Memory<>) || definition == typeof(ReadOnlyMemory<>)))
+        {
+            return Shape.Skip;
+        }
+
+        MethodInfo? equals = type.GetMethod(nameof(Equals), [typeof(object)]);
+        return equals is not null && equals.DeclaringType != typeof(object) && equals.DeclaringType != typeof(ValueType) ? Shape.OwnEquals : Shape.Skip;
     }
 
     /// <summary>Framework types that are only their parts: tuples and key-value pairs.</summary>
@@ -213,15 +250,14 @@ internal sealed class Fidelity
         return false;
     }
 
-    /// <summary>A tuple's or pair's part as users name it: <c>Item1</c>, <c>Key</c>.</summary>
-    private static string PublicName(FieldInfo field) => field.Name.TrimStart('_').TrimStart('m').TrimStart('_') switch
+    /// <summary>A tuple's or pair's part as users name it: <c>Item1</c> (<c>m_Item1</c> in a <c>Tuple</c>), <c>Key</c>, <c>Value</c>.</summary>
+    private static string PublicName(FieldInfo field) => field.Name switch
     {
         "key" => "Key",
         "value" => "Value",
+        var name when name.StartsWith("m_", StringComparison.Ordinal) => name[2..],
         var name => name,
     };
-
-    private static string Join(string path, string member) => path.Length == 0 ? member : $"{member} of {path}";
 
     private static string Show(object? value)
     {
@@ -239,6 +275,14 @@ internal sealed class Fidelity
 
         return text.Length > 60 ? text[..60] + "…" : text;
     }
+
+    /// <summary>How a type is compared; the fields to compare with their names as users wrote them; a collection's count.</summary>
+    private sealed record Shape(Way Way, (FieldInfo Field, string Name)[] Fields, PropertyInfo? Count = null)
+    {
+        public static readonly Shape Equal = new(Way.Equal, []);
+        public static readonly Shape Skip = new(Way.Skip, []);
+        public static readonly Shape OwnEquals = new(Way.OwnEquals, []);
+    }
 }
 
 /// <summary>How a value arrives differently: what the worker would get, and what the caller has, at a place in the value.</summary>
@@ -248,6 +292,9 @@ internal sealed class Fidelity
 /// <param name="Kind">Another value, or another type.</param>
 internal sealed record Difference(string Path, string Arrives, string Sent, DifferenceKind Kind)
 {
+    /// <summary>The same difference seen from the value that holds it as <paramref name="member"/>.</summary>
+    public Difference Within(string member) => this with { Path = Path.Length == 0 ? member : $"{Path} of {member}" };
+
     /// <summary>"at property `Price` of [2], the worker would get 0 instead of 12.5".</summary>
     public override string ToString() =>
         (Path.Length == 0 ? string.Empty : $"at {Path}, ") + $"the worker would get {Arrives} instead of {Sent}";

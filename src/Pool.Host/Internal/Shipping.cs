@@ -23,7 +23,6 @@ internal static class Shipping
 
         FrameWriter scratch = t_scratch ??= new FrameWriter(4096);
         scratch.Reset();
-        string what = $"{(parameterName == "items" ? "The first item" : "The argument")} (a {(value is null ? TargetCapture.Describe(typeof(TArgs)) : TargetCapture.Describe(value.GetType()))})";
         TArgs copy;
         try
         {
@@ -36,7 +35,7 @@ internal static class Shipping
             // Whatever the serializer throws, the call fails here, naming the value, instead of in a worker.
             // An ArgumentException from it already says what to do.
             throw new ArgumentException(
-                $"{what} cannot be sent to a worker with {serializer.GetType().Name}: {e.Message}" + (e is ArgumentException ? string.Empty :
+                $"{What(value, parameterName)} cannot be sent to a worker with {serializer.GetType().Name}: {e.Message}" + (e is ArgumentException ? string.Empty :
                 " Pass plain data (numbers, strings, arrays, records or classes with public properties and a constructor the serializer can use), " +
                 "or set ProcessPoolOptions.Serializer to one that handles this type."),
                 parameterName,
@@ -47,13 +46,17 @@ internal static class Shipping
             scratch.Reset();
         }
 
-        if (Fidelity.Find(value, copy, typeof(TArgs), Fidelity.TrustedBy(serializer)) is { } difference)
+        if (Fidelity.Find(value, copy, typeof(TArgs), serializer) is { } difference)
         {
             throw new ArgumentException(
-                $"{what} would not arrive in a worker as it is with {serializer.GetType().Name}: {difference}. {HowToKeep(difference)}",
+                $"{What(value, parameterName)} would not arrive in a worker as it is with {serializer.GetType().Name}: {difference}. {HowToKeep(difference)}",
                 parameterName);
         }
     }
+
+    /// <summary>"The first item (a Shop.Order)", "The argument (a Int32)".</summary>
+    private static string What<TArgs>(TArgs value, string parameterName) =>
+        $"{(parameterName == "items" ? "The first item" : "The argument")} (a {TargetCapture.Describe(value?.GetType() ?? typeof(TArgs))})";
 
     /// <summary>What to do about a value that arrives different, by the kind of difference.</summary>
     public static string HowToKeep(Difference difference) => difference.Kind == DifferenceKind.Type

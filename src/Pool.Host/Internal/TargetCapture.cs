@@ -30,7 +30,6 @@ internal sealed class TargetCapture
     private readonly PoolSerializer _serializer;
     private readonly string _function;
     private readonly IReadOnlySet<(Module Module, int Token)>? _used;
-    private readonly Func<Type, bool> _trusted;
     private readonly FrameWriter _writer = new(4096);
     private readonly HashSet<object> _path = new(ReferenceEqualityComparer.Instance);
 
@@ -39,7 +38,6 @@ internal sealed class TargetCapture
         _serializer = serializer;
         _function = function;
         _used = used;
-        _trusted = Fidelity.TrustedBy(serializer);
     }
 
     /// <summary>The target's bytes for <see cref="FunctionDescriptor.Target"/>.</summary>
@@ -212,7 +210,7 @@ internal sealed class TargetCapture
         string? typeName = shipped == declaredType ? null : shipped.AssemblyQualifiedName;
         int node = _writer.Position;
         Exception? failure = TryWriteSerialized(value, shipped, typeName, out object? copy);
-        Difference? difference = failure is null ? Fidelity.Find(value, copy, shipped, _trusted) : null;
+        Difference? difference = failure is null ? Fidelity.Find(value, copy, shipped, _serializer) : null;
         if ((failure is not null || difference is not null) && IsOwnObject(runtimeType) && _path.Count < MaxObjectDepth)
         {
             _writer.Truncate(node);
