@@ -6,11 +6,13 @@ namespace Pool.Worker;
 /// <summary>
 /// The worker executable. The pool starts it as
 /// <c>dotnet exec --runtimeconfig app.runtimeconfig.json --depsfile app.deps.json Pool.Worker.dll
-/// --pipe NAME --cell PATH --parent PID</c>, so it loads the application's assemblies exactly as the
+/// --pipe PIPE --cell PATH --parent PID</c> (PIPE: outside Windows, the path of the pipe's socket), so it loads the application's assemblies exactly as the
 /// application does. It exits when the pipe to its host closes, whatever it is doing.
 /// </summary>
 internal static class Program
 {
+    private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(30);
+
     private static int Main(string[] args)
     {
         if (!TryParse(args, out string? pipe, out string? cellPath, out int parent))
@@ -27,20 +29,45 @@ internal static class Program
         }
 
         using ProgressCell cell = ProgressCell.OpenShared(cellPath);
-        using var stream = new NamedPipeClientStream(".", pipe, PipeDirection.InOut, PipeOptions.CurrentUserOnly);
+        Stream input, output;
         try
         {
-            stream.Connect(TimeSpan.FromSeconds(30));
+            (input, output) = Connect(pipe, parent);
         }
         catch (TimeoutException)
         {
-            Console.Error.WriteLine($"Pool.Worker could not connect to pipe {pipe} within 30 s; the host is gone.");
+            Console.Error.WriteLine($"Pool.Worker could not connect to pipe {pipe} within {ConnectTimeout.TotalSeconds} s; the host is gone.");
+            return 4;
+        }
+        catch (IOException e)
+        {
+            Console.Error.WriteLine(e.Message);
             return 4;
         }
 
+        using (input)
+        using (output)
+        {
+            var runtime = new WorkerRuntime(input, output, cell, exitProcessOnEndOfInput: true);
+            return runtime.Run();
+        }
+    }
+
+    /// <summary>
+    /// On Linux the host names its pipe by the path of its socket (see WorkerTransport), which the worker connects
+    /// without System.Net.Sockets (<see cref="UnixPipeClient"/>); elsewhere, as a named pipe client.
+    /// </summary>
+    private static (Stream Input, Stream Output) Connect(string pipe, int parent)
+    {
+        if (OperatingSystem.IsLinux() && Path.IsPathRooted(pipe))
+        {
+            return UnixPipeClient.Connect(pipe, parent, ConnectTimeout);
+        }
+
+        var stream = new NamedPipeClientStream(".", pipe, PipeDirection.InOut, PipeOptions.CurrentUserOnly);
+        stream.Connect(ConnectTimeout);
         PipeBuffers.Enlarge(stream);
-        var runtime = new WorkerRuntime(stream, stream, cell, exitProcessOnEndOfInput: true);
-        return runtime.Run();
+        return (stream, stream);
     }
 
     private static bool TryParse(string[] args, out string pipe, out string cell, out int parent)

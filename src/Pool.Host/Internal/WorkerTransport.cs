@@ -96,7 +96,14 @@ internal sealed class WorkerProcess : IWorkerTransport
         TimeSpan timeout, CancellationToken cancellationToken)
     {
         ProgressCell cell = ProgressCell.CreateShared(out string cellPath);
+        // Outside Windows a named pipe is a Unix domain socket; naming it by its path (where .NET would put it)
+        // lets a Linux worker connect it without System.Net.Sockets (see Pool.Worker's UnixPipeClient).
         string pipeName = "pp" + Guid.NewGuid().ToString("N");
+        if (!OperatingSystem.IsWindows())
+        {
+            pipeName = Path.Combine(Path.GetTempPath(), "CoreFxPipe_" + pipeName);
+        }
+
         var pipe = new NamedPipeServerStream(
             pipeName, PipeDirection.InOut, 1, PipeTransmissionMode.Byte, System.IO.Pipes.PipeOptions.Asynchronous | System.IO.Pipes.PipeOptions.CurrentUserOnly, PipeBuffers.Size, PipeBuffers.Size);
         var exited = new TaskCompletionSource<WorkerExit>(TaskCreationOptions.RunContinuationsAsynchronously);
