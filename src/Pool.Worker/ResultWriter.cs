@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics;
 using Pool.Contracts;
 
@@ -16,6 +17,8 @@ internal sealed class ResultWriter(Stream output) : IDisposable
     private static readonly long FastTaskTicks = Stopwatch.Frequency / 20_000;
 
     private readonly FrameWriter _frames = new(sendBlocks: true);
+    private readonly HashSet<object> _checkedCodecs = [];
+    private FrameWriter? _scratch;
     private readonly Lock _lock = new();
     private int _openChunk = -1;
     private int _openOffset;
@@ -45,13 +48,56 @@ internal sealed class ResultWriter(Stream output) : IDisposable
         try
         {
             codec.Write(_frames, value);
-            _openCount++;
         }
         catch (Exception e)
         {
             // Any exception from the serializer is this task's error, reported like the function's own.
             _frames.Truncate(position);
             WriteFailure(chunkId, index, 1, FailureKind.Error, ResultEncodingError(value, e));
+            return;
+        }
+
+        if (codec.CanFail && value is not null && _checkedCodecs.Add(codec) && CheckArrival(codec, value) is { } different)
+        {
+            _frames.Truncate(position);
+            WriteFailure(chunkId, index, 1, FailureKind.Error, different);
+            return;
+        }
+
+        _openCount++;
+    }
+
+    /// <summary>
+    /// The first result of each type that goes through the serializer is read back as the host would read it
+    /// and compared with what the function returned (see <see cref="Fidelity"/>): a derived object returned as
+    /// its base type, or private state, fails the task, saying where, instead of arriving different. As with
+    /// arguments, later results are not compared.
+    /// </summary>
+    private RemoteError? CheckArrival<T>(Codec<T> codec, T value)
+    {
+        FrameWriter scratch = _scratch ??= new FrameWriter(4096);
+        scratch.Reset();
+        try
+        {
+            codec.Write(scratch, value);
+            var reader = new SequenceReader<byte>(new ReadOnlySequence<byte>(scratch.WrittenMemory));
+            T copy = codec.Read(ref reader);
+            if (Fidelity.Find(value, copy, typeof(T), codec.Serializer!) is not { } difference)
+            {
+                return null;
+            }
+
+            return RemoteError.FromException(new InvalidOperationException(
+                $"The function returned a {TypeFacts.Describe(value!.GetType())} that would not arrive in the host as it is with " +
+                $"{codec.Serializer!.GetType().Name}: {difference.Text("the host")}. {Fidelity.HowToKeep(difference, "the host")}"));
+        }
+        catch (Exception e)
+        {
+            return ResultEncodingError(value, e);
+        }
+        finally
+        {
+            scratch.Reset();
         }
     }
 

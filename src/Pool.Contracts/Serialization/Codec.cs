@@ -20,6 +20,9 @@ internal abstract class Codec<T>
     /// <summary>Whether a value goes through the serializer, so that it can fail to travel or arrive different.</summary>
     public virtual bool CanFail => false;
 
+    /// <summary>The serializer a value goes through, when <see cref="CanFail"/>.</summary>
+    public virtual PoolSerializer? Serializer => null;
+
     public abstract void Write(FrameWriter writer, T value);
 
     public abstract T Read(ref SequenceReader<byte> reader);
@@ -95,6 +98,8 @@ internal sealed class SerializedCodec<T>(PoolSerializer serializer) : Codec<T>
     public override int FixedSize => -1;
 
     public override bool CanFail => true;
+
+    public override PoolSerializer Serializer => serializer;
 
     public override void Write(FrameWriter writer, T value)
     {

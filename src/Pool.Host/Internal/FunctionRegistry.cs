@@ -175,7 +175,7 @@ internal sealed class FunctionRegistry(PoolSerializer serializer)
         if (result != typeof(void) && Unshippable.Check(result) is { } reason)
         {
             throw new ArgumentException(
-                $"{parameterName} ({DisplayName(method)}) returns a {TargetCapture.Describe(result)}, which cannot come back from a worker: {reason.Why}. Return plain data instead.",
+                $"{parameterName} ({DisplayName(method)}) returns a {TypeFacts.Describe(result)}, which cannot come back from a worker: {reason.Why}. Return plain data instead.",
                 parameterName);
         }
     }

@@ -49,20 +49,12 @@ internal static class Shipping
         if (Fidelity.Find(value, copy, typeof(TArgs), serializer) is { } difference)
         {
             throw new ArgumentException(
-                $"{What(value, parameterName)} would not arrive in a worker as it is with {serializer.GetType().Name}: {difference}. {HowToKeep(difference)}",
+                $"{What(value, parameterName)} would not arrive in a worker as it is with {serializer.GetType().Name}: {difference}. {Fidelity.HowToKeep(difference)}",
                 parameterName);
         }
     }
 
     /// <summary>"The first item (a Shop.Order)", "The argument (a Int32)".</summary>
     private static string What<TArgs>(TArgs value, string parameterName) =>
-        $"{(parameterName == "items" ? "The first item" : "The argument")} (a {TargetCapture.Describe(value?.GetType() ?? typeof(TArgs))})";
-
-    /// <summary>What to do about a value that arrives different, by the kind of difference.</summary>
-    public static string HowToKeep(Difference difference) => difference.Kind == DifferenceKind.Type
-        ? "The serializer writes an object as its declared type, so a derived object loses what the base type does not have: " +
-          "declare it as its own type, or list the derived types on the base type with [JsonDerivedType] (System.Text.Json polymorphism)."
-        : "Give the type public properties or constructor parameters for the state a worker needs, mark fields a worker does not need " +
-          "[NonSerialized] (or [JsonIgnore] on their property), send the value in a form the serializer brings back (a string, a number), " +
-          "or set ProcessPoolOptions.Serializer to one that handles the type.";
+        $"{(parameterName == "items" ? "The first item" : "The argument")} (a {TypeFacts.Describe(value?.GetType() ?? typeof(TArgs))})";
 }

@@ -25,7 +25,6 @@ internal sealed class TargetCapture
     /// <summary>How deep objects copied field by field may nest before their values must go through the serializer.</summary>
     private const int MaxObjectDepth = 8;
 
-    private static readonly ConcurrentDictionary<Type, (int Depth, FieldInfo Field)[]> ObjectFieldCache = new();
 
     private readonly PoolSerializer _serializer;
     private readonly string _function;
@@ -49,14 +48,14 @@ internal sealed class TargetCapture
     public static byte[] Capture(object target, MethodInfo method, PoolSerializer serializer, string function)
     {
         Type type = target.GetType();
-        var capture = new TargetCapture(serializer, function, IsClosure(type) ? ClosureScan.FieldsUsedBy(method) : null);
+        var capture = new TargetCapture(serializer, function, TypeFacts.IsClosure(type) ? ClosureScan.FieldsUsedBy(method) : null);
         try
         {
-            if (IsClosure(type))
+            if (TypeFacts.IsClosure(type))
             {
                 capture.WriteClosure(target, type, typeName: null);
             }
-            else if (IsFrameworkType(type))
+            else if (TypeFacts.IsFrameworkType(type))
             {
                 capture.WriteValue(target, type, "the object the method is called on");
             }
@@ -72,44 +71,6 @@ internal sealed class TargetCapture
         {
             capture._writer.Dispose();
         }
-    }
-
-    /// <summary>Whether <paramref name="type"/> is one of the compiler's closure classes (<c>&lt;&gt;c__DisplayClass</c>).</summary>
-    public static bool IsClosure(Type type) =>
-        type.Name.StartsWith("<>c__DisplayClass", StringComparison.Ordinal) && type.IsDefined(typeof(CompilerGeneratedAttribute), inherit: false);
-
-    /// <summary>A type name as C# writes it: <c>List&lt;Int32&gt;</c>, with its namespace when not System.</summary>
-    public static string Describe(Type type)
-    {
-        string name = type.IsGenericType ? type.Name[..Math.Max(type.Name.IndexOf('`', StringComparison.Ordinal), 0)] : type.Name;
-        if (name.Length == 0)
-        {
-            name = type.Name;
-        }
-
-        if (type.IsGenericType)
-        {
-            name += "<" + string.Join(", ", type.GetGenericArguments().Select(Describe)) + ">";
-        }
-
-        if (type.IsNested && type.DeclaringType is { } outer && !type.IsGenericParameter)
-        {
-            return Describe(outer) + "." + name;
-        }
-
-        return type.Namespace is null or "System" || type.IsGenericParameter ? name : type.Namespace + "." + name;
-    }
-
-    private static bool IsFrameworkType(Type type)
-    {
-        Assembly assembly = type.Assembly;
-        if (assembly == typeof(object).Assembly)
-        {
-            return true;
-        }
-
-        string name = assembly.GetName().Name ?? string.Empty;
-        return name is "System" or "netstandard" or "mscorlib" || name.StartsWith("System.", StringComparison.Ordinal) || name.StartsWith("Microsoft.", StringComparison.Ordinal);
     }
 
     /// <summary>A closure: the fields the function uses; nested scopes and <c>this</c> recursively.</summary>
@@ -135,11 +96,11 @@ internal sealed class TargetCapture
             {
                 _writer.WriteByte((byte)TargetNode.Null);
             }
-            else if (IsClosure(value.GetType()))
+            else if (TypeFacts.IsClosure(value.GetType()))
             {
                 WriteClosure(value, value.GetType(), value.GetType() == field.FieldType ? null : value.GetType().AssemblyQualifiedName);
             }
-            else if (field.Name == "<>4__this" && !IsFrameworkType(value.GetType()))
+            else if (field.Name == "<>4__this" && !TypeFacts.IsFrameworkType(value.GetType()))
             {
                 WriteObject(value, value.GetType(), value.GetType() == field.FieldType ? null : value.GetType().AssemblyQualifiedName, "`this`");
             }
@@ -155,7 +116,7 @@ internal sealed class TargetCapture
     /// <summary>An object of the user's own type, copied field by field: every instance field (not [NonSerialized] ones), each as a value.</summary>
     private void WriteObject(object target, Type type, string? typeName, string what)
     {
-        CheckLoadable(type, $"{what} (a {Describe(type)})");
+        CheckLoadable(type, $"{what} (a {TypeFacts.Describe(type)})");
         if (Unshippable.Check(type) is { } reason)
         {
             throw Refused(what, type, reason, string.Empty);
@@ -168,7 +129,7 @@ internal sealed class TargetCapture
                 "Targets are copied as trees: mark the field that points back [NonSerialized], or capture only the values the function needs.");
         }
 
-        (int Depth, FieldInfo Field)[] fields = FieldsOf(type);
+        (int Depth, FieldInfo Field)[] fields = TypeFacts.FieldsOf(type);
         _writer.WriteByte((byte)TargetNode.Fields);
         _writer.WriteString(typeName);
         _writer.WriteInt32(fields.Length);
@@ -183,7 +144,7 @@ internal sealed class TargetCapture
                 continue;
             }
 
-            WriteValue(value, field.FieldType, $"{MemberName(field)} of {what} (a {Describe(type)})", canSkip: true);
+            WriteValue(value, field.FieldType, $"{TypeFacts.MemberName(field)} of {what} (a {TypeFacts.Describe(type)})", canSkip: true);
         }
 
         _path.Remove(target);
@@ -205,13 +166,13 @@ internal sealed class TargetCapture
             throw Refused(what, shown, reason, skip);
         }
 
-        CheckLoadable(runtimeType, $"{what} (a {Describe(runtimeType)})");
+        CheckLoadable(runtimeType, $"{what} (a {TypeFacts.Describe(runtimeType)})");
         Type shipped = runtimeType == declaredType || !CanNameInWorker(runtimeType) ? declaredType : runtimeType;
         string? typeName = shipped == declaredType ? null : shipped.AssemblyQualifiedName;
         int node = _writer.Position;
         Exception? failure = TryWriteSerialized(value, shipped, typeName, out object? copy);
         Difference? difference = failure is null ? Fidelity.Find(value, copy, shipped, _serializer) : null;
-        if ((failure is not null || difference is not null) && IsOwnObject(runtimeType) && _path.Count < MaxObjectDepth)
+        if ((failure is not null || difference is not null) && TypeFacts.IsOwnObject(runtimeType) && _path.Count < MaxObjectDepth)
         {
             _writer.Truncate(node);
             WriteObject(value, runtimeType, runtimeType == declaredType ? null : runtimeType.AssemblyQualifiedName, what);
@@ -221,7 +182,7 @@ internal sealed class TargetCapture
         if (failure is not null)
         {
             throw new ArgumentException(
-                $"{_function} cannot be shipped to a worker: {what} (a {Describe(runtimeType)}) does not survive {_serializer.GetType().Name}: {failure.Message} " +
+                $"{_function} cannot be shipped to a worker: {what} (a {TypeFacts.Describe(runtimeType)}) does not survive {_serializer.GetType().Name}: {failure.Message} " +
                 "Give the type public properties and a constructor the serializer can use, or set ProcessPoolOptions.Serializer to one that handles it." + skip,
                 failure);
         }
@@ -229,8 +190,8 @@ internal sealed class TargetCapture
         if (difference is not null)
         {
             throw new ArgumentException(
-                $"{_function} cannot be shipped to a worker: {what} (a {Describe(runtimeType)}) would not arrive as it is with {_serializer.GetType().Name}: {difference}. " +
-                Shipping.HowToKeep(difference) + skip);
+                $"{_function} cannot be shipped to a worker: {what} (a {TypeFacts.Describe(runtimeType)}) would not arrive as it is with {_serializer.GetType().Name}: {difference}. " +
+                Fidelity.HowToKeep(difference) + skip);
         }
     }
 
@@ -258,15 +219,10 @@ internal sealed class TargetCapture
         return null;
     }
 
-    /// <summary>An object of the application's own types (not the framework's, not compiler-made, not an array).</summary>
-    internal static bool IsOwnObject(Type type) =>
-        !type.IsArray && !type.IsPrimitive && !type.IsEnum && !IsFrameworkType(type) &&
-        !type.IsDefined(typeof(CompilerGeneratedAttribute), inherit: false) && !IsClosure(type);
-
     private ArgumentException Refused(string what, Type type, UnshippableReason reason, string skip)
     {
-        string holds = reason.Type == type ? string.Empty : $", which holds a {Describe(reason.Type)}";
-        return new ArgumentException($"{_function} cannot be shipped to a worker: {what} is a {Describe(type)}{holds}, and {reason.Why}. {reason.Instead}{skip}");
+        string holds = reason.Type == type ? string.Empty : $", which holds a {TypeFacts.Describe(reason.Type)}";
+        return new ArgumentException($"{_function} cannot be shipped to a worker: {what} is a {TypeFacts.Describe(type)}{holds}, and {reason.Why}. {reason.Instead}{skip}");
     }
 
     private void CheckLoadable(Type type, string what)
@@ -282,41 +238,5 @@ internal sealed class TargetCapture
 
     /// <summary>A worker can resolve the runtime type by name: not compiler-generated, not a framework internal (a LINQ iterator).</summary>
     private static bool CanNameInWorker(Type type) =>
-        !type.IsDefined(typeof(CompilerGeneratedAttribute), inherit: false) && (type.IsVisible || !IsFrameworkType(type));
-
-    /// <summary>Every instance field of <paramref name="type"/> and its base types (not [NonSerialized] ones), with how many bases up it is declared.</summary>
-    internal static (int Depth, FieldInfo Field)[] FieldsOf(Type type) => ObjectFieldCache.GetOrAdd(type, ObjectFields);
-
-    private static (int Depth, FieldInfo Field)[] ObjectFields(Type type)
-    {
-        var fields = new List<(int, FieldInfo)>();
-        int depth = 0;
-        for (Type? t = type; t is not null && t != typeof(object) && t != typeof(ValueType); t = t.BaseType, depth++)
-        {
-            foreach (FieldInfo field in t.GetFields(InstanceFields))
-            {
-                if (!field.IsDefined(typeof(NonSerializedAttribute), inherit: false))
-                {
-                    fields.Add((depth, field));
-                }
-            }
-        }
-
-        return [.. fields];
-    }
-
-    /// <summary>A field as the user wrote it: property <c>Name</c> for a backing field, parameter <c>x</c> for a primary constructor's.</summary>
-    internal static string MemberName(FieldInfo field)
-    {
-        string name = field.Name;
-        if (name.StartsWith('<') && name.IndexOf('>', StringComparison.Ordinal) is > 1 and int close)
-        {
-            string member = name[1..close];
-            return name.EndsWith("k__BackingField", StringComparison.Ordinal) ? $"property `{member}`"
-                : name.EndsWith(">P", StringComparison.Ordinal) ? $"parameter `{member}`"
-                : $"field `{name}`";
-        }
-
-        return $"field `{name}`";
-    }
+        !type.IsDefined(typeof(CompilerGeneratedAttribute), inherit: false) && (type.IsVisible || !TypeFacts.IsFrameworkType(type));
 }

@@ -7,7 +7,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 
-namespace Pool.Internal;
+namespace Pool.Contracts;
 
 /// <summary>
 /// Compares a value with the copy the serializer brought back, as a worker would get it, and names the first
@@ -66,6 +66,14 @@ internal sealed class Fidelity
     public static Difference? Find(object? original, object? copy, Type declared, PoolSerializer serializer) =>
         new Fidelity(serializer).Compare(original, copy, declared, 0);
 
+    /// <summary>What to do about a value that arrives different, by the kind of difference; <paramref name="receiver"/> is "a worker" or "the host".</summary>
+    public static string HowToKeep(Difference difference, string receiver = "a worker") => difference.Kind == DifferenceKind.Type
+        ? "The serializer writes an object as its declared type, so a derived object loses what the base type does not have: " +
+          "declare it as its own type, or list the derived types on the base type with [JsonDerivedType] (System.Text.Json polymorphism)."
+        : $"Give the type public properties or constructor parameters for the state {receiver} needs, mark fields {receiver} does not need " +
+          "[NonSerialized] (or [JsonIgnore] on their property), send the value in a form the serializer brings back (a string, a number), " +
+          "or set ProcessPoolOptions.Serializer to one that handles the type.";
+
     private Difference? Compare(object? original, object? copy, Type declared, int depth)
     {
         if (original is null || copy is null)
@@ -86,7 +94,7 @@ internal sealed class Fidelity
             bool sameCollection = original is IEnumerable && (declared.IsInterface || declared.IsAbstract) && declared.IsInstanceOfType(copy);
             if (!sameCollection)
             {
-                return new Difference(string.Empty, "a " + TargetCapture.Describe(copy.GetType()), "a " + TargetCapture.Describe(type), DifferenceKind.Type);
+                return new Difference(string.Empty, "a " + TypeFacts.Describe(copy.GetType()), "a " + TypeFacts.Describe(type), DifferenceKind.Type);
             }
         }
 
@@ -191,7 +199,7 @@ internal sealed class Fidelity
             return Shape.Skip;
         }
 
-        bool own = TargetCapture.IsOwnObject(type);
+        bool own = TypeFacts.IsOwnObject(type);
         if (typeof(IEnumerable).IsAssignableFrom(type))
         {
             // A LINQ query and the framework's other internal sequences are not run a second time.
@@ -203,9 +211,9 @@ internal sealed class Fidelity
 
         if (own || IsFrameworkComposite(type))
         {
-            return new Shape(Way.Fields, [.. TargetCapture.FieldsOf(type)
+            return new Shape(Way.Fields, [.. TypeFacts.FieldsOf(type)
                 .Where(f => !Ignored(f.Field))
-                .Select(f => (f.Field, own ? TargetCapture.MemberName(f.Field) : PublicName(f.Field)))]);
+                .Select(f => (f.Field, own ? TypeFacts.MemberName(f.Field) : PublicName(f.Field)))]);
         }
 
         // Another framework value: its own equality, when it has one (BigInteger, Complex, Uri, Version),
@@ -270,7 +278,7 @@ internal sealed class Fidelity
         {
             string s => "\"" + string.Concat(s.Take(40).Select(ch => char.IsSurrogate(ch) || char.IsControl(ch) ? $"\\u{(int)ch:X4}" : ch.ToString())) + (s.Length > 40 ? "…\"" : "\""),
             IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
-            _ => value.ToString() ?? TargetCapture.Describe(value.GetType()),
+            _ => value.ToString() ?? TypeFacts.Describe(value.GetType()),
         };
 
         return text.Length > 60 ? text[..60] + "…" : text;
@@ -296,8 +304,11 @@ internal sealed record Difference(string Path, string Arrives, string Sent, Diff
     public Difference Within(string member) => this with { Path = Path.Length == 0 ? member : $"{Path} of {member}" };
 
     /// <summary>"at property `Price` of [2], the worker would get 0 instead of 12.5".</summary>
-    public override string ToString() =>
-        (Path.Length == 0 ? string.Empty : $"at {Path}, ") + $"the worker would get {Arrives} instead of {Sent}";
+    public override string ToString() => Text("the worker");
+
+    /// <summary>As <see cref="ToString"/>, for another <paramref name="receiver"/> ("the host" for a result).</summary>
+    public string Text(string receiver) =>
+        (Path.Length == 0 ? string.Empty : $"at {Path}, ") + $"{receiver} would get {Arrives} instead of {Sent}";
 }
 
 internal enum DifferenceKind
