@@ -18,7 +18,6 @@ internal sealed class ResultWriter(Stream output) : IDisposable
 
     private readonly FrameWriter _frames = new(sendBlocks: true);
     private readonly HashSet<object> _checkedCodecs = [];
-    private FrameWriter? _scratch;
     private readonly Lock _lock = new();
     private int _openChunk = -1;
     private int _openOffset;
@@ -57,7 +56,7 @@ internal sealed class ResultWriter(Stream output) : IDisposable
             return;
         }
 
-        if (codec.CanFail && value is not null && _checkedCodecs.Add(codec) && CheckArrival(codec, value) is { } different)
+        if (codec.CanFail && value is not null && _checkedCodecs.Add(codec) && CheckArrival(codec, value, _frames.WrittenSince(position)) is { } different)
         {
             _frames.Truncate(position);
             WriteFailure(chunkId, index, 1, FailureKind.Error, different);
@@ -68,19 +67,17 @@ internal sealed class ResultWriter(Stream output) : IDisposable
     }
 
     /// <summary>
-    /// The first result of each type that goes through the serializer is read back as the host would read it
-    /// and compared with what the function returned (see <see cref="Fidelity"/>): a derived object returned as
-    /// its base type, or private state, fails the task, saying where, instead of arriving different. As with
+    /// The first result of each type that goes through the serializer is read back from the bytes just written,
+    /// as the host will read it, and compared with what the function returned (see <see cref="Fidelity"/>): a
+    /// derived object returned as its base type, or private state, fails the task, saying where, instead of
+    /// arriving different. The value is not written a second time (a lazy sequence is not run again). As with
     /// arguments, later results are not compared.
     /// </summary>
-    private RemoteError? CheckArrival<T>(Codec<T> codec, T value)
+    private static RemoteError? CheckArrival<T>(Codec<T> codec, T value, ReadOnlyMemory<byte> written)
     {
-        FrameWriter scratch = _scratch ??= new FrameWriter(4096);
-        scratch.Reset();
         try
         {
-            codec.Write(scratch, value);
-            var reader = new SequenceReader<byte>(new ReadOnlySequence<byte>(scratch.WrittenMemory));
+            var reader = new SequenceReader<byte>(new ReadOnlySequence<byte>(written));
             T copy = codec.Read(ref reader);
             if (Fidelity.Find(value, copy, typeof(T), codec.Serializer!) is not { } difference)
             {
@@ -94,10 +91,6 @@ internal sealed class ResultWriter(Stream output) : IDisposable
         catch (Exception e)
         {
             return ResultEncodingError(value, e);
-        }
-        finally
-        {
-            scratch.Reset();
         }
     }
 

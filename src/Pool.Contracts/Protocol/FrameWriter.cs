@@ -65,6 +65,9 @@ internal sealed class FrameWriter : IBufferWriter<byte>, IDisposable
         }
     }
 
+    /// <summary>The frame bytes written from <paramref name="position"/> on (a value just written that holds no block).</summary>
+    public ReadOnlyMemory<byte> WrittenSince(int position) => _buffer.AsMemory(position, _written - position);
+
     /// <summary>Writes everything written since the last <see cref="Reset"/> to <paramref name="output"/>, in order,
     /// each block in its frame just before the frame that refers to it.</summary>
     public void WriteTo(Stream output)

@@ -158,6 +158,7 @@ public class FidelityTests(PoolFixture fixture) : IClassFixture<PoolFixture>
 
         (await Pool.ApplyAsync((int n) => new Order("B", [new Line(n, 1.5m)], []), 3).Task.Within()).Lines.Single().Qty.Should().Be(3);
         (await Pool.ApplyAsync((int n) => (Figure)new Circle { Radius = n }, 5).Task.Within()).Should().BeOfType<Circle>().Which.Radius.Should().Be(5);
+        (await Pool.ApplyAsync((int n) => OnceOnly.Range(n), 3).Task.Within()).Should().Equal(0, 1, 2);
         await StillWorksAsync();
     }
 
@@ -218,6 +219,20 @@ public class FidelityTests(PoolFixture fixture) : IClassFixture<PoolFixture>
         public IReadOnlyList<int> Values { get; set; } = [];
 
         public ReadOnlyMemory<byte> Bytes { get; set; }
+    }
+
+    /// <summary>A sequence that can be enumerated once, as one reading a stream: the check must not run it again.</summary>
+    public sealed class OnceOnly(IEnumerable<int> values) : IEnumerable<int>
+    {
+        private int _enumerations;
+
+        public static IEnumerable<int> Range(int count) => new OnceOnly(Enumerable.Range(0, count));
+
+        public IEnumerator<int> GetEnumerator() => Interlocked.Increment(ref _enumerations) == 1
+            ? values.GetEnumerator()
+            : throw new InvalidOperationException("enumerated twice");
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
     }
 
     public sealed record Line(int Qty, decimal Price, Counter? Tally = null);
