@@ -61,7 +61,7 @@ internal static class Program
     {
         if (OperatingSystem.IsLinux() && Path.IsPathRooted(pipe))
         {
-            return UnixPipeClient.Connect(pipe, parent, ConnectTimeout);
+            return UnixPipeClient.Connect(pipe, parent);
         }
 
         var stream = new NamedPipeClientStream(".", pipe, PipeDirection.InOut, PipeOptions.CurrentUserOnly);

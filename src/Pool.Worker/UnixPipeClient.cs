@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.Win32.SafeHandles;
@@ -23,49 +22,37 @@ internal static partial class UnixPipeClient
     private const int SoSndbuf = 7;
     private const int SoRcvbuf = 8;
     private const int SoPeercred = 17;
-    private const int Enoent = 2;
-    private const int Eintr = 4;
-    private const int Econnrefused = 111;
     private const int MaxPathBytes = 107;
 
     /// <summary>
-    /// Connects to the socket at <paramref name="path"/>, retrying while it does not exist or refuses, for up to
-    /// <paramref name="timeout"/>; returns a stream to read from and one to write to, over one socket.
+    /// Connects to the socket at <paramref name="path"/> and returns a stream to read from and one to write to,
+    /// over one socket. No retry: the host's server listens before it starts the worker.
     /// </summary>
-    /// <exception cref="TimeoutException">Nothing accepted within <paramref name="timeout"/>.</exception>
-    /// <exception cref="IOException">The socket failed, or the process listening on it is not <paramref name="host"/>.</exception>
-    public static (Stream Input, Stream Output) Connect(string path, int host, TimeSpan timeout)
+    /// <exception cref="IOException">The socket failed or nothing listens at <paramref name="path"/>, or the process listening is not <paramref name="host"/>.</exception>
+    public static (Stream Input, Stream Output) Connect(string path, int host)
     {
-        long start = Stopwatch.GetTimestamp();
-        while (true)
+        int fd = Socket(AfUnix, SockStream | SockCloexec, 0);
+        if (fd < 0)
         {
-            int fd = Socket(AfUnix, SockStream | SockCloexec, 0);
-            if (fd < 0)
+            throw Failure("socket()", path);
+        }
+
+        var handle = new SafeFileHandle((nint)fd, ownsHandle: true);
+        try
+        {
+            if (ConnectTo(fd, path) != 0)
             {
-                throw Failure("socket()", path);
+                throw Failure("connect()", path);
             }
 
-            var handle = new SafeFileHandle((nint)fd, ownsHandle: true);
-            int error = ConnectTo(fd, path);
-            if (error == 0)
-            {
-                CheckPeer(fd, path, host);
-                SetBuffers(fd);
-                return (new FileStream(handle, FileAccess.Read, bufferSize: 0), new FileStream(handle, FileAccess.Write, bufferSize: 0));
-            }
-
+            CheckPeer(fd, path, host);
+            SetBuffers(fd);
+            return (new FileStream(handle, FileAccess.Read, bufferSize: 0), new FileStream(handle, FileAccess.Write, bufferSize: 0));
+        }
+        catch
+        {
             handle.Dispose();
-            if (error is not (Enoent or Econnrefused or Eintr))
-            {
-                throw new IOException($"Pool.Worker could not connect to {path}: {Marshal.GetPInvokeErrorMessage(error)} (errno {error}).");
-            }
-
-            if (Stopwatch.GetElapsedTime(start) >= timeout)
-            {
-                throw new TimeoutException($"Nothing accepted on {path} within {timeout.TotalSeconds:0.#} s.");
-            }
-
-            Thread.Sleep(10);
+            throw;
         }
     }
 
@@ -82,7 +69,7 @@ internal static partial class UnixPipeClient
 
         Encoding.UTF8.GetBytes(path, new Span<byte>(address + 2, length));
         address[2 + length] = 0;
-        return ConnectSocket(fd, address, 2 + length + 1) == 0 ? 0 : Marshal.GetLastPInvokeError();
+        return ConnectSocket(fd, address, 2 + length + 1);
     }
 
     private static unsafe void CheckPeer(int fd, string path, int host)

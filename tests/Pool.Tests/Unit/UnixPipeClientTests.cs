@@ -18,7 +18,7 @@ public class UnixPipeClientTests
         await using var server = new NamedPipeServerStream(path, PipeDirection.InOut, 1, PipeTransmissionMode.Byte, PipeOptions.Asynchronous | PipeOptions.CurrentUserOnly);
         Task accepted = server.WaitForConnectionAsync();
 
-        (Stream input, Stream output) = UnixPipeClient.Connect(path, Environment.ProcessId, TimeSpan.FromSeconds(10));
+        (Stream input, Stream output) = UnixPipeClient.Connect(path, Environment.ProcessId);
         await using (input)
         await using (output)
         {
@@ -49,13 +49,13 @@ public class UnixPipeClientTests
         await using var server = new NamedPipeServerStream(path, PipeDirection.InOut, 1, PipeTransmissionMode.Byte, PipeOptions.Asynchronous);
         _ = server.WaitForConnectionAsync();
 
-        Action connect = () => UnixPipeClient.Connect(path, Environment.ProcessId + 1, TimeSpan.FromSeconds(10));
+        Action connect = () => UnixPipeClient.Connect(path, Environment.ProcessId + 1);
 
         connect.Should().Throw<IOException>().WithMessage($"*is pid {Environment.ProcessId}, not the pool's host (pid {Environment.ProcessId + 1})*");
     }
 
     [Fact]
-    public void It_gives_up_after_its_timeout_when_nothing_listens()
+    public void It_fails_naming_the_path_when_nothing_listens()
     {
         if (!OperatingSystem.IsLinux())
         {
@@ -63,9 +63,9 @@ public class UnixPipeClientTests
         }
 
         string path = SocketPath();
-        Action connect = () => UnixPipeClient.Connect(path, Environment.ProcessId, TimeSpan.FromMilliseconds(100));
+        Action connect = () => UnixPipeClient.Connect(path, Environment.ProcessId);
 
-        connect.Should().Throw<TimeoutException>().WithMessage($"*{path}*");
+        connect.Should().Throw<IOException>().WithMessage($"*connect()*{path}*");
     }
 
     private static string SocketPath() => Path.Combine(Path.GetTempPath(), "CoreFxPipe_pptest" + Guid.NewGuid().ToString("N"));
