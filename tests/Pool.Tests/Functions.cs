@@ -117,6 +117,10 @@ public static class Functions
 
     public static int Length(byte[] bytes) => bytes.Length;
 
+    public static int ProcessIdOf(byte[] bytes) => bytes.Length > 0 ? Environment.ProcessId : -1;
+
+    public static int ProcessIdOfText(string text) => text.Length > 0 ? Environment.ProcessId : -1;
+
     public static double[]? DoubledOrNull(double[]? values) => values is null ? null : Doubled(values);
 
     public static string Describe(double[] doubles, Guid[] guids, DayOfWeek[] days) =>

@@ -14,6 +14,9 @@ internal static class PipeBuffers
 {
     public const int Size = 1 << 20;
 
+    /// <summary>What a write surely fits in when the pipe's capacity is unknown (Windows): a Unix socket's default buffer holds more.</summary>
+    public const int AssumedCapacity = 128 * 1024;
+
     /// <summary>Asks for <see cref="Size"/>-byte buffers on a connected client pipe (the server asks in its constructor).</summary>
     public static void Enlarge(PipeStream pipe)
     {
@@ -31,6 +34,29 @@ internal static class PipeBuffers
         catch (Exception e) when (e is SocketException or NotSupportedException or ObjectDisposedException)
         {
             // Only a matter of speed: the pipe works as it is.
+        }
+    }
+
+    /// <summary>
+    /// How many bytes a write to a connected pipe takes without waiting for the reader: on Linux and macOS half
+    /// the socket's send buffer as the kernel reports it (Linux reports twice what it was asked, to cover its
+    /// bookkeeping), which is <see cref="Size"/> unless the kernel capped it; elsewhere <see cref="AssumedCapacity"/>.
+    /// </summary>
+    public static int Capacity(PipeStream pipe)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return AssumedCapacity;
+        }
+
+        try
+        {
+            using var socket = new Socket(new SafeSocketHandle(pipe.SafePipeHandle.DangerousGetHandle(), ownsHandle: false));
+            return Math.Max(socket.SendBufferSize / 2, AssumedCapacity / 2);
+        }
+        catch (Exception e) when (e is SocketException or NotSupportedException or ObjectDisposedException)
+        {
+            return AssumedCapacity / 2;
         }
     }
 }

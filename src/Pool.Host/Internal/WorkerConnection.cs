@@ -51,7 +51,7 @@ internal sealed class WorkerConnection : IDisposable
 
     private readonly IWorkerTransport _transport;
     private readonly PoolRuntime _runtime;
-    private readonly FrameWriter _frames = new(sendBlocks: true);
+    private readonly FrameSender _sender;
     private readonly HashSet<int> _bound = [];
     private readonly Lock _lock = new();
     private readonly List<Chunk> _inFlight = [];
@@ -68,6 +68,7 @@ internal sealed class WorkerConnection : IDisposable
     private readonly int _minWindow;
     private volatile int _window;
     private int _inFlightCount;
+    private long _inFlightBytes;
     private long _lastCompletion;
     private double _serviceTicks = -1;
     private Task _reading = Task.CompletedTask;
@@ -78,6 +79,7 @@ internal sealed class WorkerConnection : IDisposable
         Id = id;
         _transport = transport;
         _runtime = runtime;
+        _sender = new FrameSender(transport.Output, transport.OutputCapacity, runtime.Dispatcher.Wake, $"pool-worker-{id}-sender");
         _quota = runtime.Options.MaxTasksPerWorker ?? int.MaxValue;
         // A worker that runs several async tasks at once needs that many chunks to run, and one queued.
         _minWindow = Math.Max(MinWindow, runtime.Options.MaxConcurrencyPerWorker + 1);
@@ -107,7 +109,7 @@ internal sealed class WorkerConnection : IDisposable
     public int InFlightCount => Volatile.Read(ref _inFlightCount);
 
     /// <summary>Dispatcher: bytes written since the last <see cref="Flush"/>, the arrays sent as blocks included.</summary>
-    public long Buffered => _frames.Length;
+    public long Buffered => _sender.Buffered;
 
     public bool HasRoom => !_dead && !_retiring && Volatile.Read(ref _inFlightCount) < _window;
 
@@ -137,28 +139,31 @@ internal sealed class WorkerConnection : IDisposable
     /// returns how many of its tasks were written; <paramref name="error"/> is the failure of the next one.</summary>
     public int Write(Chunk chunk, out Exception? error)
     {
+        FrameWriter frames = _sender.Frames;
+        long start = frames.Length;
         ShippedFunction function = chunk.Job.Function;
         if (_bound.Add(function.Id))
         {
-            new BindMessage(function.Id, function.Descriptor).Write(_frames);
+            new BindMessage(function.Id, function.Descriptor).Write(frames);
         }
 
-        _frames.BeginFrame(MessageType.Run);
+        frames.BeginFrame(MessageType.Run);
         RunFlags flags = chunk.Job.TaskTimeout is null ? RunFlags.None : RunFlags.Timed;
-        int countPosition = new RunHeader(chunk.Id, function.Id, chunk.Count, flags).Write(_frames);
-        int written = chunk.Job.WriteArguments(_frames, chunk, out error);
+        int countPosition = new RunHeader(chunk.Id, function.Id, chunk.Count, flags).Write(frames);
+        int written = chunk.Job.WriteArguments(frames, chunk, out error);
         if (written == 0 && error is not null)
         {
-            _frames.AbandonFrame();
+            frames.AbandonFrame();
             return 0;
         }
 
         if (written < chunk.Count)
         {
-            _frames.PatchInt32(countPosition, written);
+            frames.PatchInt32(countPosition, written);
         }
 
-        _frames.EndFrame();
+        frames.EndFrame();
+        chunk.Bytes = frames.Length - start;
         return written;
     }
 
@@ -170,7 +175,7 @@ internal sealed class WorkerConnection : IDisposable
             return false;
         }
 
-        SimpleMessages.WriteUnbind(_frames, functionId);
+        SimpleMessages.WriteUnbind(_sender.Frames, functionId);
         return true;
     }
 
@@ -187,6 +192,7 @@ internal sealed class WorkerConnection : IDisposable
             chunk.SentAt = Stopwatch.GetTimestamp();
             _inFlight.Add(chunk);
             _inFlightCount++;
+            _inFlightBytes += chunk.Bytes;
             _quota -= chunk.Count;
             if (_quota <= 0)
             {
@@ -253,7 +259,7 @@ internal sealed class WorkerConnection : IDisposable
 
         foreach (int chunkId in chunks)
         {
-            new CancelMessage(chunkId, CancelMessage.WholeChunk).Write(_frames);
+            new CancelMessage(chunkId, CancelMessage.WholeChunk).Write(_sender.Frames);
         }
 
         foreach (int chunkId in chunks)
@@ -287,32 +293,17 @@ internal sealed class WorkerConnection : IDisposable
     {
         if (!_dead)
         {
-            cancel.Write(_frames);
+            cancel.Write(_sender.Frames);
         }
     }
 
-    /// <summary>Dispatcher (and the handshake, before the dispatcher sees this worker): sends what was buffered, in one blocking write.</summary>
-    public void Flush()
-    {
-        if (_frames.Length == 0)
-        {
-            return;
-        }
-
-        try
-        {
-            _frames.WriteTo(_transport.Output);
-            _transport.Output.Flush();
-        }
-        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException)
-        {
-            // The worker is gone; its read loop sees it too and settles the chunks it held.
-        }
-        finally
-        {
-            _frames.Reset();
-        }
-    }
+    /// <summary>
+    /// Dispatcher (and the handshake, before the dispatcher sees this worker): sends what was buffered (see
+    /// <see cref="FrameSender"/>; what the worker holds unanswered tells it whether the write could block). False
+    /// when an earlier write handed to the sender is still going: the frames wait, and the dispatcher is woken to
+    /// flush again when it ends.
+    /// </summary>
+    public bool Flush() => _sender.Flush(Volatile.Read(ref _inFlightBytes));
 
     /// <summary>Closes the pipe so the worker exits on its own (Close, when all work is done).</summary>
     public void CloseGracefully()
@@ -326,7 +317,7 @@ internal sealed class WorkerConnection : IDisposable
     public void Dispose()
     {
         _watch.Dispose();
-        _frames.Dispose();
+        _sender.Dispose();
         _transport.Dispose();
     }
 
@@ -336,8 +327,8 @@ internal sealed class WorkerConnection : IDisposable
         // enough that the pipe's buffer takes it whatever the worker does. A larger one (a big initializer argument)
         // waits for Ready, so that a worker that never reads cannot block this write beyond the start timeout. Before
         // the connection joins the pool either way, so the dispatcher does not write to it yet.
-        _runtime.CreateInit(Id).Write(_frames);
-        bool sentEarly = _frames.Length <= EarlyInitLimit;
+        _runtime.CreateInit(Id).Write(_sender.Frames);
+        bool sentEarly = _sender.Frames.Length <= EarlyInitLimit;
         if (sentEarly)
         {
             Flush();
@@ -527,6 +518,7 @@ internal sealed class WorkerConnection : IDisposable
 
             _inFlight.Remove(chunk);
             _inFlightCount--;
+            _inFlightBytes -= chunk.Bytes;
             UpdateWindow(chunk);
             retire = _retiring && _inFlightCount == 0;
         }
@@ -581,6 +573,7 @@ internal sealed class WorkerConnection : IDisposable
             orphans = [.. _inFlight];
             _inFlight.Clear();
             _inFlightCount = 0;
+            _inFlightBytes = 0;
         }
 
         TaskPosition? running = _transport.Cell.TryRead(out int chunkId, out int index, out _) ? new TaskPosition(chunkId, index) : null;

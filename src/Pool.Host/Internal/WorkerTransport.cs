@@ -18,6 +18,9 @@ internal interface IWorkerTransport : IDisposable
     /// <summary>What the worker reads.</summary>
     Stream Output { get; }
 
+    /// <summary>How many bytes a write to <see cref="Output"/> surely takes without waiting for the worker to read.</summary>
+    int OutputCapacity { get; }
+
     ProgressCell Cell { get; }
 
     /// <summary>Completes when the worker has exited.</summary>
@@ -71,6 +74,8 @@ internal sealed class WorkerProcess : IWorkerTransport
     public Stream Input => _pipe;
 
     public Stream Output => _pipe;
+
+    public int OutputCapacity { get; private set; } = PipeBuffers.AssumedCapacity;
 
     public ProgressCell Cell { get; }
 
@@ -150,6 +155,7 @@ internal sealed class WorkerProcess : IWorkerTransport
             }
 
             await connected.ConfigureAwait(false);
+            worker.OutputCapacity = PipeBuffers.Capacity(pipe);
             return worker;
         }
         catch
@@ -249,6 +255,9 @@ internal sealed class InProcessWorker : IWorkerTransport
     public Stream Input { get; }
 
     public Stream Output { get; }
+
+    // An in-memory pipe takes up to 64 KiB before its writer waits (PipeOptions.PauseWriterThreshold).
+    public int OutputCapacity => 32 * 1024;
 
     public ProgressCell Cell { get; } = ProgressCell.CreateLocal();
 

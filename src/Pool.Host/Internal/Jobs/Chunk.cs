@@ -26,6 +26,9 @@ internal sealed class Chunk(Job job, long firstIndex, int count, Array items, in
 
     public long SentAt { get; set; }
 
+    /// <summary>The bytes its frame took, the arrays sent as blocks included; set when written.</summary>
+    public long Bytes { get; set; }
+
     /// <summary>How many workers died while this chunk was queued on them without it being to blame.</summary>
     public int Attempts { get; set; }
 
@@ -54,6 +57,7 @@ internal sealed class Chunk(Job job, long firstIndex, int count, Array items, in
         Id = 0;
         Accounted = 0;
         SentAt = 0;
+        Bytes = 0;
         Attempts = 0;
     }
 }

@@ -1,0 +1,54 @@
+using System.Runtime.InteropServices;
+
+namespace Pool.Tests.Faults;
+
+/// <summary>A worker that stops reading (frozen, swapping, stopped in a debugger) holds up only the tasks sent to it.</summary>
+public partial class FrozenWorkerTests
+{
+    private const int SigStop = 19;
+    private const int SigCont = 18;
+
+    [Theory(Timeout = 120_000)]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_frozen_worker_with_a_full_pipe_does_not_hold_up_the_other_worker(bool text)
+    {
+        await using ProcessPool pool = await TestPools.StartAsync(workers: 2);
+        int frozen = pool.ProcessIds[0];
+        int other = pool.ProcessIds[1];
+        Kill(frozen, SigStop).Should().Be(0);
+        var results = new List<AsyncResult<int>>();
+        try
+        {
+            // 4 MiB arguments (arrays sent as they are, or text inside the task's frame): the two chunks the frozen
+            // worker takes before its window is full are more than its pipe's buffer holds, so the write to it
+            // blocks until it runs again.
+            for (int i = 0; i < 20; i++)
+            {
+                results.Add(text
+                    ? pool.ApplyAsync(Functions.ProcessIdOfText, new string('x', 4 << 20))
+                    : pool.ApplyAsync(Functions.ProcessIdOf, new byte[4 << 20]));
+            }
+
+            // Everything the frozen worker did not take runs on the other one meanwhile.
+            DateTime deadline = DateTime.UtcNow.AddSeconds(30);
+            while (results.Count(r => r.Ready) < results.Count - 2 && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(50);
+            }
+
+            results.Where(r => r.Ready).Select(r => r.Task.Result).Should().AllBeEquivalentTo(other)
+                .And.HaveCountGreaterThanOrEqualTo(results.Count - 2);
+        }
+        finally
+        {
+            Kill(frozen, SigCont).Should().Be(0);
+        }
+
+        int[] all = await Task.WhenAll(results.Select(r => r.Task)).Within();
+        all.Should().OnlyContain(pid => pid == frozen || pid == other).And.HaveCount(20);
+    }
+
+    [LibraryImport("libc", EntryPoint = "kill")]
+    private static partial int Kill(int pid, int signal);
+}
