@@ -108,9 +108,12 @@ internal sealed class Dispatcher(PoolRuntime runtime)
                 // Reset before looking for work: a Set from now on makes the Wait below return at once.
                 _wake.Reset();
                 Dispatch();
-                // A worker whose earlier large write is still going keeps its frames and stays on the list: its
-                // sender wakes this loop when the write ends.
-                _dirty.RemoveAll(static worker => worker.Flush());
+                foreach (WorkerConnection worker in _dirty)
+                {
+                    worker.Flush();
+                }
+
+                _dirty.Clear();
                 WaitForWork();
             }
         }
@@ -303,8 +306,8 @@ internal sealed class Dispatcher(PoolRuntime runtime)
         if (worker.Buffered >= EagerFlushBytes)
         {
             // Large arguments go out as they are written, a megabyte at a time, so that every worker gets its
-            // first one at once instead of waiting for the window of the worker before it to be written whole;
-            // the write itself runs on the worker's sender thread (it stays dirty if that one is still busy).
+            // first one at once instead of waiting for the window of the worker before it to be written whole
+            // (the write itself goes on the worker's sender thread).
             worker.Flush();
         }
     }

@@ -79,7 +79,7 @@ internal sealed class WorkerConnection : IDisposable
         Id = id;
         _transport = transport;
         _runtime = runtime;
-        _sender = new FrameSender(transport.Output, transport.OutputCapacity, runtime.Dispatcher.Wake, $"pool-worker-{id}-sender");
+        _sender = new FrameSender(transport.Output, transport.OutputCapacity, $"pool-worker-{id}-sender");
         _quota = runtime.Options.MaxTasksPerWorker ?? int.MaxValue;
         // A worker that runs several async tasks at once needs that many chunks to run, and one queued.
         _minWindow = Math.Max(MinWindow, runtime.Options.MaxConcurrencyPerWorker + 1);
@@ -298,12 +298,11 @@ internal sealed class WorkerConnection : IDisposable
     }
 
     /// <summary>
-    /// Dispatcher (and the handshake, before the dispatcher sees this worker): sends what was buffered (see
-    /// <see cref="FrameSender"/>; what the worker holds unanswered tells it whether the write could block). False
-    /// when an earlier write handed to the sender is still going: the frames wait, and the dispatcher is woken to
-    /// flush again when it ends.
+    /// Dispatcher (and the handshake, before the dispatcher sees this worker): sends what was buffered, without
+    /// waiting for the worker (see <see cref="FrameSender"/>; what the worker holds unanswered tells it whether a
+    /// write could wait).
     /// </summary>
-    public bool Flush() => _sender.Flush(Volatile.Read(ref _inFlightBytes));
+    public void Flush() => _sender.Flush(Volatile.Read(ref _inFlightBytes));
 
     /// <summary>Closes the pipe so the worker exits on its own (Close, when all work is done).</summary>
     public void CloseGracefully()
