@@ -7,6 +7,7 @@ public partial class FrozenWorkerTests
 {
     private const int SigStop = 19;
     private const int SigCont = 18;
+    private const int SigKill = 9;
 
     [Theory(Timeout = 120_000)]
     [InlineData(false)]
@@ -47,6 +48,31 @@ public partial class FrozenWorkerTests
 
         int[] all = await Task.WhenAll(results.Select(r => r.Task)).Within();
         all.Should().OnlyContain(pid => pid == frozen || pid == other).And.HaveCount(12);
+    }
+
+    [Fact(Timeout = 120_000)]
+    public async Task A_frozen_worker_killed_with_arguments_queued_for_it_loses_no_task()
+    {
+        await using ProcessPool pool = await TestPools.StartAsync(workers: 2);
+        int frozen = pool.ProcessIds[0];
+        Kill(frozen, SigStop).Should().Be(0);
+        var results = new List<AsyncResult<int>>();
+        for (int i = 0; i < 12; i++)
+        {
+            results.Add(pool.ApplyAsync(Functions.ProcessIdOf, new byte[4 << 20]));
+        }
+
+        // The write of its second argument is waiting on its full pipe when it dies: the tasks it held had not
+        // started, so they run on another worker.
+        DateTime deadline = DateTime.UtcNow.AddSeconds(30);
+        while (results.Count(r => r.Ready) < results.Count - 2 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+
+        Kill(frozen, SigKill).Should().Be(0);
+        int[] all = await Task.WhenAll(results.Select(r => r.Task)).Within();
+        all.Should().HaveCount(12).And.NotContain(frozen);
     }
 
     [LibraryImport("libc", EntryPoint = "kill")]
