@@ -121,6 +121,13 @@ public static class Functions
 
     public static int ProcessIdOfText(string text) => text.Length > 0 ? Environment.ProcessId : -1;
 
+    public static int TouchThenSleep(string path)
+    {
+        File.WriteAllText(path, string.Empty);
+        Thread.Sleep(10_000);
+        return 0;
+    }
+
     public static double[]? DoubledOrNull(double[]? values) => values is null ? null : Doubled(values);
 
     public static string Describe(double[] doubles, Guid[] guids, DayOfWeek[] days) =>

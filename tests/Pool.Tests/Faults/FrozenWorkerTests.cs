@@ -75,6 +75,34 @@ public partial class FrozenWorkerTests
         all.Should().HaveCount(12).And.NotContain(frozen);
     }
 
+    [Fact(Timeout = 120_000)]
+    public async Task A_frozen_worker_running_a_task_past_its_timeout_is_killed_and_replaced()
+    {
+        await using ProcessPool pool = await TestPools.StartAsync(workers: 1);
+        int frozen = pool.ProcessIds[0];
+        string started = Path.Combine(Path.GetTempPath(), $"pp-frozen-{Guid.NewGuid():N}");
+        try
+        {
+            AsyncResult<int> running = pool.ApplyAsync(Functions.TouchThenSleep, started, taskTimeout: TimeSpan.FromSeconds(1));
+            AsyncResult<int> queued = pool.ApplyAsync(Functions.ProcessIdOf, new byte[1]);
+            DateTime deadline = DateTime.UtcNow.AddSeconds(30);
+            while (!File.Exists(started) && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(20);
+            }
+
+            File.Exists(started).Should().BeTrue("the task starts");
+            Kill(frozen, SigStop).Should().Be(0);
+            await running.Invoking(r => r.Task).Should().ThrowAsync<TaskTimeoutException>();
+            (await queued.Task.Within()).Should().NotBe(frozen, "the task it had not started runs on its replacement");
+            TestPools.AssertGone([frozen]);
+        }
+        finally
+        {
+            File.Delete(started);
+        }
+    }
+
     [LibraryImport("libc", EntryPoint = "kill")]
     private static partial int Kill(int pid, int signal);
 }
