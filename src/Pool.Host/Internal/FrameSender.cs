@@ -25,6 +25,7 @@ internal sealed class FrameSender : IDisposable
     private readonly Stack<FrameWriter> _spare = new();
     private FrameWriter _filling = new(sendBlocks: true);
     private bool _threadStarted;
+    // The thread is writing or has buffers queued: a flush must queue behind it to keep the order.
     private bool _busy;
     private bool _disposed;
 
