@@ -121,10 +121,10 @@ public static class Functions
 
     public static int ProcessIdOfText(string text) => text.Length > 0 ? Environment.ProcessId : -1;
 
-    public static int TouchThenSleep(string path)
+    public static int SayStartedThenSleep(int milliseconds)
     {
-        File.WriteAllText(path, string.Empty);
-        Thread.Sleep(10_000);
+        Console.WriteLine("started");
+        Thread.Sleep(milliseconds);
         return 0;
     }
 

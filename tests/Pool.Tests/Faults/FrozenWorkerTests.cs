@@ -32,11 +32,7 @@ public partial class FrozenWorkerTests
             }
 
             // Everything the frozen worker did not take runs on the other one meanwhile.
-            DateTime deadline = DateTime.UtcNow.AddSeconds(30);
-            while (results.Count(r => r.Ready) < results.Count - 2 && DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(50);
-            }
+            await AllButTwoReady(results);
 
             results.Where(r => r.Ready).Select(r => r.Task.Result).Should().AllBeEquivalentTo(other)
                 .And.HaveCountGreaterThanOrEqualTo(results.Count - 2);
@@ -64,11 +60,7 @@ public partial class FrozenWorkerTests
 
         // The write of its second argument is waiting on its full pipe when it dies: the tasks it held had not
         // started, so they run on another worker.
-        DateTime deadline = DateTime.UtcNow.AddSeconds(30);
-        while (results.Count(r => r.Ready) < results.Count - 2 && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(50);
-        }
+        await AllButTwoReady(results);
 
         Kill(frozen, SigKill).Should().Be(0);
         int[] all = await Task.WhenAll(results.Select(r => r.Task)).Within();
@@ -78,29 +70,41 @@ public partial class FrozenWorkerTests
     [Fact(Timeout = 120_000)]
     public async Task A_frozen_worker_running_a_task_past_its_timeout_is_killed_and_replaced()
     {
-        await using ProcessPool pool = await TestPools.StartAsync(workers: 1);
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using ProcessPool pool = await TestPools.StartAsync(
+            workers: 1, new ProcessPoolOptions { WorkerOutput = line => { if (line.Text == "started") started.TrySetResult(); } });
         int frozen = pool.ProcessIds[0];
-        string started = Path.Combine(Path.GetTempPath(), $"pp-frozen-{Guid.NewGuid():N}");
-        try
-        {
-            AsyncResult<int> running = pool.ApplyAsync(Functions.TouchThenSleep, started, taskTimeout: TimeSpan.FromSeconds(1));
-            AsyncResult<int> queued = pool.ApplyAsync(Functions.ProcessIdOf, new byte[1]);
-            DateTime deadline = DateTime.UtcNow.AddSeconds(30);
-            while (!File.Exists(started) && DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(20);
-            }
+        AsyncResult<int> running = pool.ApplyAsync(Functions.SayStartedThenSleep, 10_000, taskTimeout: TimeSpan.FromSeconds(1));
+        AsyncResult<int> queued = pool.ApplyAsync(Functions.ProcessIdOf, new byte[1]);
+        await started.Task.Within();
 
-            File.Exists(started).Should().BeTrue("the task starts");
-            Kill(frozen, SigStop).Should().Be(0);
-            await running.Invoking(r => r.Task).Should().ThrowAsync<TaskTimeoutException>();
-            (await queued.Task.Within()).Should().NotBe(frozen, "the task it had not started runs on its replacement");
-            TestPools.AssertGone([frozen]);
-        }
-        finally
+        Kill(frozen, SigStop).Should().Be(0);
+        await running.Invoking(r => r.Task).Should().ThrowAsync<TaskTimeoutException>();
+        (await queued.Task.Within()).Should().NotBe(frozen, "the task it had not started runs on its replacement");
+        TestPools.AssertGone([frozen]);
+    }
+
+    /// <summary>Waits (at most 30 s) until all but two of the results are ready: those the frozen worker did not take.</summary>
+    private static async Task AllButTwoReady(List<AsyncResult<int>> results)
+    {
+        var reached = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        int ready = 0;
+        foreach (AsyncResult<int> result in results)
         {
-            File.Delete(started);
+            _ = result.Task.ContinueWith(
+                _ =>
+                {
+                    if (Interlocked.Increment(ref ready) == results.Count - 2)
+                    {
+                        reached.TrySetResult();
+                    }
+                },
+                CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously,
+                TaskScheduler.Default);
         }
+
+        await Task.WhenAny(reached.Task, Task.Delay(TimeSpan.FromSeconds(30)));
     }
 
     [LibraryImport("libc", EntryPoint = "kill")]

@@ -26,17 +26,11 @@ public class FrameSenderTests
         output.Text.Should().Be("a");
 
         output.Release();
-        DateTime deadline = DateTime.UtcNow.AddSeconds(10);
-        while (output.Text != "abc" && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(10);
-        }
+        (await output.WhenText("abc").WaitAsync(TimeSpan.FromSeconds(10))).Should().Be("abc");
 
-        output.Text.Should().Be("abc");
-
-        // Idle again: back to writing on the caller's thread.
+        // A write after the queue drained (on whichever thread) still comes after the others.
         Send(sender, "d", unanswered: 1);
-        output.Text.Should().Be("abcd");
+        (await output.WhenText("abcd").WaitAsync(TimeSpan.FromSeconds(10))).Should().Be("abcd");
     }
 
     private static void Send(FrameSender sender, string text, long unanswered)
@@ -51,6 +45,7 @@ public class FrameSenderTests
         private readonly ManualResetEventSlim _open = new(initialState: true);
         private readonly StringBuilder _text = new();
         private readonly TaskCompletionSource _waiting = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private (int Length, TaskCompletionSource<string> Reached)? _wanted;
 
         public string Text
         {
@@ -64,6 +59,25 @@ public class FrameSenderTests
         }
 
         public Task Waiting => _waiting.Task;
+
+        /// <summary>Completes with the text once it is <paramref name="expected"/> (or longer).</summary>
+        public Task<string> WhenText(string expected)
+        {
+            var reached = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+            lock (_text)
+            {
+                if (_text.Length >= expected.Length)
+                {
+                    reached.TrySetResult(_text.ToString());
+                }
+                else
+                {
+                    _wanted = (expected.Length, reached);
+                }
+            }
+
+            return reached.Task;
+        }
 
         public override bool CanRead => false;
 
@@ -92,6 +106,11 @@ public class FrameSenderTests
             lock (_text)
             {
                 _text.Append(Encoding.ASCII.GetString(buffer));
+                if (_wanted is { } wanted && _text.Length >= wanted.Length)
+                {
+                    _wanted = null;
+                    wanted.Reached.TrySetResult(_text.ToString());
+                }
             }
         }
 
