@@ -16,7 +16,7 @@ foreach (int seed in seeds)
 }
 
 TimeSpan serial = clock.Elapsed;
-Console.WriteLine();
+EndBar();
 
 using var pool = new ProcessPool();
 clock.Restart();
@@ -29,7 +29,7 @@ foreach ((long _, long inside) in pool.ImapUnordered(MonteCarlo.CountInside, see
 }
 
 TimeSpan parallel = clock.Elapsed;
-Console.WriteLine();
+EndBar();
 
 double pi = 4.0 * poolInside / ((double)Tasks * MonteCarlo.Samples);
 Console.WriteLine($"π ≈ {pi:F6} (error {Math.Abs(pi - Math.PI):E1}); same count as the serial loop: {poolInside == serialInside}");
@@ -48,8 +48,28 @@ foreach (Outcome<int> outcome in outcomes)
 
 Console.WriteLine($"The pool carries on with {pool.WorkerCount} workers: {string.Join(" ", pool.Map(NativeCode.Length, ["still", "here"]))}");
 
+static void EndBar()
+{
+    if (!Console.IsOutputRedirected)
+    {
+        Console.WriteLine();
+    }
+}
+
+// A bar redrawn in place on a terminal; plain lines, one every 10 %, when the output goes to a file or a pipe
+// (a redrawn bar there is one line of thousands of characters).
 static void Progress(string label, int completed, TimeSpan elapsed)
 {
+    if (Console.IsOutputRedirected)
+    {
+        if (completed * 10 / Tasks != (completed - 1) * 10 / Tasks)
+        {
+            Console.WriteLine($"{label}: {completed}/{Tasks} in {elapsed.TotalSeconds:F2} s");
+        }
+
+        return;
+    }
+
     int width = 32;
     int filled = completed * width / Tasks;
     Console.Write($"\r{label,-22} [{new string('#', filled)}{new string('.', width - filled)}] {completed,3}/{Tasks} {elapsed.TotalSeconds,6:F2} s");
