@@ -31,9 +31,13 @@ internal sealed class PoolResolver : IFormatterResolver
 
     private static class Cache<T>
     {
-        public static readonly IMessagePackFormatter<T>? Formatter = Inner.GetFormatter<T>() is { } inner && !typeof(T).IsValueType && typeof(T) != typeof(string) && typeof(T) != typeof(byte[])
-            ? new DepthGuardFormatter<T>(inner)
-            : Inner.GetFormatter<T>();
+        public static readonly IMessagePackFormatter<T>? Formatter = Guarded(Inner.GetFormatter<T>());
+
+        /// <summary>Only a reference type can lead back to an object being written (a string or byte[] cannot).</summary>
+        private static IMessagePackFormatter<T>? Guarded(IMessagePackFormatter<T>? inner) =>
+            inner is not null && !typeof(T).IsValueType && typeof(T) != typeof(string) && typeof(T) != typeof(byte[])
+                ? new DepthGuardFormatter<T>(inner)
+                : inner;
     }
 }
 
@@ -144,6 +148,14 @@ internal sealed class ObjectMemberFormatter : IMessagePackFormatter<object?>
 
     private static readonly Dictionary<Type, sbyte> Codes = CodesOf(Scalars);
 
+    /// <summary>Values that mean something only in this process: refused, whatever a member declared object holds.</summary>
+    private static readonly Type[] ProcessLocalTypes =
+    [
+        typeof(System.Reflection.MemberInfo), typeof(System.Reflection.Assembly), typeof(System.Reflection.Module),
+        typeof(System.Reflection.ParameterInfo), typeof(Delegate), typeof(Stream), typeof(Task), typeof(Thread), typeof(WaitHandle),
+        typeof(SafeHandle), typeof(CancellationTokenSource),
+    ];
+
     public void Serialize(ref MessagePackWriter writer, object? value, MessagePackSerializerOptions options)
     {
         if (value is null)
@@ -209,13 +221,6 @@ internal sealed class ObjectMemberFormatter : IMessagePackFormatter<object?>
 
         return null;
     }
-
-    private static readonly Type[] ProcessLocalTypes =
-    [
-        typeof(System.Reflection.MemberInfo), typeof(System.Reflection.Assembly), typeof(System.Reflection.Module),
-        typeof(System.Reflection.ParameterInfo), typeof(Delegate), typeof(Stream), typeof(Task), typeof(Thread), typeof(WaitHandle),
-        typeof(SafeHandle), typeof(CancellationTokenSource),
-    ];
 
     private object?[] ReadArray(ref MessagePackReader reader, MessagePackSerializerOptions options)
     {
