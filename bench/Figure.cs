@@ -24,6 +24,9 @@ internal static class Impls
     public const string Serial = "serial";
     public const string RawPipe = "raw pipe";
     public const string DotnetHello = "dotnet hello";
+    public const string Json = "JsonPoolSerializer";
+    public const string Process = "Process";
+    public const string CliWrap = "CliWrap";
 }
 
 /// <summary>Units, and which way is better for each (ratios are written so that above 1 means ProcessPool is better).</summary>

@@ -18,6 +18,9 @@ public static partial class Functions
 
     public static int Increment(int x) => x + 1;
 
+    /// <summary>W11: a record in, a record out.</summary>
+    public static Scored Score(Sample sample) => new(sample.Id, (sample.Value * 2) + 1, sample.Name.ToUpperInvariant());
+
     public static int Identity(int x) => x;
 
     public static int Length(byte[] bytes) => bytes.Length;
@@ -124,3 +127,12 @@ public static partial class Functions
     [LibraryImport("libc", EntryPoint = "strlen")]
     private static partial nint StrLen(nint text);
 }
+
+/// <summary>W11's argument: an int, a double, a string.</summary>
+public sealed record Sample(int Id, double Value, string Name)
+{
+    public static Sample Of(int i) => new(i, i * 0.5, "item-" + i.ToString(CultureInfo.InvariantCulture));
+}
+
+/// <summary>W11's result.</summary>
+public sealed record Scored(int Id, double Score, string Label);

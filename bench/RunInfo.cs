@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
+using CliWrap;
+using CliWrap.Buffered;
 
 namespace Pool.Bench;
 
@@ -38,21 +40,21 @@ internal sealed record RunInfo(Machine Machine, DateTimeOffset Timestamp, string
 
     private static string? Git(string root, params string[] arguments)
     {
-        var info = new ProcessStartInfo("git", ["-C", root, .. arguments])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
         try
         {
-            using Process git = Process.Start(info)!;
-            string output = git.StandardOutput.ReadToEnd().Trim();
-            return git.WaitForExit(5000) && git.ExitCode == 0 ? output : null;
+            // Once, at the start of a run, before anything is measured: blocking here is the outermost call.
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            BufferedCommandResult git = Cli.Wrap("git").WithArguments(["-C", root, .. arguments]).WithValidation(CommandResultValidation.None)
+                .ExecuteBufferedAsync(timeout.Token).Task.GetAwaiter().GetResult();
+            return git.ExitCode == 0 ? git.StandardOutput.Trim() : null;
         }
         catch (System.ComponentModel.Win32Exception)
         {
             return null; // no git on this machine: the figures simply carry no commit
+        }
+        catch (OperationCanceledException)
+        {
+            return null; // git hung (a lock, a prompt): no commit rather than no run
         }
     }
 }

@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
+using CliWrap;
+using CliWrap.Buffered;
 using Pool.Bench.Workloads;
 
 namespace Pool.Bench.References;
@@ -51,77 +53,50 @@ internal static class Python
 
     private static async Task<string> VersionAsync(string python)
     {
-        using Process process = Process.Start(new ProcessStartInfo(python, ["-c", "import sys; print(sys.version.split()[0])"])
-        {
-            RedirectStandardOutput = true,
-            UseShellExecute = false,
-        })!;
-        string version = (await process.StandardOutput.ReadToEndAsync()).Trim();
-        await process.WaitForExitAsync();
-        return "Python " + version;
+        BufferedCommandResult result = await Cli.Wrap(python).WithArguments(["-c", "import sys; print(sys.version.split()[0])"]).ExecuteBufferedAsync();
+        return "Python " + result.StandardOutput.Trim();
     }
 
     private static async Task RunScriptAsync(BenchContext context, string python, string version, string script, string workload, TimeSpan timeout)
     {
-        var info = new ProcessStartInfo(python)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = Path.GetDirectoryName(script)!,
-        };
-        info.ArgumentList.Add(script);
-        info.ArgumentList.Add("--reps");
-        info.ArgumentList.Add(context.Reps.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        if (context.Quick)
-        {
-            info.ArgumentList.Add("--quick");
-        }
-
-        using Process process = Process.Start(info)!;
         var errors = new Queue<string>();
-        process.ErrorDataReceived += (_, e) =>
+        using var deadline = new CancellationTokenSource(timeout);
+        CommandResult result;
+        try
         {
-            if (e.Data is { } line)
-            {
-                lock (errors)
+            // Each figure is added as its line arrives; the last 20 lines of stderr say why a script failed.
+            result = await Cli.Wrap(python)
+                .WithArguments(args =>
+                {
+                    args.Add(script).Add("--reps").Add(context.Reps, System.Globalization.CultureInfo.InvariantCulture);
+                    if (context.Quick)
+                    {
+                        args.Add("--quick");
+                    }
+                })
+                .WithWorkingDirectory(Path.GetDirectoryName(script)!)
+                .WithValidation(CommandResultValidation.None)
+                .WithStandardOutputPipe(PipeTarget.ToDelegate(line => Parse(context, workload, version, line)))
+                .WithStandardErrorPipe(PipeTarget.ToDelegate(line =>
                 {
                     errors.Enqueue(line);
                     if (errors.Count > 20)
                     {
                         errors.Dequeue();
                     }
-                }
-            }
-        };
-        process.BeginErrorReadLine();
-
-        using var deadline = new CancellationTokenSource(timeout);
-        try
-        {
-            while (await process.StandardOutput.ReadLineAsync(deadline.Token) is { } line)
-            {
-                Parse(context, workload, version, line);
-            }
-
-            await process.WaitForExitAsync(deadline.Token);
+                }))
+                .ExecuteAsync(deadline.Token);
         }
         catch (OperationCanceledException) when (deadline.IsCancellationRequested)
         {
-            process.Kill(entireProcessTree: true);
+            // CliWrap killed the script's process tree.
             context.Note(workload, $"{Path.GetFileName(script)} timed out after {timeout.TotalSeconds:F0} s and was killed");
             return;
         }
 
-        if (process.ExitCode != 0)
+        if (result.ExitCode != 0)
         {
-            string tail;
-            lock (errors)
-            {
-                tail = string.Join(" | ", errors);
-            }
-
-            context.Note(workload, $"{Path.GetFileName(script)} exited with {process.ExitCode}: {tail}");
+            context.Note(workload, $"{Path.GetFileName(script)} exited with {result.ExitCode}: {string.Join(" | ", errors)}");
         }
     }
 

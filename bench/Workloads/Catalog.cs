@@ -16,6 +16,7 @@ internal static class Catalog
         new("W6", "crash: task 50 of 100 ends its worker", W6Crash.Run),
         new("W7", "runaway: a task that never returns, 1 s timeout", W7Runaway.Run),
         new("W9", "lazy input: ImapAsync over an endless sequence", W9LazyInput.Run, "w9_lazy.py"),
+        new("W11", "records: Map and sequential Apply, MessagePack and JSON", W11Records.Run, "w11_records.py"),
     ];
 
     public static IEnumerable<string> Ids => All.Select(w => w.Id);

@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using CliWrap;
+using CliWrap.Buffered;
 using Pool.Bench.References;
 
 namespace Pool.Bench.Workloads;
@@ -20,6 +22,11 @@ internal static class W5Startup
         context.Add(Id, "map 2 + close + join", Impls.ProcessPool, Units.Milliseconds, Measure.Repeat(context.Reps, MapCloseJoin));
         context.Add(Id, "first result", Impls.DotnetHello, Units.Milliseconds, hello, "one process, start to exit");
         context.Add(Id, "map 2 + close + join", Impls.DotnetHello, Units.Milliseconds, hello, "one process, start to exit");
+
+        // How the pool starts its workers (Process) against CliWrap, on the same child, in turn: start, the exit seen, the output read.
+        (Stats process, Stats cliWrap) = Measure.Alternating(context.Reps, Hello, HelloThroughCliWrap);
+        context.Add(Id, "hello start to exit: Process, CliWrap", Impls.Process, Units.Milliseconds, process);
+        context.Add(Id, "hello start to exit: Process, CliWrap", Impls.CliWrap, Units.Milliseconds, cliWrap);
 
         double FirstResult()
         {
@@ -57,6 +64,21 @@ internal static class W5Startup
         if (process.ExitCode != 0 || !output.StartsWith("hello", StringComparison.Ordinal))
         {
             throw new InvalidOperationException($"The hello-world child exited with {process.ExitCode}: {process.StandardError.ReadToEnd()}");
+        }
+
+        return elapsed;
+    }
+
+    private static double HelloThroughCliWrap()
+    {
+        ProcessStartInfo info = BenchChild.StartInfo("--hello");
+        long start = Stopwatch.GetTimestamp();
+        BufferedCommandResult result = Cli.Wrap(info.FileName).WithArguments(info.ArgumentList).WithValidation(CommandResultValidation.None)
+            .ExecuteBufferedAsync().Task.GetAwaiter().GetResult();
+        double elapsed = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        if (result.ExitCode != 0 || !result.StandardOutput.StartsWith("hello", StringComparison.Ordinal))
+        {
+            throw new InvalidOperationException($"The hello-world child exited with {result.ExitCode}: {result.StandardError}");
         }
 
         return elapsed;

@@ -86,7 +86,7 @@ internal sealed class ResultWriter(Stream output) : IDisposable
 
             return RemoteError.FromException(new InvalidOperationException(
                 $"The function returned a {TypeFacts.Describe(value!.GetType())} that would not arrive in the host as it is with " +
-                $"{codec.Serializer!.GetType().Name}: {difference.Text("the host")}. {Fidelity.HowToKeep(difference, "the host")}"));
+                $"{codec.Serializer!.GetType().Name}: {difference.Text("the host")}. {Fidelity.HowToKeep(difference, codec.Serializer!, "the host")}"));
         }
         catch (Exception e)
         {

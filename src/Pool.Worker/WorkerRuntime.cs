@@ -207,7 +207,7 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
     private void Initialize(InitMessage init)
     {
         PoolSerializer serializer = init.SerializerType.Length == 0
-            ? new JsonPoolSerializer()
+            ? new MessagePackPoolSerializer()
             : (PoolSerializer)Activator.CreateInstance(Type.GetType(init.SerializerType, throwOnError: false)
                 ?? throw new ProtocolException($"The worker cannot find serializer type '{init.SerializerType}'."))!;
         _maxConcurrency = Math.Max(1, init.MaxConcurrency);

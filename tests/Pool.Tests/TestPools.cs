@@ -40,3 +40,15 @@ public sealed class PoolFixture : IAsyncLifetime
 
     public Task DisposeAsync() => _pool is null ? Task.CompletedTask : TestPools.DisposeAndAssertNoWorkersAsync(_pool);
 }
+
+/// <summary>One pool of two workers with <see cref="JsonPoolSerializer"/>, the option to the default MessagePack, shared by a test class.</summary>
+public sealed class JsonPoolFixture : IAsyncLifetime
+{
+    private ProcessPool? _pool;
+
+    public ProcessPool Pool => _pool ?? throw new InvalidOperationException("The fixture is not initialized.");
+
+    public async Task InitializeAsync() => _pool = await TestPools.StartAsync(options: new ProcessPoolOptions { Serializer = new JsonPoolSerializer() });
+
+    public Task DisposeAsync() => _pool is null ? Task.CompletedTask : TestPools.DisposeAndAssertNoWorkersAsync(_pool);
+}

@@ -29,7 +29,7 @@ internal readonly record struct ReadyMessage(int ProtocolVersion, int ProcessId)
 /// <summary>Host to worker, the first frame after <see cref="ReadyMessage"/>.</summary>
 /// <param name="WorkerId">The pool's number for this worker, for its log lines.</param>
 /// <param name="SerializerType">Assembly-qualified name of the <see cref="PoolSerializer"/> to create; empty for
-/// <see cref="JsonPoolSerializer"/>, which the worker then creates without parsing a type name.</param>
+/// <see cref="MessagePackPoolSerializer"/> (the default), which the worker then creates without parsing a type name.</param>
 /// <param name="Initializer">A function to run once before the first task, or null.</param>
 /// <param name="InitializerArguments">The initializer's arguments, encoded as a chunk of one task.</param>
 /// <param name="MaxConcurrency">How many asynchronous tasks the worker may run at once.</param>

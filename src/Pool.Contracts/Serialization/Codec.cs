@@ -9,7 +9,7 @@ namespace Pool.Contracts;
 /// <summary>
 /// How one value of type <typeparamref name="T"/> sits in a frame. Raw values have a fixed size and no
 /// framing, so a chunk of ints is one block of bytes; arrays of raw values are a byte count and their bytes,
-/// or a block of their own (<see cref="RawElementsCodec{TElement}"/>); every other value is a length (-1 for
+/// or a block of their own (<see cref="RawElementsCodec{TElement}"/>), with a serializer that writes them so; every other value is a length (-1 for
 /// null) and what the <see cref="PoolSerializer"/> wrote. A value that fails to read leaves the reader after it.
 /// </summary>
 internal abstract class Codec<T>
@@ -129,7 +129,7 @@ internal sealed class SerializedCodec<T>(PoolSerializer serializer) : Codec<T>
 }
 
 /// <summary>
-/// An array of raw elements (the default serializer's case): an <c>int32</c> byte count (-1 for null) and the
+/// An array of raw elements (with a serializer that <see cref="PoolSerializer.WritesRawValues"/>): an <c>int32</c> byte count (-1 for null) and the
 /// elements' bytes, or <see cref="InBlock"/> when the array went ahead of the frame in a
 /// <see cref="MessageType.Block"/> frame of its own (a large one, from a writer that sends blocks), so
 /// that neither side copies it.
@@ -196,7 +196,7 @@ internal sealed class CodecProvider(PoolSerializer serializer)
 
     private static Codec<T> Create<T>(PoolSerializer serializer)
     {
-        if (serializer is not JsonPoolSerializer)
+        if (!serializer.WritesRawValues)
         {
             return new SerializedCodec<T>(serializer);
         }

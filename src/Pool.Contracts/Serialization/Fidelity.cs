@@ -3,9 +3,11 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Reflection;
 using System.Runtime.CompilerServices;
+using System.Runtime.Serialization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
+using MessagePack;
 
 namespace Pool.Contracts;
 
@@ -17,7 +19,8 @@ namespace Pool.Contracts;
 /// fields included, except those marked <see cref="NonSerializedAttribute"/> or belonging to a property the
 /// serializer is told to ignore (<see cref="JsonIgnoreAttribute"/>); framework values by their own
 /// <c>Equals</c>; collections element by element (the first <see cref="MaxElements"/>), sets by count; a lazy sequence is not run again.
-/// A member declared <see cref="object"/> may come back as a <see cref="JsonElement"/>: that is documented.
+/// A member declared <see cref="object"/> may come back as a <see cref="JsonElement"/> (JSON), an <c>object[]</c> or a
+/// <c>Dictionary&lt;object, object&gt;</c> (MessagePack): that is documented.
 /// </summary>
 internal sealed class Fidelity
 {
@@ -66,13 +69,28 @@ internal sealed class Fidelity
     public static Difference? Find(object? original, object? copy, Type declared, PoolSerializer serializer) =>
         new Fidelity(serializer).Compare(original, copy, declared, 0);
 
-    /// <summary>What to do about a value that arrives different, by the kind of difference; <paramref name="receiver"/> is "a worker" or "the host".</summary>
-    public static string HowToKeep(Difference difference, string receiver = "a worker") => difference.Kind == DifferenceKind.Type
-        ? "The serializer writes an object as its declared type, so a derived object loses what the base type does not have: " +
-          "declare it as its own type, or list the derived types on the base type with [JsonDerivedType] (System.Text.Json polymorphism)."
-        : $"Give the type public properties or constructor parameters for the state {receiver} needs, mark fields {receiver} does not need " +
-          "[NonSerialized] (or [JsonIgnore] on their property), send the value in a form the serializer brings back (a string, a number), " +
-          "or set ProcessPoolOptions.Serializer to one that handles the type.";
+    /// <summary>What to do about a value that arrives different, by the kind of difference and the serializer; <paramref name="receiver"/> is "a worker" or "the host".</summary>
+    public static string HowToKeep(Difference difference, PoolSerializer serializer, string receiver = "a worker")
+    {
+        bool json = serializer is JsonPoolSerializer;
+        if (difference.Kind == DifferenceKind.Type)
+        {
+            return json
+                ? "The serializer writes an object as its declared type, so a derived object loses what the base type does not have: " +
+                  "declare it as its own type, or list the derived types on the base type with [JsonDerivedType] (System.Text.Json polymorphism)."
+                : "The serializer writes an object as its declared type, so a derived object loses what the base type does not have: " +
+                  "declare it as its own type, or declare it as an interface or abstract class that lists its implementations with MessagePack's " +
+                  "[Union(0, typeof(Derived))] (with JsonPoolSerializer, [JsonDerivedType] on the base type does the same).";
+        }
+
+        return json
+            ? $"Give the type public properties or constructor parameters for the state {receiver} needs, mark fields {receiver} does not need " +
+              "[NonSerialized] (or [JsonIgnore] on their property), send the value in a form the serializer brings back (a string, a number), " +
+              "or set ProcessPoolOptions.Serializer to one that handles the type."
+            : $"Give the type members and a constructor (parameters named as its members, or none) for the state {receiver} needs, mark fields " +
+              $"{receiver} does not need [NonSerialized] (or [IgnoreMember]), send the value in a form the serializer brings back (a string, a number), " +
+              "or set ProcessPoolOptions.Serializer to one that handles the type.";
+    }
 
     private Difference? Compare(object? original, object? copy, Type declared, int depth)
     {
@@ -84,7 +102,8 @@ internal sealed class Fidelity
         Type type = original.GetType();
         if (copy.GetType() != type)
         {
-            if (declared == typeof(object) && copy is JsonElement or JsonNode)
+            // Documented: a member declared object that holds another type arrives as the serializer's own shape of it.
+            if (declared == typeof(object) && copy is JsonElement or JsonNode or object?[] or Dictionary<object, object?>)
             {
                 return null;
             }
@@ -194,7 +213,8 @@ internal sealed class Fidelity
             return Shape.Equal;
         }
 
-        if (type.IsDefined(typeof(JsonConverterAttribute), inherit: true) || _converters.Any(c => c.CanConvert(type)))
+        if (type.IsDefined(typeof(JsonConverterAttribute), inherit: true) || type.IsDefined(typeof(MessagePackFormatterAttribute), inherit: true) ||
+            _converters.Any(c => c.CanConvert(type)))
         {
             return Shape.Skip;
         }
@@ -239,10 +259,10 @@ internal sealed class Fidelity
         || (type.IsGenericType && type.Namespace == "System.Collections.Concurrent" && type.Name.StartsWith("ConcurrentDictionary`", StringComparison.Ordinal))
         || type == typeof(Hashtable);
 
-    /// <summary>A field the serializer is told to leave out: <c>[JsonIgnore]</c> on it or on the property it backs.</summary>
+    /// <summary>A field the serializer is told to leave out: <c>[JsonIgnore]</c>, <c>[IgnoreMember]</c> or <c>[IgnoreDataMember]</c> on it or on the property it backs.</summary>
     private static bool Ignored(FieldInfo field)
     {
-        if (field.IsDefined(typeof(JsonIgnoreAttribute), inherit: false))
+        if (IsIgnore(field))
         {
             return true;
         }
@@ -252,11 +272,15 @@ internal sealed class Fidelity
         {
             PropertyInfo? property = field.DeclaringType?.GetProperty(
                 name[1..name.IndexOf('>', StringComparison.Ordinal)], BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly);
-            return property?.IsDefined(typeof(JsonIgnoreAttribute), inherit: true) == true;
+            return property is not null && IsIgnore(property);
         }
 
         return false;
     }
+
+    private static bool IsIgnore(MemberInfo member) =>
+        member.IsDefined(typeof(JsonIgnoreAttribute), inherit: true) || member.IsDefined(typeof(IgnoreMemberAttribute), inherit: true) ||
+        member.IsDefined(typeof(IgnoreDataMemberAttribute), inherit: true);
 
     /// <summary>A tuple's or pair's part as users name it: <c>Item1</c> (<c>m_Item1</c> in a <c>Tuple</c>), <c>Key</c>, <c>Value</c>.</summary>
     private static string PublicName(FieldInfo field) => field.Name switch

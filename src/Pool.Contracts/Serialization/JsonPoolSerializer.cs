@@ -1,6 +1,4 @@
 using System.Buffers;
-using System.Runtime.CompilerServices;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
@@ -9,8 +7,8 @@ using Pool.Contracts;
 namespace Pool;
 
 /// <summary>
-/// The default serializer. Numbers, <see cref="bool"/>, <see cref="char"/>, enums, <see cref="Guid"/>,
-/// dates, <see cref="decimal"/> and arrays of them travel as their raw bytes, strings as UTF-8; records,
+/// The serializer that writes values as JSON, an option (the default is <see cref="MessagePackPoolSerializer"/>).
+/// Numbers, <see cref="bool"/>, <see cref="char"/>, enums, <see cref="Guid"/>, dates, <see cref="decimal"/> and arrays of them travel as their raw bytes, strings as UTF-8; records,
 /// classes, structs, lists, dictionaries and tuples travel as JSON through System.Text.Json, fields
 /// included (so value tuples work) and NaN and infinities allowed.
 /// </summary>
@@ -24,9 +22,6 @@ namespace Pool;
 /// </remarks>
 public class JsonPoolSerializer : PoolSerializer
 {
-    /// <summary>UTF-8 that refuses a lone surrogate instead of writing U+FFFD in its place.</summary>
-    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
-
     [ThreadStatic]
     private static Utf8JsonWriter? t_writer;
 
@@ -81,36 +76,7 @@ public class JsonPoolSerializer : PoolSerializer
     public sealed override void Serialize<T>(IBufferWriter<byte> writer, T value)
     {
         ArgumentNullException.ThrowIfNull(writer);
-        if (RawType<T>.IsRaw)
-        {
-            int size = Unsafe.SizeOf<T>();
-            Unsafe.WriteUnaligned(ref writer.GetSpan(size)[0], value);
-            writer.Advance(size);
-        }
-        else if (typeof(T) == typeof(string))
-        {
-            string text = Unsafe.As<T, string>(ref value);
-            int count;
-            try
-            {
-                count = StrictUtf8.GetByteCount(text);
-            }
-            catch (EncoderFallbackException e)
-            {
-                throw new ArgumentException(
-                    $"The string has a lone surrogate (\\u{(int)e.CharUnknown:X4}) at index {e.Index}, which UTF-8 cannot carry; " +
-                    "a worker would get U+FFFD in its place. Pass text that is whole UTF-16 (a cut string often splits a pair), or a char[].",
-                    e);
-            }
-
-            StrictUtf8.GetBytes(text, writer.GetSpan(count));
-            writer.Advance(count);
-        }
-        else if (RawArrayCodec<T>.Instance is { } arrays)
-        {
-            arrays.Write(writer, value);
-        }
-        else
+        if (!RawValues.TryWrite(writer, value))
         {
             WriteJson(writer, value);
         }
@@ -119,33 +85,17 @@ public class JsonPoolSerializer : PoolSerializer
     /// <inheritdoc />
     public sealed override T Deserialize<T>(ReadOnlySequence<byte> data)
     {
-        if (RawType<T>.IsRaw)
+        if (RawValues.TryRead(data, out T value))
         {
-            int size = Unsafe.SizeOf<T>();
-            if (data.Length != size)
-            {
-                throw new InvalidDataException($"Expected {size} bytes of {typeof(T).Name}, got {data.Length}.");
-            }
-
-            Span<byte> bytes = stackalloc byte[size];
-            data.CopyTo(bytes);
-            return Unsafe.ReadUnaligned<T>(ref bytes[0]);
-        }
-
-        if (typeof(T) == typeof(string))
-        {
-            string text = data.IsSingleSegment ? Encoding.UTF8.GetString(data.FirstSpan) : Encoding.UTF8.GetString(data);
-            return Unsafe.As<string, T>(ref text);
-        }
-
-        if (RawArrayCodec<T>.Instance is { } arrays)
-        {
-            return arrays.Read(data);
+            return value;
         }
 
         var reader = new Utf8JsonReader(data);
         return JsonSerializer.Deserialize<T>(ref reader, Options)!;
     }
+
+    /// <inheritdoc />
+    internal override bool WritesRawValues => true;
 
     private void WriteJson<T>(IBufferWriter<byte> writer, T value)
     {

@@ -94,7 +94,7 @@ internal sealed class PoolRuntime
 
     public InitMessage CreateInit(int workerId) => new(
         workerId,
-        Serializer.GetType() == typeof(JsonPoolSerializer) ? string.Empty : Serializer.GetType().AssemblyQualifiedName!,
+        Serializer.GetType() == typeof(MessagePackPoolSerializer) ? string.Empty : Serializer.GetType().AssemblyQualifiedName!,
         _initializer,
         _initializerArguments,
         Options.MaxConcurrencyPerWorker);

@@ -33,9 +33,9 @@ internal static class Shipping
         catch (Exception e)
         {
             // Whatever the serializer throws, the call fails here, naming the value, instead of in a worker.
-            // An ArgumentException from it already says what to do.
+            // An ArgumentException or NotSupportedException from it already says what to do.
             throw new ArgumentException(
-                $"{What(value, parameterName)} cannot be sent to a worker with {serializer.GetType().Name}: {e.Message}" + (e is ArgumentException ? string.Empty :
+                $"{What(value, parameterName)} cannot be sent to a worker with {serializer.GetType().Name}: {e.Message}" + (e is ArgumentException or NotSupportedException ? string.Empty :
                 " Pass plain data (numbers, strings, arrays, records or classes with public properties and a constructor the serializer can use), " +
                 "or set ProcessPoolOptions.Serializer to one that handles this type."),
                 parameterName,
@@ -49,7 +49,7 @@ internal static class Shipping
         if (Fidelity.Find(value, copy, typeof(TArgs), serializer) is { } difference)
         {
             throw new ArgumentException(
-                $"{What(value, parameterName)} would not arrive in a worker as it is with {serializer.GetType().Name}: {difference}. {Fidelity.HowToKeep(difference)}",
+                $"{What(value, parameterName)} would not arrive in a worker as it is with {serializer.GetType().Name}: {difference}. {Fidelity.HowToKeep(difference, serializer)}",
                 parameterName);
         }
     }

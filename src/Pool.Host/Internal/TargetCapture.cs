@@ -191,7 +191,7 @@ internal sealed class TargetCapture
         {
             throw new ArgumentException(
                 $"{_function} cannot be shipped to a worker: {what} (a {TypeFacts.Describe(runtimeType)}) would not arrive as it is with {_serializer.GetType().Name}: {difference}. " +
-                Fidelity.HowToKeep(difference) + skip);
+                Fidelity.HowToKeep(difference, _serializer) + skip);
         }
     }
 

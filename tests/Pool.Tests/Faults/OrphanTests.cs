@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using System.Text;
+using CliWrap;
 
 namespace Pool.Tests.Faults;
 
@@ -10,30 +12,36 @@ public partial class OrphanTests
     public async Task Workers_exit_within_two_seconds_of_their_host_being_killed_while_busy()
     {
         string host = Path.Combine(AppContext.BaseDirectory, "Pool.TestHost.dll");
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(host);
-        start.ArgumentList.Add("2");
-        using Process process = Process.Start(start)!;
+        var busy = new TaskCompletionSource<int[]>(TaskCreationOptions.RunContinuationsAsynchronously);
         int[] workers = [];
-        try
-        {
-            int running = 0;
-            while (running < 2)
+        int running = 0;
+        var errors = new StringBuilder();
+        using var cleanup = new CancellationTokenSource();
+        // The host prints its workers' pids, then "running" once per busy task; CliWrap hands over each line as it comes.
+        CommandTask<CommandResult> run = Cli.Wrap(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+            .WithArguments([host, "2"])
+            .WithValidation(CommandResultValidation.None)
+            .WithStandardOutputPipe(PipeTarget.ToDelegate(line =>
             {
-                string line = await process.StandardOutput.ReadLineAsync().Within()
-                    ?? throw new InvalidOperationException($"The test host ended early: {await process.StandardError.ReadToEndAsync()}");
                 if (line.StartsWith("pids ", StringComparison.Ordinal))
                 {
                     workers = [.. line[5..].Split(',').Select(p => int.Parse(p, System.Globalization.CultureInfo.InvariantCulture))];
                 }
-                else if (line.StartsWith("running ", StringComparison.Ordinal))
+                else if (line.StartsWith("running ", StringComparison.Ordinal) && ++running == 2)
                 {
-                    running++;
+                    busy.TrySetResult(workers);
                 }
-            }
+            }))
+            .WithStandardErrorPipe(PipeTarget.ToStringBuilder(errors))
+            .ExecuteAsync(cleanup.Token);
+        Task ended = run.Task.ContinueWith(_ => busy.TrySetException(new InvalidOperationException($"The test host ended early: {errors}")), TaskScheduler.Default);
+        try
+        {
+            workers = await busy.Task.Within();
 
             workers.Should().HaveCount(2);
-            process.Kill(entireProcessTree: false);
+            // The host alone, as a SIGKILL would: its workers must notice by themselves.
+            Process.GetProcessById(run.ProcessId).Kill(entireProcessTree: false);
             Stopwatch clock = Stopwatch.StartNew();
             foreach (int worker in workers)
             {
@@ -43,8 +51,18 @@ public partial class OrphanTests
         }
         finally
         {
-            // Whatever happened, leave nothing behind.
-            process.Kill(entireProcessTree: true);
+            // Whatever happened, leave nothing behind: cancelling makes CliWrap kill the host's tree.
+            await cleanup.CancelAsync();
+            try
+            {
+                await run;
+            }
+            catch (OperationCanceledException)
+            {
+                // The host was still running and has been killed: what the cancellation is for.
+            }
+
+            await ended;
             foreach (int worker in workers.Where(ProcessTreeIsAlive))
             {
                 Process.GetProcessById(worker).Kill();

@@ -50,31 +50,7 @@ public class FidelityTests(PoolFixture fixture) : IClassFixture<PoolFixture>
         Action map = () => Pool.MapAsync((Shape s) => s.Sides, shapes);
 
         map.Should().Throw<ArgumentException>().WithParameterName("items")
-            .WithMessage("The first item (a *Square) would not arrive in a worker as it is*the worker would get a *Shape instead of a *Square*[JsonDerivedType]*");
-        await StillWorksAsync();
-    }
-
-    [Fact(Timeout = 60_000)]
-    public async Task A_base_type_that_lists_its_derived_types_ships_them_whole()
-    {
-        Figure[] figures = [new Circle { Radius = 2 }, new Figure()];
-
-        double[] radii = await Pool.MapAsync((Figure f) => f is Circle c ? c.Radius : -1, figures).Within();
-
-        radii.Should().Equal(2, -1);
-    }
-
-    [Fact(Timeout = 60_000)]
-    public async Task Private_state_the_serializer_does_not_write_is_refused_naming_the_field()
-    {
-        var counter = new Counter();
-        counter.Add();
-        counter.Add();
-
-        Action apply = () => Pool.ApplyAsync((Counter c) => c.Count, counter);
-
-        apply.Should().Throw<ArgumentException>().WithParameterName("arg")
-            .WithMessage("The argument (a *Counter) would not arrive in a worker as it is*at field `_count`, the worker would get 0 instead of 2*[NonSerialized]*");
+            .WithMessage("The first item (a *Square) would not arrive in a worker as it is*the worker would get a *Shape instead of a *Square*[Union(0, typeof(Derived))]*");
         await StillWorksAsync();
     }
 
@@ -85,17 +61,6 @@ public class FidelityTests(PoolFixture fixture) : IClassFixture<PoolFixture>
         cached.Warm();
 
         (await Pool.ApplyAsync((Cached c) => c.Name + c.IsWarm, cached).Task.Within()).Should().Be("xFalse");
-    }
-
-    [Fact(Timeout = 60_000)]
-    public async Task A_nested_difference_is_named_by_its_path()
-    {
-        var order = new Order("A-1", [new Line(1, 2.5m), new Line(2, 4m, new Counter())], new Dictionary<string, object> { ["note"] = "x", ["n"] = 3 });
-        order.Lines[1].Tally!.Add();
-
-        Action apply = () => Pool.ApplyAsync((Order o) => o.Lines.Count, order);
-
-        apply.Should().Throw<ArgumentException>().WithMessage("*at field `_count` of property `Tally` of element [1] of property `Lines`, the worker would get 0 instead of 1*");
     }
 
     [Fact(Timeout = 60_000)]
@@ -132,36 +97,6 @@ public class FidelityTests(PoolFixture fixture) : IClassFixture<PoolFixture>
         outcomes[2].Value.Should().Be(4);
     }
 
-    [Fact(Timeout = 60_000)]
-    public async Task A_framework_value_the_serializer_reads_back_wrong_is_refused_as_argument_and_as_capture()
-    {
-        var rune = new Rune('é');
-
-        Action apply = () => Pool.ApplyAsync((Rune r) => r.Value, rune);
-        apply.Should().Throw<ArgumentException>().WithMessage("The argument (a *Rune) would not arrive in a worker as it is*");
-
-        Action capture = () => Pool.ApplyAsync((int x) => x + rune.Value, 1);
-        capture.Should().Throw<ArgumentException>().WithParameterName("fn").WithMessage("*the captured variable `rune`*would not arrive as it is*");
-        await StillWorksAsync();
-    }
-
-    [Fact(Timeout = 60_000)]
-    public async Task A_result_that_would_arrive_different_fails_its_task_saying_where()
-    {
-        Func<Task> derived = () => Pool.ApplyAsync((int n) => (Shape)new Square { Sides = n, Side = 2.5 }, 4).Task.Within();
-        (await derived.Should().ThrowAsync<RemoteException>())
-            .WithMessage("*The function returned a *Square that would not arrive in the host as it is*the host would get a *Shape instead of a *Square*[JsonDerivedType]*");
-
-        Func<Task> privateState = () => Pool.ApplyAsync((int n) => { var c = new Counter(); for (int i = 0; i < n; i++) { c.Add(); } return c; }, 2).Task.Within();
-        (await privateState.Should().ThrowAsync<RemoteException>())
-            .WithMessage("*at field `_count`, the host would get 0 instead of 2*state the host needs*");
-
-        (await Pool.ApplyAsync((int n) => new Order("B", [new Line(n, 1.5m)], []), 3).Task.Within()).Lines.Single().Qty.Should().Be(3);
-        (await Pool.ApplyAsync((int n) => (Figure)new Circle { Radius = n }, 5).Task.Within()).Should().BeOfType<Circle>().Which.Radius.Should().Be(5);
-        (await Pool.ApplyAsync((int n) => OnceOnly.Range(n), 3).Task.Within()).Should().Equal(0, 1, 2);
-        await StillWorksAsync();
-    }
-
     private async Task StillWorksAsync() =>
         (await Pool.MapAsync(Functions.Increment, new[] { 1 }).Within()).Should().Equal(2);
 
@@ -193,6 +128,13 @@ public class FidelityTests(PoolFixture fixture) : IClassFixture<PoolFixture>
         public int Count => _count;
 
         public void Add() => _count++;
+
+        /// <summary>Counted twice, for a test that needs a value in one expression.</summary>
+        public Counter Add2()
+        {
+            _count += 2;
+            return this;
+        }
     }
 
     public sealed class Cached

@@ -71,8 +71,9 @@ public class RefusalTests(PoolFixture fixture) : IClassFixture<PoolFixture>
     public async Task A_captured_value_the_serializer_cannot_round_trip_is_refused_naming_it_and_the_serializer_error()
     {
         var lookup = new Dictionary<(int, int), string> { [(1, 2)] = "a" };
+        await using ProcessPool json = await TestPools.StartAsync(options: new ProcessPoolOptions { Serializer = new JsonPoolSerializer() });
 
-        Action map = () => Pool.MapAsync(x => lookup.Count + x, new[] { 1 });
+        Action map = () => json.MapAsync(x => lookup.Count + x, new[] { 1 });
 
         map.Should().Throw<ArgumentException>()
             .WithMessage("*the captured variable `lookup` (a System.Collections.Generic.Dictionary<ValueTuple<Int32, Int32>, String>) does not survive JsonPoolSerializer:*not a supported dictionary key*")

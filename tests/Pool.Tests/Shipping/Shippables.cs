@@ -2,6 +2,8 @@ using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using MessagePack;
+using MessagePack.Formatters;
 
 namespace Pool.Tests.Shipping;
 
@@ -90,7 +92,7 @@ public sealed class Report(int scale)
     public long Length => _output.Length;
 }
 
-/// <summary>A type JSON cannot rebuild: its constructor's parameter matches no property. It is copied field by field.</summary>
+/// <summary>A type no serializer can rebuild: its constructor's parameter matches no property. As a target it is copied field by field.</summary>
 public sealed class Unbindable(int seed)
 {
     public int Value { get; } = seed * 2;
@@ -98,6 +100,7 @@ public sealed class Unbindable(int seed)
 
 /// <summary>A value whose serialization is counted, to see how often a target travels.</summary>
 [JsonConverter(typeof(CountingConverter))]
+[MessagePackFormatter(typeof(CountingFormatter))]
 public sealed class Counted
 {
     public int Value { get; init; }
@@ -112,16 +115,36 @@ public sealed class CountingConverter : JsonConverter<Counted>
 
     public static int Reads => Volatile.Read(ref s_reads);
 
+    public static void CountWrite() => Interlocked.Increment(ref s_writes);
+
+    public static void CountRead() => Interlocked.Increment(ref s_reads);
+
     public override Counted Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
     {
-        Interlocked.Increment(ref s_reads);
+        CountRead();
         return new Counted { Value = reader.GetInt32() };
     }
 
     public override void Write(Utf8JsonWriter writer, Counted value, JsonSerializerOptions options)
     {
-        Interlocked.Increment(ref s_writes);
+        CountWrite();
         writer.WriteNumberValue(value.Value);
+    }
+}
+
+/// <summary>The same count, for MessagePack (the default serializer).</summary>
+public sealed class CountingFormatter : IMessagePackFormatter<Counted>
+{
+    public void Serialize(ref MessagePackWriter writer, Counted value, MessagePackSerializerOptions options)
+    {
+        CountingConverter.CountWrite();
+        writer.Write(value.Value);
+    }
+
+    public Counted Deserialize(ref MessagePackReader reader, MessagePackSerializerOptions options)
+    {
+        CountingConverter.CountRead();
+        return new Counted { Value = reader.ReadInt32() };
     }
 }
 
@@ -322,4 +345,16 @@ public sealed class SelfReferring
     public SelfReferring? Self { get; set; }
 
     public int Value { get; set; } = 1;
+}
+
+/// <summary>A get-only property that only a constructor MessagePack does not pick can set: it would arrive as 0.</summary>
+public sealed class Scaled
+{
+    public Scaled()
+    {
+    }
+
+    public Scaled(int seed) => Value = seed * 2;
+
+    public int Value { get; }
 }
