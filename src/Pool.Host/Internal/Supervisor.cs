@@ -106,7 +106,8 @@ internal sealed class Supervisor(PoolRuntime runtime)
         IWorkerTransport transport = options.InProcess
             ? InProcessWorker.Start(id)
             : await WorkerProcess.StartAsync(
-                WorkerLaunch.Current, id, options.WorkerOutput ?? OutputHandler(runtime.Logger), WorkerLaunch.WithThreadLimits(options.WorkerEnvironment, runtime.WorkerCount), options.StartTimeout, cancellationToken)
+                WorkerLaunch.Current, id, options.WorkerOutput ?? OutputHandler(runtime.Logger), WorkerLaunch.WithThreadLimits(options.WorkerEnvironment, runtime.WorkerCount),
+                runtime.Secret, stray => stray.Log(runtime.Logger, id), options.StartTimeout, cancellationToken)
                 .ConfigureAwait(false);
         lock (_lock)
         {
