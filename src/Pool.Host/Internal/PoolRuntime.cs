@@ -80,6 +80,11 @@ internal sealed class PoolRuntime
     public static async Task<PoolRuntime> StartAsync(ProcessPoolOptions options, CancellationToken cancellationToken)
     {
         var runtime = new PoolRuntime(options, options.ResolveWorkerCount());
+        if (!options.InProcess)
+        {
+            StaleCells.SweepOnce();
+        }
+
         runtime.Dispatcher.Start();
         try
         {
