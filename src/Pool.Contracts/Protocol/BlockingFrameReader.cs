@@ -43,7 +43,7 @@ internal static class BlockingFrameReader
         {
             while (true)
             {
-                Memory<byte> memory = pipe.Writer.GetMemory(readSize);
+                Memory<byte> memory = readSize < LargeReadSize ? pipe.Writer.GetMemory(readSize) : LargeReadMemory(pipe.Writer);
                 int read = input.Read(memory.Span);
                 if (read == 0)
                 {
@@ -170,6 +170,18 @@ internal static class BlockingFrameReader
         buffer.Slice(FrameWriter.BlockHeaderSize, filled).CopyTo(BytesOf(block, length));
         buffer = buffer.Slice(FrameWriter.BlockHeaderSize + filled);
         return true;
+    }
+
+    /// <summary>
+    /// Room for a read into a frame larger than <see cref="LargeReadSize"/> (or one whose length is forged): the rest
+    /// of the current segment while it holds a quarter of that, else a new segment of that size. Asking for the full
+    /// size every time took a new segment per read, however little the read brought: the fuzz test saw 64 MiB
+    /// allocated for a 19 KiB stream with a forged length, read in small pieces.
+    /// </summary>
+    private static Memory<byte> LargeReadMemory(PipeWriter writer)
+    {
+        Memory<byte> rest = writer.GetMemory(1);
+        return rest.Length >= LargeReadSize / 4 ? rest : writer.GetMemory(LargeReadSize);
     }
 
     private static Span<byte> BytesOf(Array block, int length) =>

@@ -19,6 +19,12 @@ internal abstract class WorkerListener : IDisposable
     // A peer that connected with the right credentials has this long to answer the challenge.
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Tests: called with a new listener's address and the worker's cell path before the worker is started, and
+    /// awaited (a rogue connects first). Flows with the pool's start, so a test sets it only for its own pools.
+    /// </summary>
+    internal static readonly AsyncLocal<Func<string, string, Task>?> BeforeWorkerStarts = new();
+
     /// <summary>What the worker connects to (<see cref="WorkerSetup.Address"/>).</summary>
     public abstract string Address { get; }
 
@@ -90,7 +96,8 @@ internal abstract class WorkerListener : IDisposable
 
         public AbstractSocketListener()
         {
-            string name = "pp-" + Guid.NewGuid().ToString("N");
+            // The host's pid in the name says whose it is (in /proc/net/unix, ss -x); the 128 random bits make it unguessable in advance.
+            string name = "pp-" + Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture) + "-" + Guid.NewGuid().ToString("N");
             Address = "@" + name;
             _listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
             try

@@ -127,6 +127,11 @@ internal sealed class WorkerProcess : IWorkerTransport
         Task<(Stream Stream, int Capacity)>? connected = null;
         try
         {
+            if (WorkerListener.BeforeWorkerStarts.Value is { } hook)
+            {
+                await hook(listener.Address, cellPath).ConfigureAwait(false);
+            }
+
             try
             {
                 await ProcessLauncher.StartAsync(process).ConfigureAwait(false);

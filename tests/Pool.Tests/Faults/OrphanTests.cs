@@ -9,46 +9,111 @@ public partial class OrphanTests
     [Fact(Timeout = 60_000)]
     public async Task Workers_exit_within_two_seconds_of_their_host_being_killed_while_busy()
     {
-        string host = Path.Combine(AppContext.BaseDirectory, "Pool.TestHost.dll");
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(host);
-        start.ArgumentList.Add("2");
-        using Process process = Process.Start(start)!;
+        using Process process = StartBusyHost(defaultSigInt: false);
         int[] workers = [];
         try
         {
-            int running = 0;
-            while (running < 2)
-            {
-                string line = await process.StandardOutput.ReadLineAsync().Within()
-                    ?? throw new InvalidOperationException($"The test host ended early: {await process.StandardError.ReadToEndAsync()}");
-                if (line.StartsWith("pids ", StringComparison.Ordinal))
-                {
-                    workers = [.. line[5..].Split(',').Select(p => int.Parse(p, System.Globalization.CultureInfo.InvariantCulture))];
-                }
-                else if (line.StartsWith("running ", StringComparison.Ordinal))
-                {
-                    running++;
-                }
-            }
-
-            workers.Should().HaveCount(2);
+            workers = await BusyWorkersAsync(process);
             process.Kill(entireProcessTree: false);
-            Stopwatch clock = Stopwatch.StartNew();
-            foreach (int worker in workers)
-            {
-                TimeSpan left = TimeSpan.FromSeconds(2) - clock.Elapsed;
-                WaitForExit(worker, left > TimeSpan.Zero ? left : TimeSpan.Zero).Should().BeTrue($"worker {worker} must exit within 2 s of its host's death");
-            }
+            AssertExitWithin(workers, TimeSpan.FromSeconds(2));
         }
         finally
         {
-            // Whatever happened, leave nothing behind.
-            process.Kill(entireProcessTree: true);
-            foreach (int worker in workers.Where(ProcessTreeIsAlive))
+            LeaveNothing(process, workers);
+        }
+    }
+
+    public static TheoryData<int> HostSignals => [SigKill, SigTerm, SigInt];
+
+    [Theory(Timeout = 60_000)]
+    [MemberData(nameof(HostSignals))]
+    public async Task No_file_of_the_pool_nor_runtime_file_of_its_workers_is_left_after_its_host_is_ended_by_a_signal(int signal)
+    {
+        using Process process = StartBusyHost(defaultSigInt: signal == SigInt);
+        int[] workers = [];
+        try
+        {
+            workers = await BusyWorkersAsync(process);
+            Kill(process.Id, signal).Should().Be(0);
+            (await Task.Run(() => process.WaitForExit(TestPools.Bound))).Should().BeTrue();
+            AssertExitWithin(workers, TimeSpan.FromSeconds(5));
+
+            string[] left =
+            [
+                .. Directory.GetFiles(Pool.Contracts.ProgressCell.Directory, Pool.Contracts.ProgressCell.FilePrefix(process.Id) + "*"),
+                .. workers.SelectMany(worker => Directory.GetFiles(Path.GetTempPath(), $"dotnet-diagnostic-{worker}-*")
+                    .Concat(Directory.GetFiles(Path.GetTempPath(), $"clr-debug-pipe-{worker}-*"))),
+            ];
+            left.Should().BeEmpty();
+            File.ReadAllText("/proc/net/unix").Should().NotContain($"@pp-{process.Id}-", "the pool's sockets are abstract, gone with their processes");
+        }
+        finally
+        {
+            LeaveNothing(process, workers);
+        }
+    }
+
+    private const int SigKill = 9;
+    private const int SigTerm = 15;
+    private const int SigInt = 2;
+
+    /// <summary>The test host (tests/Pool.TestHost) with two workers busy in user code; SIGINT restored to its default when asked (a non-interactive shell may pass it on ignored).</summary>
+    private static Process StartBusyHost(bool defaultSigInt)
+    {
+        string host = Path.Combine(AppContext.BaseDirectory, "Pool.TestHost.dll");
+        string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
+        var start = new ProcessStartInfo(defaultSigInt ? "env" : dotnet) { RedirectStandardOutput = true, RedirectStandardError = true };
+        if (defaultSigInt)
+        {
+            start.ArgumentList.Add("--default-signal=INT");
+            start.ArgumentList.Add(dotnet);
+        }
+
+        start.ArgumentList.Add(host);
+        start.ArgumentList.Add("2");
+        return Process.Start(start)!;
+    }
+
+    /// <summary>Waits until both workers of the test host run user code; returns their pids.</summary>
+    private static async Task<int[]> BusyWorkersAsync(Process process)
+    {
+        int[] workers = [];
+        int running = 0;
+        while (running < 2)
+        {
+            string line = await process.StandardOutput.ReadLineAsync().Within()
+                ?? throw new InvalidOperationException($"The test host ended early: {await process.StandardError.ReadToEndAsync()}");
+            if (line.StartsWith("pids ", StringComparison.Ordinal))
             {
-                Process.GetProcessById(worker).Kill();
+                workers = [.. line[5..].Split(',').Select(p => int.Parse(p, System.Globalization.CultureInfo.InvariantCulture))];
             }
+            else if (line.StartsWith("running ", StringComparison.Ordinal))
+            {
+                running++;
+            }
+        }
+
+        workers.Should().HaveCount(2);
+        return workers;
+    }
+
+    private static void AssertExitWithin(int[] workers, TimeSpan bound)
+    {
+        Stopwatch clock = Stopwatch.StartNew();
+        foreach (int worker in workers)
+        {
+            TimeSpan left = bound - clock.Elapsed;
+            WaitForExit(worker, left > TimeSpan.Zero ? left : TimeSpan.Zero).Should().BeTrue($"worker {worker} must exit within {bound.TotalSeconds} s of its host's death");
+        }
+    }
+
+    /// <summary>Whatever happened, leave nothing behind.</summary>
+    private static void LeaveNothing(Process process, int[] workers)
+    {
+        process.Kill(entireProcessTree: true);
+        foreach (int worker in workers.Where(ProcessTreeIsAlive))
+        {
+            Process.GetProcessById(worker).Kill();
         }
     }
 
@@ -116,6 +181,9 @@ public partial class OrphanTests
 
     [LibraryImport("libc", EntryPoint = "poll")]
     private static partial int Poll(ref PollFd fds, ulong count, int timeout);
+
+    [LibraryImport("libc", EntryPoint = "kill")]
+    private static partial int Kill(int pid, int signal);
 
     [LibraryImport("libc", EntryPoint = "close")]
     private static partial int Close(int fd);
