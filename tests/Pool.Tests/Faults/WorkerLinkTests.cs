@@ -98,6 +98,44 @@ public partial class WorkerLinkTests
             .Which.Message.Should().Contain("Workers = 100000").And.Contain($"{ProcessPoolOptions.MaxWorkersPerCore * Environment.ProcessorCount}");
     }
 
+    [Fact(Timeout = 60_000)]
+    public async Task A_start_that_fails_part_way_kills_the_workers_it_started_and_leaves_no_file()
+    {
+        string mark = Guid.NewGuid().ToString("N");
+        var cells = new ConcurrentQueue<string>();
+        int starts = 0;
+        WorkerListener.BeforeWorkerStarts.Value = (_, cell) =>
+        {
+            cells.Enqueue(cell);
+            // The third worker cannot be started, as under a process limit; the first two can.
+            return Interlocked.Increment(ref starts) == 3 ? throw new WorkerStartException("no more processes (the test's stand-in for EAGAIN)") : Task.CompletedTask;
+        };
+        var options = new ProcessPoolOptions { Workers = 3, StartTimeout = TimeSpan.FromSeconds(20), WorkerEnvironment = new Dictionary<string, string?> { ["POOL_TEST_MARK"] = mark } };
+        Stopwatch clock = Stopwatch.StartNew();
+
+        Func<Task> start = () => ProcessPool.StartAsync(options);
+
+        await start.Should().ThrowAsync<WorkerStartException>().WithMessage("*no more processes*");
+        clock.Elapsed.Should().BeLessThan(options.StartTimeout);
+        cells.Should().HaveCount(3);
+        cells.Where(File.Exists).Should().BeEmpty("no cell of a failed start is left");
+        MarkedProcesses(mark).Where(ProcessTree.IsAlive).Should().BeEmpty("every worker the failed start began is killed");
+    }
+
+    /// <summary>Processes below this one whose environment holds <paramref name="mark"/>.</summary>
+    private static IEnumerable<int> MarkedProcesses(string mark) =>
+        ProcessTree.Descendants(Environment.ProcessId).Where(pid =>
+        {
+            try
+            {
+                return File.ReadAllText($"/proc/{pid}/environ").Contains(mark, StringComparison.Ordinal);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return false;
+            }
+        });
+
     /// <summary>For the pools this test starts: a connection from this process to each worker's socket before the worker starts; each task says how many bytes that connection received.</summary>
     private static ConcurrentBag<Task<int>> RogueBeforeEachWorker()
     {
