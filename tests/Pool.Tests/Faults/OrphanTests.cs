@@ -34,6 +34,8 @@ public partial class OrphanTests
         try
         {
             workers = await BusyWorkersAsync(process);
+            // A runtime file is named by pid and start time: files of an earlier process with the same pid are not these.
+            string[] runtimeFiles = [.. workers.Select(worker => $"{worker}-{StartTime(worker)}-*")];
             Kill(process.Id, signal).Should().Be(0);
             (await Task.Run(() => process.WaitForExit(TestPools.Bound))).Should().BeTrue();
             AssertExitWithin(workers, TimeSpan.FromSeconds(5));
@@ -41,8 +43,8 @@ public partial class OrphanTests
             string[] left =
             [
                 .. Directory.GetFiles(Pool.Contracts.ProgressCell.Directory, Pool.Contracts.ProgressCell.FilePrefix(process.Id) + "*"),
-                .. workers.SelectMany(worker => Directory.GetFiles(Path.GetTempPath(), $"dotnet-diagnostic-{worker}-*")
-                    .Concat(Directory.GetFiles(Path.GetTempPath(), $"clr-debug-pipe-{worker}-*"))),
+                .. runtimeFiles.SelectMany(name => Directory.GetFiles(Path.GetTempPath(), "dotnet-diagnostic-" + name)
+                    .Concat(Directory.GetFiles(Path.GetTempPath(), "clr-debug-pipe-" + name))),
             ];
             left.Should().BeEmpty();
             File.ReadAllText("/proc/net/unix").Should().NotContain($"@pp-{process.Id}-", "the pool's sockets are abstract, gone with their processes");
@@ -51,6 +53,13 @@ public partial class OrphanTests
         {
             LeaveNothing(process, workers);
         }
+    }
+
+    /// <summary>A process's start time in clock ticks after boot (/proc/PID/stat field 22), as the runtime puts it in its files' names.</summary>
+    private static string StartTime(int pid)
+    {
+        string stat = File.ReadAllText($"/proc/{pid}/stat");
+        return stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[19];
     }
 
     private const int SigKill = 9;
