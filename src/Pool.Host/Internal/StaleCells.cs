@@ -15,7 +15,16 @@ internal static class StaleCells
 
     public static void SweepOnce()
     {
-        if (Interlocked.Exchange(ref s_swept, 1) != 0 || !OperatingSystem.IsLinux())
+        if (Interlocked.Exchange(ref s_swept, 1) == 0)
+        {
+            Sweep();
+        }
+    }
+
+    /// <summary>Removes the cell files of hosts that are no longer alive.</summary>
+    internal static void Sweep()
+    {
+        if (!OperatingSystem.IsLinux())
         {
             return;
         }
