@@ -17,6 +17,9 @@ public enum StreamFault
 
     /// <summary>A whole, well-formed results frame for a chunk the worker was never sent.</summary>
     ResultNotHeld = -4,
+
+    /// <summary>A second Ready frame, long after the worker said Ready.</summary>
+    SecondReady = -5,
 }
 
 /// <summary>Shipped functions that write to their own worker's pipe to the pool, as a stray native library could.</summary>
@@ -36,6 +39,7 @@ public static class StreamFaults
             StreamFault.BlockHeader => Header(1 << 30, 11, 11),
             StreamFault.TruncatedFrame => [.. Header(100, 7), 0, 0, 0, 0, 0],
             StreamFault.ResultNotHeld => Results(chunkId: 999_999, offset: 0, count: 1),
+            StreamFault.SecondReady => Header(5, 1, 1, 0, 0, 0),
             _ => throw new ArgumentOutOfRangeException(nameof(x)),
         };
         using var pipe = new FileStream(new SafeFileHandle(PipeDescriptor(), ownsHandle: false), FileAccess.Write, bufferSize: 0);
