@@ -98,10 +98,15 @@ public sealed class RemoteException : ProcessPoolException
 /// a stack overflow, <see cref="Environment.Exit(int)"/>, a kill from outside). Only that task fails: the
 /// worker is replaced and the other tasks carry on.
 /// </summary>
-public sealed class WorkerCrashedException : ProcessPoolException
+public class WorkerCrashedException : ProcessPoolException
 {
     internal WorkerCrashedException(int workerId, int processId, WorkerExit exit, IReadOnlyList<string> standardError, long taskIndex, string what)
-        : base(Describe(workerId, processId, exit, standardError, what))
+        : this(Describe(workerId, processId, exit, standardError, what), workerId, processId, exit, standardError, taskIndex)
+    {
+    }
+
+    private protected WorkerCrashedException(string message, int workerId, int processId, WorkerExit exit, IReadOnlyList<string> standardError, long taskIndex)
+        : base(message)
     {
         WorkerId = workerId;
         ProcessId = processId;
@@ -142,6 +147,34 @@ public sealed class WorkerCrashedException : ProcessPoolException
 
         return text.ToString();
     }
+}
+
+/// <summary>
+/// The worker's output stream to the pool was corrupt while this task was the one it owed a result for (a length
+/// that was never delivered, a frame cut short, a result for a task it did not hold, a block nobody expected): the
+/// pool killed and replaced the worker, this task fails, the tasks the worker had not started run elsewhere, and
+/// results already received are kept. The usual cause is the task's function, or a native library it called,
+/// writing to a file descriptor it does not own: the worker's pipe to the pool. <see cref="Detail"/> says what was wrong.
+/// Python's pools have no equivalent: a corrupt pipe there breaks the pool or hangs it.
+/// </summary>
+public sealed class CorruptStreamException : WorkerCrashedException
+{
+    internal CorruptStreamException(int workerId, int processId, WorkerExit exit, IReadOnlyList<string> standardError, long taskIndex, string function, string detail)
+        : base(
+            $"Task {taskIndex} of {function} failed: the output stream of worker {workerId} (pid {processId}) to the pool was corrupt ({detail}), " +
+            "so the pool killed and replaced the worker. The function, or a native library it called, may have written to a file descriptor it does not own " +
+            "(the worker's pipe to the pool): write to stdout/stderr or files you open instead. Tasks the worker had not started run on another worker.",
+            workerId,
+            processId,
+            exit,
+            standardError,
+            taskIndex)
+    {
+        Detail = detail;
+    }
+
+    /// <summary>What was wrong with the stream, as the pool saw it.</summary>
+    public string Detail { get; }
 }
 
 /// <summary>

@@ -13,9 +13,16 @@ public sealed record ProcessPoolOptions
     /// <summary>
     /// How many worker processes. Null (the default) is one per core, <see cref="Environment.ProcessorCount"/>;
     /// a negative number counts back from it, as joblib's <c>n_jobs</c> does: -1 is every core, -2 all but one.
-    /// Python: <c>Pool(processes)</c>.
+    /// At most <see cref="MaxWorkersPerCore"/> × the core count. Python: <c>Pool(processes)</c> (which has no upper bound).
     /// </summary>
     public int? Workers { get; init; }
+
+    /// <summary>
+    /// The most workers a pool may have per core: 64. Each worker is a .NET process (about 20-30 MiB and 45 ms of CPU
+    /// to start), so more than this is a mistake, not a plan: the pool refuses it at construction rather than spend
+    /// minutes starting processes until the machine runs out of memory or of processes.
+    /// </summary>
+    public const int MaxWorkersPerCore = 64;
 
     /// <summary>
     /// Runs every task in this process, one at a time, on a thread of the pool, with no worker process: for
@@ -222,8 +229,11 @@ public sealed record ProcessPoolOptions
 
         int cores = Environment.ProcessorCount;
         int workers = Workers ?? cores;
+        int limit = MaxWorkersPerCore * cores;
         return workers switch
         {
+            > 0 when workers > limit => throw new ArgumentOutOfRangeException(
+                nameof(Workers), workers, $"Workers = {workers} is more than the limit of {limit} (ProcessPoolOptions.MaxWorkersPerCore = {MaxWorkersPerCore} per core, {cores} cores): each worker is a process; use at most {limit}."),
             > 0 => workers,
             0 => throw new ArgumentOutOfRangeException(nameof(Workers), workers, "Workers must not be 0: use a positive count, null for one per core, or -1 for all cores."),
             _ when workers >= -cores => cores + 1 + workers,

@@ -5,9 +5,11 @@ namespace Pool.Worker;
 
 /// <summary>
 /// The worker executable. The pool starts it as
-/// <c>dotnet exec --runtimeconfig app.runtimeconfig.json --depsfile app.deps.json Pool.Worker.dll
-/// --pipe PIPE --cell PATH --parent PID</c> (PIPE: outside Windows, the path of the pipe's socket), so it loads the application's assemblies exactly as the
-/// application does. It exits when the pipe to its host closes, whatever it is doing.
+/// <c>dotnet exec --runtimeconfig app.runtimeconfig.json --depsfile app.deps.json Pool.Worker.dll --parent PID</c>,
+/// so it loads the application's assemblies exactly as the application does, and writes its setup (where to
+/// connect, its progress cell, the pool's secret: <see cref="WorkerSetup"/>) to its standard input. It connects,
+/// proves it knows the secret and checks that the host does (<see cref="WorkerHandshake"/>), then serves tasks.
+/// It exits when the pipe to its host closes, whatever it is doing.
 /// </summary>
 internal static class Program
 {
@@ -15,9 +17,9 @@ internal static class Program
 
     private static int Main(string[] args)
     {
-        if (!TryParse(args, out string? pipe, out string? cellPath, out int parent))
+        if (!TryParse(args, out int parent))
         {
-            Console.Error.WriteLine("Pool.Worker is started by ProcessPool: Pool.Worker --pipe NAME --cell PATH --parent PID");
+            Console.Error.WriteLine("Pool.Worker is started by ProcessPool: Pool.Worker --parent PID, with its setup on standard input.");
             return 2;
         }
 
@@ -28,15 +30,27 @@ internal static class Program
             return 3;
         }
 
-        using ProgressCell cell = ProgressCell.OpenShared(cellPath);
+        WorkerSetup setup;
+        try
+        {
+            using Stream standardInput = Console.OpenStandardInput();
+            setup = WorkerSetup.Read(standardInput);
+        }
+        catch (ProtocolException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            return 2;
+        }
+
+        using ProgressCell cell = ProgressCell.OpenShared(setup.CellPath);
         Stream input, output;
         try
         {
-            (input, output) = Connect(pipe, parent);
+            (input, output) = Connect(setup.Address, parent);
         }
         catch (TimeoutException)
         {
-            Console.Error.WriteLine($"Pool.Worker could not connect to pipe {pipe} within {ConnectTimeout.TotalSeconds} s; the host is gone.");
+            Console.Error.WriteLine($"Pool.Worker could not connect to pipe {setup.Address} within {ConnectTimeout.TotalSeconds} s; the host is gone.");
             return 4;
         }
         catch (IOException e)
@@ -48,18 +62,28 @@ internal static class Program
         using (input)
         using (output)
         {
+            try
+            {
+                WorkerHandshake.AuthenticateHost(input, output, setup.Secret);
+            }
+            catch (Exception e) when (e is ProtocolException or IOException)
+            {
+                Console.Error.WriteLine($"Pool.Worker: {e.Message}");
+                return 4;
+            }
+
             var runtime = new WorkerRuntime(input, output, cell, exitProcessOnEndOfInput: true);
             return runtime.Run();
         }
     }
 
     /// <summary>
-    /// On Linux the host names its pipe by the path of its socket (see WorkerTransport), which the worker connects
+    /// On Linux the host listens on an abstract Unix socket (see WorkerListener), which the worker connects
     /// without System.Net.Sockets (<see cref="UnixPipeClient"/>); elsewhere, as a named pipe client.
     /// </summary>
     private static (Stream Input, Stream Output) Connect(string pipe, int parent)
     {
-        if (OperatingSystem.IsLinux() && Path.IsPathRooted(pipe))
+        if (OperatingSystem.IsLinux() && (pipe.StartsWith('@') || Path.IsPathRooted(pipe)))
         {
             return UnixPipeClient.Connect(pipe, parent);
         }
@@ -70,22 +94,10 @@ internal static class Program
         return (stream, stream);
     }
 
-    private static bool TryParse(string[] args, out string pipe, out string cell, out int parent)
+    private static bool TryParse(string[] args, out int parent)
     {
-        pipe = cell = string.Empty;
-        parent = 0;
-        for (int i = 0; i + 1 < args.Length; i += 2)
-        {
-            switch (args[i])
-            {
-                case "--pipe": pipe = args[i + 1]; break;
-                case "--cell": cell = args[i + 1]; break;
-                case "--parent": parent = ParsePid(args[i + 1]); break;
-                default: return false;
-            }
-        }
-
-        return pipe.Length > 0 && cell.Length > 0 && parent > 0;
+        parent = args.Length == 2 && args[0] == "--parent" ? ParsePid(args[1]) : 0;
+        return parent > 0;
     }
 
     /// <summary>

@@ -56,11 +56,16 @@ internal static partial class UnixPipeClient
         }
     }
 
+    /// <summary>
+    /// Connects to a socket at a path, or with a leading '@' to a name in Linux's abstract namespace (a NUL byte, then
+    /// the name, not terminated: the address length says where it ends, as .NET's UnixDomainSocketEndPoint writes it).
+    /// </summary>
     private static unsafe int ConnectTo(int fd, string path)
     {
         // struct sockaddr_un: a 2-byte family, then the path, NUL-terminated, in at most 108 bytes.
         byte* address = stackalloc byte[2 + MaxPathBytes + 1];
         *(ushort*)address = AfUnix;
+        bool isAbstract = path.StartsWith('@');
         int length = Encoding.UTF8.GetByteCount(path);
         if (length > MaxPathBytes)
         {
@@ -68,6 +73,12 @@ internal static partial class UnixPipeClient
         }
 
         Encoding.UTF8.GetBytes(path, new Span<byte>(address + 2, length));
+        if (isAbstract)
+        {
+            address[2] = 0;
+            return ConnectSocket(fd, address, 2 + length);
+        }
+
         address[2 + length] = 0;
         return ConnectSocket(fd, address, 2 + length + 1);
     }

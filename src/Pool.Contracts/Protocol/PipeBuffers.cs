@@ -52,9 +52,22 @@ internal static class PipeBuffers
         try
         {
             using var socket = new Socket(new SafeSocketHandle(pipe.SafePipeHandle.DangerousGetHandle(), ownsHandle: false));
-            return Math.Max(socket.SendBufferSize / 2, AssumedCapacity / 2);
+            return Capacity(socket);
         }
         catch (Exception e) when (e is SocketException or NotSupportedException or ObjectDisposedException)
+        {
+            return AssumedCapacity / 2;
+        }
+    }
+
+    /// <summary>As <see cref="Capacity(PipeStream)"/>, for a connected Unix socket.</summary>
+    public static int Capacity(Socket socket)
+    {
+        try
+        {
+            return Math.Max(socket.SendBufferSize / 2, AssumedCapacity / 2);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
             return AssumedCapacity / 2;
         }

@@ -32,13 +32,40 @@ internal sealed unsafe class ProgressCell : IDisposable
         _cell[0] = Idle;
     }
 
-    /// <summary>Host side: a new cell in a file that the worker opens (and deletes).</summary>
+    /// <summary>The prefix of every cell file of the pools of process <paramref name="processId"/>.</summary>
+    public static string FilePrefix(int processId) => "pp-" + processId.ToString(System.Globalization.CultureInfo.InvariantCulture) + "-";
+
+    /// <summary>Where cell files live: /dev/shm when there is one (memory, never written to a disk), else the temp directory.</summary>
+    public static string Directory { get; } = System.IO.Directory.Exists("/dev/shm") ? "/dev/shm" : Path.GetTempPath();
+
+    /// <summary>
+    /// Host side: a new cell in a file that the worker opens (and deletes), named after this process
+    /// (<see cref="FilePrefix"/>) so that a file left by a host that was killed in the moment between creating it and
+    /// its worker opening it can be told apart and removed. Readable and writable by this user only, whatever the
+    /// umask: it is created with mode 0600, which a umask can only narrow.
+    /// </summary>
     public static ProgressCell CreateShared(out string path)
     {
-        string directory = Directory.Exists("/dev/shm") ? "/dev/shm" : Path.GetTempPath();
-        path = Path.Combine(directory, "pp-" + Guid.NewGuid().ToString("N") + ".cell");
-        var file = MemoryMappedFile.CreateFromFile(path, FileMode.CreateNew, null, Size, MemoryMappedFileAccess.ReadWrite);
-        return Map(file);
+        path = Path.Combine(Directory, FilePrefix(Environment.ProcessId) + Guid.NewGuid().ToString("N") + ".cell");
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.ReadWrite, Share = FileShare.ReadWrite, PreallocationSize = 0 };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        var stream = new FileStream(path, options);
+        try
+        {
+            stream.SetLength(Size);
+            var file = MemoryMappedFile.CreateFromFile(stream, null, Size, MemoryMappedFileAccess.ReadWrite, HandleInheritability.None, leaveOpen: false);
+            return Map(file);
+        }
+        catch
+        {
+            stream.Dispose();
+            TryDelete(path);
+            throw;
+        }
     }
 
     /// <summary>Worker side: maps the host's cell and deletes its file, which lives on while mapped.</summary>

@@ -38,6 +38,9 @@ internal static partial class Log
     [LoggerMessage(10, LogLevel.Warning, "[worker {WorkerId}#{ProcessId}] {Text}")]
     public static partial void WorkerStandardError(ILogger logger, int workerId, int processId, string text);
 
+    [LoggerMessage(11, LogLevel.Warning, "Refused a connection to worker {WorkerId}'s pipe from pid {PeerProcessId} (uid {PeerUserId}): {Reason}. It received nothing of the pool, which goes on waiting for its worker")]
+    public static partial void StrayConnection(ILogger logger, int workerId, string peerProcessId, string peerUserId, string reason);
+
     /// <summary>A worker's output line, at Information (stdout) or Warning (stderr).</summary>
     public static void WorkerOutput(ILogger logger, WorkerOutputLine line)
     {

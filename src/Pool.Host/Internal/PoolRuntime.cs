@@ -54,6 +54,9 @@ internal sealed class PoolRuntime
     /// <summary><see cref="ProcessPoolOptions.Logger"/>, guarded against loggers that throw; null for none.</summary>
     public ILogger? Logger { get; }
 
+    /// <summary>The pool's secret (<see cref="WorkerHandshake"/>): given to the workers it starts, and to nobody else.</summary>
+    public byte[] Secret { get; } = WorkerHandshake.NewSecret();
+
     public int WorkerCount { get; }
 
     public PoolSerializer Serializer { get; }
@@ -77,6 +80,11 @@ internal sealed class PoolRuntime
     public static async Task<PoolRuntime> StartAsync(ProcessPoolOptions options, CancellationToken cancellationToken)
     {
         var runtime = new PoolRuntime(options, options.ResolveWorkerCount());
+        if (!options.InProcess)
+        {
+            StaleCells.SweepOnce();
+        }
+
         runtime.Dispatcher.Start();
         try
         {

@@ -36,16 +36,44 @@ internal sealed class Supervisor(PoolRuntime runtime)
         }
     }
 
+    /// <summary>
+    /// Starts <paramref name="count"/> workers at once. The first that fails cancels the others' starts, so a start
+    /// that fails part-way (a process limit, a worker that never says Ready) ends within the start timeout; the
+    /// caller then terminates the pool, which kills every worker that did start.
+    /// </summary>
     public async Task StartAsync(int count, CancellationToken cancellationToken)
     {
-        Task[] starts = [.. Enumerable.Range(0, count).Select(_ => StartOneAsync(cancellationToken))];
+        using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        Task[] starts = new Task[count];
+        for (int i = 0; i < count; i++)
+        {
+            starts[i] = StartFirstAsync(failed);
+        }
+
         try
         {
             await Task.WhenAll(starts).ConfigureAwait(false);
         }
-        catch when (starts.FirstOrDefault(t => t.IsFaulted)?.Exception?.InnerException is { } first)
+        catch (Exception) when (FirstFailure(starts) is { } first)
         {
+            // A start that failed on its own, not one cancelled because another failed (a cancellation by the caller propagates as it is).
             throw first is WorkerStartException ? first : new WorkerStartException($"The pool's workers could not be started: {first.Message}", first);
+        }
+    }
+
+    private static Exception? FirstFailure(Task[] starts) =>
+        Array.Find(starts, t => t.IsFaulted && t.Exception!.InnerException is not OperationCanceledException)?.Exception!.InnerException;
+
+    private async Task StartFirstAsync(CancellationTokenSource failed)
+    {
+        try
+        {
+            await StartOneAsync(failed.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            await failed.CancelAsync().ConfigureAwait(false);
+            throw;
         }
     }
 
@@ -106,7 +134,8 @@ internal sealed class Supervisor(PoolRuntime runtime)
         IWorkerTransport transport = options.InProcess
             ? InProcessWorker.Start(id)
             : await WorkerProcess.StartAsync(
-                WorkerLaunch.Current, id, options.WorkerOutput ?? OutputHandler(runtime.Logger), WorkerLaunch.WithThreadLimits(options.WorkerEnvironment, runtime.WorkerCount), options.StartTimeout, cancellationToken)
+                WorkerLaunch.Current, id, options.WorkerOutput ?? OutputHandler(runtime.Logger), WorkerLaunch.WithThreadLimits(options.WorkerEnvironment, runtime.WorkerCount),
+                runtime.Secret, stray => stray.Log(runtime.Logger, id), options.StartTimeout, cancellationToken)
                 .ConfigureAwait(false);
         lock (_lock)
         {
@@ -223,6 +252,9 @@ internal sealed class Supervisor(PoolRuntime runtime)
         WorkerConnection worker = loss.Worker;
         // Whether some task fails with an error that tells of this loss.
         bool told = false;
+        bool corrupt = loss.Failure is Contracts.ProtocolException;
+        // A corrupt stream is blamed on the task whose result it should have carried next (see CorruptStreamCulprit).
+        TaskPosition? blamed = corrupt ? CorruptStreamCulprit(loss) : loss.Running;
         foreach (Chunk chunk in loss.Orphans)
         {
             int from = chunk.Accounted;
@@ -237,16 +269,20 @@ internal sealed class Supervisor(PoolRuntime runtime)
                 continue;
             }
 
-            if (loss.Running is { } running && running.ChunkId == chunk.Id && running.Index >= from && running.Index < chunk.Count)
+            if (blamed is { } running && running.ChunkId == chunk.Id && running.Index >= from && running.Index < chunk.Count)
             {
                 if (running.Index > from)
                 {
                     runtime.Dispatcher.Retry(chunk.Slice(from, running.Index - from));
                 }
 
+                string function = chunk.Job.Function.DisplayName;
                 Func<long, Exception> error = loss.Stopped is { } stop && stop.Position == running
                     ? stop.Error
-                    : index => Crashed(loss, index, $"while running task {index} of {chunk.Job.Function.DisplayName}");
+                    : corrupt
+                        ? index => new CorruptStreamException(
+                            worker.Id, worker.ProcessId, loss.Exit, worker.Transport.StandardErrorTail, index, function, loss.Failure!.Message)
+                        : index => Crashed(loss, index, $"while running task {index} of {function}");
                 chunk.Job.OnFailed(chunk.FirstIndex + running.Index, 1, error);
                 told = true;
                 if (running.Index + 1 < chunk.Count)
@@ -261,7 +297,7 @@ internal sealed class Supervisor(PoolRuntime runtime)
             // Queued tasks are suspects only when the death cannot be pinned on the task that was running (it died
             // between tasks, or while decoding): not when a running task is known, nor when the worker was killed
             // on purpose or its initializer failed.
-            if (loss.Running is null && loss.Stopped is null && loss.InitializerError is null)
+            if (loss.Running is null && loss.Stopped is null && loss.InitializerError is null && !corrupt)
             {
                 rest.Attempts++;
             }
@@ -286,9 +322,32 @@ internal sealed class Supervisor(PoolRuntime runtime)
         }
     }
 
+    /// <summary>
+    /// The task a corrupt stream is blamed on: the one the worker is running, when that is the next one owed of the
+    /// oldest chunk it holds (a function that wrote to the pipe and runs on); else the first task of that chunk
+    /// without an outcome, whose result the garbage stood in place of (the function wrote and returned, and the worker
+    /// went on to the next task). Null when no outcome is owed.
+    /// </summary>
+    private static TaskPosition? CorruptStreamCulprit(WorkerLoss loss)
+    {
+        foreach (Chunk chunk in loss.Orphans)
+        {
+            if (chunk.Accounted < chunk.Count)
+            {
+                return loss.Running is { } running && running.ChunkId == chunk.Id && running.Index >= chunk.Accounted && running.Index < chunk.Count
+                    ? running
+                    : new TaskPosition(chunk.Id, chunk.Accounted);
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>Why a worker that was not asked to go is gone, in a few words.</summary>
     private static string Reason(WorkerLoss loss) =>
-        loss.Failure?.Message ?? (loss.Stopped is not null ? "killed by the pool to stop a task" : "its process ended");
+        loss.Failure is Contracts.ProtocolException corrupt
+            ? $"its output stream to the pool was corrupt ({corrupt.Message}); the pool killed it"
+            : loss.Failure?.Message ?? (loss.Stopped is not null ? "killed by the pool to stop a task" : "its process ended");
 
     private void LogLoss(WorkerLoss loss)
     {

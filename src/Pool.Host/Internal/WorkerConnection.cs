@@ -57,6 +57,8 @@ internal sealed class WorkerConnection : IDisposable
     private readonly List<Chunk> _inFlight = [];
     private readonly TaskCompletionSource<WorkerLoss> _lost = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskWatch _watch;
+    private readonly LinkGuard _guard;
+    private ProtocolException? _violation;
     private readonly TaskCompletionSource<ReadyMessage> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile bool _dead;
     private volatile bool _closing;
@@ -85,6 +87,7 @@ internal sealed class WorkerConnection : IDisposable
         _minWindow = Math.Max(MinWindow, runtime.Options.MaxConcurrencyPerWorker + 1);
         _window = _minWindow;
         _watch = new TaskWatch(this, runtime.Options.CancellationGrace);
+        _guard = new LinkGuard(this);
     }
 
     public int Id { get; }
@@ -313,8 +316,39 @@ internal sealed class WorkerConnection : IDisposable
 
     public void Kill() => _transport.Kill();
 
+    /// <summary>
+    /// The worker broke the protocol in a way the reader cannot see itself (a frame that never completes): it is
+    /// killed, and its loss reports <paramref name="violation"/> as a corrupt stream.
+    /// </summary>
+    public void OnViolation(ProtocolException violation)
+    {
+        if (Interlocked.CompareExchange(ref _violation, violation, null) is null && !_dead)
+        {
+            _transport.Kill();
+            _transport.AbortInput();
+        }
+    }
+
+    /// <summary>Reader: whether a task in flight returns arrays whose elements have block code <paramref name="code"/>.</summary>
+    public bool ExpectsBlock(byte code)
+    {
+        lock (_lock)
+        {
+            foreach (Chunk chunk in _inFlight)
+            {
+                if (chunk.Job.ResultBlockCode == code)
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
     public void Dispose()
     {
+        _guard.Dispose();
         _watch.Dispose();
         _sender.Dispose();
         _transport.Dispose();
@@ -366,6 +400,7 @@ internal sealed class WorkerConnection : IDisposable
         var thread = new Thread(() => ended.TrySetResult(ReadFrames())) { IsBackground = true, Name = $"pool-worker-{Id}-reader" };
         thread.Start();
         Exception? failure = await ended.Task.ConfigureAwait(false);
+        failure = Volatile.Read(ref _violation) ?? failure;
         _ready.TrySetException(new WorkerStartException($"Worker {Id} (pid {ProcessId}) closed its pipe before saying Ready." +
             (failure is null ? string.Empty : $" {failure.Message}")));
         await DisconnectAsync(failure).ConfigureAwait(false);
@@ -375,7 +410,7 @@ internal sealed class WorkerConnection : IDisposable
     {
         try
         {
-            BlockingFrameReader.Run(_transport.Input, OnFrame);
+            BlockingFrameReader.Run(_transport.Input, OnFrame, _guard);
             return null;
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException)
@@ -454,7 +489,7 @@ internal sealed class WorkerConnection : IDisposable
                 break;
 
             default:
-                throw new ProtocolException($"Worker {Id} sent a frame of type {type} where outcomes were expected.");
+                throw new ProtocolException($"it sent a frame of type {type} where outcomes were expected");
         }
     }
 
@@ -496,12 +531,12 @@ internal sealed class WorkerConnection : IDisposable
                 {
                     return offset == chunk.Accounted && count > 0 && offset + count <= chunk.Count
                         ? chunk
-                        : throw new ProtocolException($"Worker {Id} reported tasks {offset}..{offset + count - 1} of chunk {chunkId}, which expects task {chunk.Accounted} next of {chunk.Count}.");
+                        : throw new ProtocolException($"it reported tasks {offset}..{offset + count - 1} of chunk {chunkId}, which expects task {chunk.Accounted} next of {chunk.Count}");
                 }
             }
         }
 
-        throw new ProtocolException($"Worker {Id} reported chunk {chunkId}, which it does not hold.");
+        throw new ProtocolException($"it reported chunk {chunkId}, which it does not hold");
     }
 
     private void Account(Chunk chunk, int count)
@@ -602,6 +637,7 @@ internal sealed class WorkerConnection : IDisposable
         }
 
         _watch.Dispose();
+        _guard.Dispose();
         TaskStop? stopped = Volatile.Read(ref _stopped);
         _lost.TrySetResult(new WorkerLoss(
             this, exit, orphans, running, failure, _closing && orphans.Length == 0, _retiring, stopped, _initializerError ?? DiedInInitializer(exit, stopped)));

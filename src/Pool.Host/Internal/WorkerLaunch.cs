@@ -22,6 +22,9 @@ internal sealed record WorkerLaunch(string Dotnet, string WorkerAssembly, string
     /// <summary>The workers' large object threshold, in hex as the runtime reads it: 4 MiB.</summary>
     internal const string WorkerLohThreshold = "400000";
 
+    /// <summary>The runtime's switch for its diagnostic server and debugger support, off in workers unless the user set it.</summary>
+    internal const string DiagnosticsVariable = "DOTNET_EnableDiagnostics";
+
     internal static readonly string[] ThreadLimitVariables = ["DOTNET_PROCESSOR_COUNT", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"];
 
     // Variables that would make every worker load a profiler or a coverage collector.
@@ -35,7 +38,7 @@ internal sealed record WorkerLaunch(string Dotnet, string WorkerAssembly, string
     /// <exception cref="WorkerStartException">Something needed is missing; the message lists what was tried.</exception>
     public static WorkerLaunch Current => Located.Value;
 
-    public ProcessStartInfo CreateStartInfo(string pipeName, string cellPath, IReadOnlyDictionary<string, string?> environment)
+    public ProcessStartInfo CreateStartInfo(IReadOnlyDictionary<string, string?> environment)
     {
         var info = new ProcessStartInfo(Dotnet)
         {
@@ -49,7 +52,7 @@ internal sealed record WorkerLaunch(string Dotnet, string WorkerAssembly, string
         };
         foreach (string argument in (string[])
             ["exec", "--runtimeconfig", RuntimeConfig, "--depsfile", DepsFile, WorkerAssembly,
-             "--pipe", pipeName, "--cell", cellPath, "--parent", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)])
+             "--parent", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)])
         {
             info.ArgumentList.Add(argument);
         }
@@ -79,6 +82,13 @@ internal sealed record WorkerLaunch(string Dotnet, string WorkerAssembly, string
         // compiled at tier 0, but the early tier-1 compiles cost a starting worker about 8-10 ms; W1's gain is the
         // larger. An application that sets it (environment or WorkerEnvironment) keeps its own.
         info.Environment.TryAdd("DOTNET_TC_CallCountingDelayMs", "0");
+
+        // No diagnostic server and no debugger pipe in workers: every .NET process makes three files for them in the
+        // temp directory (dotnet-diagnostic-PID-*, clr-debug-pipe-PID-*) and removes them only at a normal exit, so
+        // each worker the pool kills (timeout, Terminate, cancellation, a host killed with SIGKILL) left three behind.
+        // An application that sets it (environment or WorkerEnvironment) keeps its own, to attach a debugger or
+        // dotnet-trace to workers, and then the files of killed workers stay as they would for any killed .NET process.
+        info.Environment.TryAdd(DiagnosticsVariable, "0");
         foreach ((string name, string? value) in environment)
         {
             info.Environment[name] = value;

@@ -54,17 +54,18 @@ internal sealed class WorkerProcess : IWorkerTransport
     private static readonly string[] FatalHeaders = ["Stack overflow.", "Unhandled exception.", "Process terminated.", "Fatal error."];
 
     private readonly Process _process;
-    private readonly NamedPipeServerStream _pipe;
+    private readonly WorkerListener _listener;
     private readonly Queue<string> _tail = new();
     private string? _fatalHeader;
     private readonly Lock _tailLock = new();
     private readonly TaskCompletionSource<WorkerExit> _exited;
+    private Stream _pipe = Stream.Null;
     private Task _output = Task.CompletedTask;
 
-    private WorkerProcess(Process process, NamedPipeServerStream pipe, ProgressCell cell, TaskCompletionSource<WorkerExit> exited)
+    private WorkerProcess(Process process, WorkerListener listener, ProgressCell cell, TaskCompletionSource<WorkerExit> exited)
     {
         _process = process;
-        _pipe = pipe;
+        _listener = listener;
         _exited = exited;
         Cell = cell;
     }
@@ -94,31 +95,43 @@ internal sealed class WorkerProcess : IWorkerTransport
         }
     }
 
-    /// <summary>Starts the process and waits until it has connected to its pipe.</summary>
+    /// <summary>
+    /// Starts the process, hands it its setup (<see cref="WorkerSetup"/>) on its standard input, and waits until it
+    /// has connected and proved it is the worker this pool started (<see cref="WorkerListener"/>); connections from
+    /// any other process are refused and reported to <paramref name="stray"/>, and the wait goes on.
+    /// </summary>
     /// <exception cref="WorkerStartException">It could not be started, exited, or did not connect in time.</exception>
     public static async Task<WorkerProcess> StartAsync(
-        WorkerLaunch launch, int workerId, Action<WorkerOutputLine> output, IReadOnlyDictionary<string, string?> environment,
-        TimeSpan timeout, CancellationToken cancellationToken)
+        WorkerLaunch launch, int workerId, Action<WorkerOutputLine> output, IReadOnlyDictionary<string, string?> environment, byte[] secret,
+        Action<StrayConnection> stray, TimeSpan timeout, CancellationToken cancellationToken)
     {
         ProgressCell cell = ProgressCell.CreateShared(out string cellPath);
-        // Outside Windows a named pipe is a Unix domain socket; naming it by its path (where .NET would put it)
-        // lets a Linux worker connect it without System.Net.Sockets (see Pool.Worker's UnixPipeClient).
-        string pipeName = "pp" + Guid.NewGuid().ToString("N");
-        if (!OperatingSystem.IsWindows())
-        {
-            pipeName = Path.Combine(Path.GetTempPath(), "CoreFxPipe_" + pipeName);
-        }
-
-        var pipe = new NamedPipeServerStream(
-            pipeName, PipeDirection.InOut, 1, PipeTransmissionMode.Byte, System.IO.Pipes.PipeOptions.Asynchronous | System.IO.Pipes.PipeOptions.CurrentUserOnly, PipeBuffers.Size, PipeBuffers.Size);
-        var exited = new TaskCompletionSource<WorkerExit>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var process = new Process { StartInfo = launch.CreateStartInfo(pipeName, cellPath, environment), EnableRaisingEvents = true };
-        process.Exited += (_, _) => exited.TrySetResult(new WorkerExit(process.ExitCode));
-        var worker = new WorkerProcess(process, pipe, cell, exited);
-        string command = $"{launch.Dotnet} exec {launch.WorkerAssembly} (deps {launch.DepsFile})";
+        WorkerListener listener;
         try
         {
-            Task connected = pipe.WaitForConnectionAsync(cancellationToken);
+            listener = WorkerListener.Create();
+        }
+        catch
+        {
+            cell.Dispose();
+            ProgressCell.TryDelete(cellPath);
+            throw;
+        }
+
+        var exited = new TaskCompletionSource<WorkerExit>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var process = new Process { StartInfo = launch.CreateStartInfo(environment), EnableRaisingEvents = true };
+        process.Exited += (_, _) => exited.TrySetResult(new WorkerExit(process.ExitCode));
+        var worker = new WorkerProcess(process, listener, cell, exited);
+        string command = $"{launch.Dotnet} exec {launch.WorkerAssembly} (deps {launch.DepsFile})";
+        using var connecting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        Task<(Stream Stream, int Capacity)>? connected = null;
+        try
+        {
+            if (WorkerListener.BeforeWorkerStarts.Value is { } hook)
+            {
+                await hook(listener.Address, cellPath).ConfigureAwait(false);
+            }
+
             try
             {
                 await ProcessLauncher.StartAsync(process).ConfigureAwait(false);
@@ -129,11 +142,22 @@ internal sealed class WorkerProcess : IWorkerTransport
             }
 
             worker.ProcessId = process.Id;
-            process.StandardInput.Close();
+            try
+            {
+                // Far below a pipe's buffer: the write does not wait for the worker to read.
+                process.StandardInput.Write(new WorkerSetup(listener.Address, cellPath, secret).ToText());
+                process.StandardInput.Close();
+            }
+            catch (IOException)
+            {
+                // It exited already: the wait below reports how.
+            }
+
             worker._output = Task.WhenAll(
                 worker.PumpAsync(process.StandardOutput, workerId, isError: false, output),
                 worker.PumpAsync(process.StandardError, workerId, isError: true, output));
 
+            connected = listener.AcceptAsync(worker.ProcessId, secret, stray, connecting.Token);
             Task first;
             try
             {
@@ -154,15 +178,27 @@ internal sealed class WorkerProcess : IWorkerTransport
                     worker.ErrorText());
             }
 
-            await connected.ConfigureAwait(false);
-            worker.OutputCapacity = PipeBuffers.Capacity(pipe);
+            (worker._pipe, worker.OutputCapacity) = await connected.ConfigureAwait(false);
+            // The worker mapped its cell before it connected: the file is no longer needed by anyone.
+            ProgressCell.TryDelete(cellPath);
             return worker;
         }
         catch
         {
+            await connecting.CancelAsync().ConfigureAwait(false);
             worker.Kill();
             worker.Dispose();
             ProgressCell.TryDelete(cellPath);
+            if (connected is not null)
+            {
+                // The accept ends with the cancellation (or the listener's disposal); a worker that connected just now is let go.
+                await ((Task)connected).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                if (connected.IsCompletedSuccessfully)
+                {
+                    await connected.Result.Stream.DisposeAsync().ConfigureAwait(false);
+                }
+            }
+
             throw;
         }
     }
@@ -178,6 +214,7 @@ internal sealed class WorkerProcess : IWorkerTransport
     public void Dispose()
     {
         _pipe.Dispose();
+        _listener.Dispose();
         Cell.Dispose();
         _process.Dispose();
     }

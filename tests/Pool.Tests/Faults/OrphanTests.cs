@@ -11,62 +11,135 @@ public partial class OrphanTests
     [Fact(Timeout = 60_000)]
     public async Task Workers_exit_within_two_seconds_of_their_host_being_killed_while_busy()
     {
-        string host = Path.Combine(AppContext.BaseDirectory, "Pool.TestHost.dll");
-        var busy = new TaskCompletionSource<int[]>(TaskCreationOptions.RunContinuationsAsynchronously);
-        int[] workers = [];
-        int running = 0;
-        var errors = new StringBuilder();
-        using var cleanup = new CancellationTokenSource();
-        // The host prints its workers' pids, then "running" once per busy task; CliWrap hands over each line as it comes.
-        CommandTask<CommandResult> run = Cli.Wrap(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
-            .WithArguments([host, "2"])
-            .WithValidation(CommandResultValidation.None)
-            .WithStandardOutputPipe(PipeTarget.ToDelegate(line =>
-            {
-                if (line.StartsWith("pids ", StringComparison.Ordinal))
-                {
-                    workers = [.. line[5..].Split(',').Select(p => int.Parse(p, System.Globalization.CultureInfo.InvariantCulture))];
-                }
-                else if (line.StartsWith("running ", StringComparison.Ordinal) && ++running == 2)
-                {
-                    busy.TrySetResult(workers);
-                }
-            }))
-            .WithStandardErrorPipe(PipeTarget.ToStringBuilder(errors))
-            .ExecuteAsync(cleanup.Token);
-        Task ended = run.Task.ContinueWith(_ => busy.TrySetException(new InvalidOperationException($"The test host ended early: {errors}")), TaskScheduler.Default);
-        try
-        {
-            workers = await busy.Task.Within();
+        await using var host = BusyHost.Start(defaultSigInt: false);
+        int[] workers = await host.Busy.Within();
+        workers.Should().HaveCount(2);
+        // The host alone, as a SIGKILL would: its workers must notice by themselves.
+        Kill(host.ProcessId, SigKill).Should().Be(0);
+        AssertExitWithin(workers, TimeSpan.FromSeconds(2));
+    }
 
-            workers.Should().HaveCount(2);
-            // The host alone, as a SIGKILL would: its workers must notice by themselves.
-            Process.GetProcessById(run.ProcessId).Kill(entireProcessTree: false);
-            Stopwatch clock = Stopwatch.StartNew();
-            foreach (int worker in workers)
+    public static TheoryData<int> HostSignals => [SigKill, SigTerm, SigInt];
+
+    [Theory(Timeout = 60_000)]
+    [MemberData(nameof(HostSignals))]
+    public async Task No_file_of_the_pool_nor_runtime_file_of_its_workers_is_left_after_its_host_is_ended_by_a_signal(int signal)
+    {
+        await using var host = BusyHost.Start(defaultSigInt: signal == SigInt);
+        int[] workers = await host.Busy.Within();
+        workers.Should().HaveCount(2);
+        // A runtime file is named by pid and start time: files of an earlier process with the same pid are not these.
+        string[] runtimeFiles = [.. workers.Select(worker => $"{worker}-{StartTime(worker)}-*")];
+        Kill(host.ProcessId, signal).Should().Be(0);
+        await host.Ended.Within();
+        AssertExitWithin(workers, TimeSpan.FromSeconds(5));
+
+        string[] left =
+        [
+            .. Directory.GetFiles(Pool.Contracts.ProgressCell.Directory, Pool.Contracts.ProgressCell.FilePrefix(host.ProcessId) + "*"),
+            .. runtimeFiles.SelectMany(name => Directory.GetFiles(Path.GetTempPath(), "dotnet-diagnostic-" + name)
+                .Concat(Directory.GetFiles(Path.GetTempPath(), "clr-debug-pipe-" + name))),
+        ];
+        left.Should().BeEmpty();
+        File.ReadAllText("/proc/net/unix").Should().NotContain($"@pp-{host.ProcessId}-", "the pool's sockets are abstract, gone with their processes");
+    }
+
+    /// <summary>A process's start time in clock ticks after boot (/proc/PID/stat field 22), as the runtime puts it in its files' names.</summary>
+    private static string StartTime(int pid)
+    {
+        string stat = File.ReadAllText($"/proc/{pid}/stat");
+        return stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[19];
+    }
+
+    private const int SigKill = 9;
+    private const int SigTerm = 15;
+    private const int SigInt = 2;
+
+    /// <summary>
+    /// The test host (tests/Pool.TestHost) run by CliWrap, with two workers busy in user code. It prints its workers'
+    /// pids, then "running" once per busy task; CliWrap hands over each line as it comes. Disposing leaves nothing
+    /// behind: cancelling makes CliWrap kill the host's tree, and any worker still alive is killed.
+    /// </summary>
+    private sealed class BusyHost : IAsyncDisposable
+    {
+        private readonly TaskCompletionSource<int[]> _busy = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly CancellationTokenSource _cleanup = new();
+        private readonly StringBuilder _errors = new();
+        private readonly CommandTask<CommandResult> _run;
+        private int[] _workers = [];
+        private int _running;
+
+        private BusyHost(bool defaultSigInt)
+        {
+            string host = Path.Combine(AppContext.BaseDirectory, "Pool.TestHost.dll");
+            string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
+            // SIGINT restored to its default when asked: a non-interactive shell may pass it on ignored.
+            Command command = defaultSigInt
+                ? Cli.Wrap("env").WithArguments(["--default-signal=INT", dotnet, host, "2"])
+                : Cli.Wrap(dotnet).WithArguments([host, "2"]);
+            _run = command
+                .WithValidation(CommandResultValidation.None)
+                .WithStandardOutputPipe(PipeTarget.ToDelegate(OnLine))
+                .WithStandardErrorPipe(PipeTarget.ToStringBuilder(_errors))
+                .ExecuteAsync(_cleanup.Token);
+            Ended = _run.Task.ContinueWith(
+                _ => _busy.TrySetException(new InvalidOperationException($"The test host ended early: {_errors}")),
+                CancellationToken.None,
+                TaskContinuationOptions.None,
+                TaskScheduler.Default);
+        }
+
+        public int ProcessId => _run.ProcessId;
+
+        /// <summary>Completes with the workers' pids once both run user code.</summary>
+        public Task<int[]> Busy => _busy.Task;
+
+        /// <summary>Completes when the host has exited.</summary>
+        public Task Ended { get; }
+
+        public static BusyHost Start(bool defaultSigInt) => new(defaultSigInt);
+
+        private void OnLine(string line)
+        {
+            if (line.StartsWith("pids ", StringComparison.Ordinal))
             {
-                TimeSpan left = TimeSpan.FromSeconds(2) - clock.Elapsed;
-                WaitForExit(worker, left > TimeSpan.Zero ? left : TimeSpan.Zero).Should().BeTrue($"worker {worker} must exit within 2 s of its host's death");
+                _workers = [.. line[5..].Split(',').Select(p => int.Parse(p, System.Globalization.CultureInfo.InvariantCulture))];
+            }
+            else if (line.StartsWith("running ", StringComparison.Ordinal) && ++_running == 2)
+            {
+                _busy.TrySetResult(_workers);
             }
         }
-        finally
+
+        public async ValueTask DisposeAsync()
         {
-            // Whatever happened, leave nothing behind: cancelling makes CliWrap kill the host's tree.
-            await cleanup.CancelAsync();
+            await _cleanup.CancelAsync();
             try
             {
-                await run;
+                await _run;
             }
             catch (OperationCanceledException)
             {
                 // The host was still running and has been killed: what the cancellation is for.
             }
 
-            await ended;
-            foreach (int worker in workers.Where(ProcessTreeIsAlive))
+            await Ended;
+            foreach (int worker in _workers.Where(ProcessTreeIsAlive))
             {
                 Process.GetProcessById(worker).Kill();
             }
+
+            _cleanup.Dispose();
+        }
+    }
+
+    private static void AssertExitWithin(int[] workers, TimeSpan bound)
+    {
+        Stopwatch clock = Stopwatch.StartNew();
+        foreach (int worker in workers)
+        {
+            TimeSpan left = bound - clock.Elapsed;
+            WaitForExit(worker, left > TimeSpan.Zero ? left : TimeSpan.Zero).Should().BeTrue($"worker {worker} must exit within {bound.TotalSeconds} s of its host's death");
         }
     }
 
@@ -134,6 +207,9 @@ public partial class OrphanTests
 
     [LibraryImport("libc", EntryPoint = "poll")]
     private static partial int Poll(ref PollFd fds, ulong count, int timeout);
+
+    [LibraryImport("libc", EntryPoint = "kill")]
+    private static partial int Kill(int pid, int signal);
 
     [LibraryImport("libc", EntryPoint = "close")]
     private static partial int Close(int fd);

@@ -29,6 +29,9 @@ internal abstract class Job(PoolRuntime runtime, ShippedFunction function)
     /// <summary>How long each task may run; null for no limit.</summary>
     public TimeSpan? TaskTimeout { get; init; }
 
+    /// <summary>The block code (<see cref="RawTypes.BlockCode{T}"/>) of the arrays its tasks return, or -1: a worker may send blocks only of this type.</summary>
+    public virtual int ResultBlockCode => -1;
+
     /// <summary>Dispatcher: whether <see cref="TryTakeChunk"/> may return a chunk now.</summary>
     public abstract bool HasChunks { get; }
 
@@ -120,6 +123,8 @@ internal abstract class Job<TArgs, TResult>(PoolRuntime runtime, ShippedFunction
     private const int FrameBudget = 1 << 20;
 
     protected Codec<TResult> ResultCodec => result;
+
+    public override int ResultBlockCode => ResultBlocks<TResult>.Code;
 
     public override int WriteArguments(FrameWriter writer, Chunk chunk, out Exception? error)
     {
@@ -227,4 +232,12 @@ internal static class Arguments
 
     public static InvalidOperationException ResultDecodingError<T>(long index, Exception e) => new(
         $"The result of task {index} could not be deserialized as {typeof(T).FullName}: {e.Message}", e);
+}
+
+/// <summary>The block code of <typeparamref name="TResult"/> when it is an array of a block type (found once per type), else -1.</summary>
+internal static class ResultBlocks<TResult>
+{
+    public static readonly int Code = typeof(TResult).IsSZArray && typeof(TResult).GetElementType() is { } element && RawTypes.IsRaw(element) && !element.IsEnum
+        ? (int)typeof(RawTypes.BlockCode<>).MakeGenericType(element).GetField(nameof(RawTypes.BlockCode<int>.Code))!.GetValue(null)!
+        : -1;
 }

@@ -1,0 +1,196 @@
+using System.IO.Pipes;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Pool.Contracts;
+
+namespace Pool.Internal;
+
+/// <summary>
+/// Where one worker connects, and the check that what connects is that worker. On Linux the listener is a Unix
+/// socket in the abstract namespace: it has no file, so nothing is left behind however the host ends, and no file
+/// mode or umask matters. Any process may try to connect to it, so every connection is checked: first that the
+/// kernel's SO_PEERCRED says the peer is the process the pool started (before a byte is sent to it), then the
+/// <see cref="WorkerHandshake"/> proof of the pool's secret. Elsewhere it is a named pipe that only this user can
+/// open (<see cref="System.IO.Pipes.PipeOptions.CurrentUserOnly"/>), with the same handshake. A connection that
+/// fails either check is closed, logged, and forgotten: the listener goes on waiting for the worker.
+/// </summary>
+internal abstract class WorkerListener : IDisposable
+{
+    // A peer that connected with the right credentials has this long to answer the challenge.
+    private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Tests: called with a new listener's address and the worker's cell path before the worker is started, and
+    /// awaited (a rogue connects first). Flows with the pool's start, so a test sets it only for its own pools.
+    /// </summary>
+    internal static readonly AsyncLocal<Func<string, string, Task>?> BeforeWorkerStarts = new();
+
+    /// <summary>What the worker connects to (<see cref="WorkerSetup.Address"/>).</summary>
+    public abstract string Address { get; }
+
+    /// <summary>A new listener, listening before the worker starts.</summary>
+    public static WorkerListener Create() => OperatingSystem.IsLinux() ? new AbstractSocketListener() : new NamedPipeListener();
+
+    /// <summary>
+    /// Accepts connections until one comes from process <paramref name="processId"/> and proves it knows
+    /// <paramref name="secret"/>; every other one is closed and reported to <paramref name="stray"/>.
+    /// </summary>
+    /// <returns>The worker's stream and how many bytes a write to it takes without waiting.</returns>
+    public async Task<(Stream Stream, int Capacity)> AcceptAsync(int processId, byte[] secret, Action<StrayConnection> stray, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            (Stream stream, int? peerPid, int? peerUid) = await AcceptOneAsync(cancellationToken).ConfigureAwait(false);
+            string? refusal = peerPid is { } pid && pid != processId
+                ? $"it is pid {pid}, not the worker the pool started (pid {processId})"
+                : null;
+            if (refusal is null)
+            {
+                using var handshake = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                handshake.CancelAfter(HandshakeTimeout);
+                try
+                {
+                    if (await WorkerHandshake.AuthenticateWorkerAsync(stream, secret, handshake.Token).ConfigureAwait(false))
+                    {
+                        StopListening();
+                        return (stream, CapacityOf(stream));
+                    }
+
+                    refusal = "it did not prove it knows the pool's secret";
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    refusal = $"it did not answer the pool's challenge within {HandshakeTimeout.TotalSeconds:0} s";
+                }
+                catch (IOException e)
+                {
+                    refusal = $"its connection failed during the handshake ({e.Message})";
+                }
+            }
+
+            Release(stream);
+            stray(new StrayConnection(peerPid, peerUid, refusal));
+        }
+    }
+
+    public abstract void Dispose();
+
+    protected abstract Task<(Stream Stream, int? Pid, int? Uid)> AcceptOneAsync(CancellationToken cancellationToken);
+
+    /// <summary>Closes a connection that was refused, so that the next one can be accepted.</summary>
+    protected abstract void Release(Stream stream);
+
+    /// <summary>The worker is connected: nobody else may connect now.</summary>
+    protected abstract void StopListening();
+
+    protected abstract int CapacityOf(Stream stream);
+
+    /// <summary>Linux: an abstract Unix socket, named by 128 random bits.</summary>
+    private sealed class AbstractSocketListener : WorkerListener
+    {
+        private const int SolSocket = 1;
+        private const int SoPeercred = 17;
+
+        private readonly Socket _listener;
+        private Socket? _accepted;
+
+        public AbstractSocketListener()
+        {
+            // The host's pid in the name says whose it is (in /proc/net/unix, ss -x); the 128 random bits make it unguessable in advance.
+            string name = "pp-" + Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture) + "-" + Guid.NewGuid().ToString("N");
+            Address = "@" + name;
+            _listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            try
+            {
+                _listener.Bind(new UnixDomainSocketEndPoint("\0" + name));
+                _listener.Listen(8);
+            }
+            catch
+            {
+                _listener.Dispose();
+                throw;
+            }
+        }
+
+        public override string Address { get; }
+
+        public override void Dispose() => _listener.Dispose();
+
+        protected override async Task<(Stream Stream, int? Pid, int? Uid)> AcceptOneAsync(CancellationToken cancellationToken)
+        {
+            Socket socket = await _listener.AcceptAsync(cancellationToken).ConfigureAwait(false);
+            // struct ucred { pid_t pid; uid_t uid; gid_t gid; }, as the kernel recorded it at connect().
+            Span<byte> credentials = stackalloc byte[12];
+            int? pid = null;
+            int? uid = null;
+            if (socket.GetRawSocketOption(SolSocket, SoPeercred, credentials) == credentials.Length)
+            {
+                pid = BitConverter.ToInt32(credentials);
+                uid = BitConverter.ToInt32(credentials[4..]);
+            }
+
+            socket.SendBufferSize = PipeBuffers.Size;
+            socket.ReceiveBufferSize = PipeBuffers.Size;
+            _accepted = socket;
+            // A peer whose pid cannot be read is refused like one with the wrong pid.
+            return (new NetworkStream(socket, ownsSocket: true), pid ?? -1, uid);
+        }
+
+        protected override void Release(Stream stream) => stream.Dispose();
+
+        protected override void StopListening() => _listener.Dispose();
+
+        protected override int CapacityOf(Stream stream) => _accepted is { } socket ? PipeBuffers.Capacity(socket) : PipeBuffers.AssumedCapacity / 2;
+    }
+
+    /// <summary>Elsewhere: a named pipe only this user can open.</summary>
+    private sealed class NamedPipeListener : WorkerListener
+    {
+        private readonly NamedPipeServerStream _pipe;
+
+        public NamedPipeListener()
+        {
+            Address = "pp" + Guid.NewGuid().ToString("N");
+            _pipe = new NamedPipeServerStream(
+                Address, PipeDirection.InOut, 1, PipeTransmissionMode.Byte, System.IO.Pipes.PipeOptions.Asynchronous | System.IO.Pipes.PipeOptions.CurrentUserOnly,
+                PipeBuffers.Size, PipeBuffers.Size);
+        }
+
+        public override string Address { get; }
+
+        public override void Dispose() => _pipe.Dispose();
+
+        protected override async Task<(Stream Stream, int? Pid, int? Uid)> AcceptOneAsync(CancellationToken cancellationToken)
+        {
+            await _pipe.WaitForConnectionAsync(cancellationToken).ConfigureAwait(false);
+            return (_pipe, null, null);
+        }
+
+        protected override void Release(Stream stream) => _pipe.Disconnect();
+
+        protected override void StopListening()
+        {
+            // One instance: once connected, nobody else can connect.
+        }
+
+        protected override int CapacityOf(Stream stream) => PipeBuffers.Capacity(_pipe);
+    }
+}
+
+/// <summary>A connection to a worker's listener that was not that worker, and why it was refused.</summary>
+internal readonly record struct StrayConnection(int? ProcessId, int? UserId, string Reason)
+{
+    public void Log(ILogger? logger, int workerId)
+    {
+        string pid = ProcessId is { } p and >= 0 ? p.ToString(System.Globalization.CultureInfo.InvariantCulture) : "unknown";
+        string uid = UserId?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unknown";
+        if (logger is not null)
+        {
+            Internal.Log.StrayConnection(logger, workerId, pid, uid, Reason);
+        }
+        else
+        {
+            Console.Error.WriteLine($"ProcessPool: refused a connection to worker {workerId}'s pipe from pid {pid} (uid {uid}): {Reason}. It received nothing of the pool.");
+        }
+    }
+}
