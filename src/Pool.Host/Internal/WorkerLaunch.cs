@@ -34,13 +34,23 @@ internal sealed record WorkerLaunch(string Dotnet, string WorkerAssembly, string
         "COR_ENABLE_PROFILING", "COR_PROFILER", "COR_PROFILER_PATH", "DOTNET_DiagnosticPorts",
     ];
 
+    /// <summary>util-linux's setpriv where it is (every Debian, Ubuntu, Fedora, RHEL): sets the parent-death signal before exec.</summary>
+    private static readonly string? Setpriv = OperatingSystem.IsLinux()
+        ? Array.Find(["/usr/bin/setpriv", "/bin/setpriv"], File.Exists)
+        : null;
+
     /// <summary>The launch for this process, found once.</summary>
     /// <exception cref="WorkerStartException">Something needed is missing; the message lists what was tried.</exception>
     public static WorkerLaunch Current => Located.Value;
 
     public ProcessStartInfo CreateStartInfo(IReadOnlyDictionary<string, string?> environment)
     {
-        var info = new ProcessStartInfo(Dotnet)
+        // On Linux the worker is started through util-linux's setpriv, which asks the kernel to SIGKILL it when its
+        // launcher thread (which lives as long as this process) goes, and then execs dotnet in place: same pid, and no
+        // moment without that signal. The worker sets it again itself in Main, but a runtime that cannot start (no
+        // thread to be had under a process limit: it waits forever before Main) would otherwise outlive its host.
+        bool viaSetpriv = Setpriv is not null;
+        var info = new ProcessStartInfo(viaSetpriv ? Setpriv! : Dotnet)
         {
             UseShellExecute = false,
             RedirectStandardInput = true,
@@ -50,6 +60,14 @@ internal sealed record WorkerLaunch(string Dotnet, string WorkerAssembly, string
             StandardOutputEncoding = Encoding.UTF8,
             StandardErrorEncoding = Encoding.UTF8,
         };
+        if (viaSetpriv)
+        {
+            foreach (string argument in (string[])["--pdeathsig", "KILL", "--", Dotnet])
+            {
+                info.ArgumentList.Add(argument);
+            }
+        }
+
         foreach (string argument in (string[])
             ["exec", "--runtimeconfig", RuntimeConfig, "--depsfile", DepsFile, WorkerAssembly,
              "--parent", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)])

@@ -2,6 +2,8 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using CliWrap;
+using CliWrap.Buffered;
 using Pool.Internal;
 
 namespace Pool.Tests.Faults;
@@ -120,6 +122,43 @@ public partial class WorkerLinkTests
         cells.Should().HaveCount(3);
         cells.Where(File.Exists).Should().BeEmpty("no cell of a failed start is left");
         MarkedProcesses(mark).Where(ProcessTree.IsAlive).Should().BeEmpty("every worker the failed start began is killed");
+    }
+
+    [RootFact(Timeout = 120_000)]
+    public async Task A_host_under_a_process_limit_ends_with_WorkerStartException_or_the_runtime_abort_and_leaves_no_worker()
+    {
+        // RLIMIT_NPROC counts a user's threads and does not bind root: the test host runs as the other user, with room
+        // for itself and a few workers' threads but not for eight workers (20 is too few for the host alone).
+        string user = EnsureOtherUser();
+        string host = Path.Combine(AppContext.BaseDirectory, "Pool.TestHost.dll");
+        string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+
+        BufferedCommandResult result = await Cli.Wrap("runuser")
+            .WithArguments(["-u", user, "--", "prlimit", "--nproc=40", dotnet, host, "8"])
+            .WithValidation(CommandResultValidation.None)
+            .ExecuteBufferedAsync(bound.Token);
+
+        // Either the pool's start fails with its own error, or the host itself cannot make a thread and the runtime
+        // aborts it ("Out of memory.": nothing a library can catch): which one depends on who asks for a thread first.
+        // A worker whose runtime could not start waits forever before Main; its parent-death signal, set before exec,
+        // ends it with its host.
+        result.ExitCode.Should().NotBe(0);
+        bool startFailed = result.StandardError.Contains("WorkerStartException", StringComparison.Ordinal);
+        (startFailed || result.StandardError.StartsWith("Out of memory.", StringComparison.Ordinal)).Should().BeTrue(result.StandardError);
+        string[] workers = (await RunAsAsync("root", "pgrep", "-u", user, "-f", "Pool.Worker.dll")).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        foreach (string worker in workers)
+        {
+            OrphanTests.WaitForExit(int.Parse(worker, System.Globalization.CultureInfo.InvariantCulture), TimeSpan.FromSeconds(2))
+                .Should().BeTrue($"worker {worker} must not outlive its host");
+        }
+
+        if (startFailed)
+        {
+            // A host that aborted may leave the cell of a worker that had not connected yet: the next pool sweeps it.
+            string cellsLeft = await RunAsAsync("root", "find", Pool.Contracts.ProgressCell.Directory, "-maxdepth", "1", "-user", user, "-name", "pp-*");
+            cellsLeft.Trim().Should().BeEmpty("no cell of a failed start is left");
+        }
     }
 
     /// <summary>Processes below this one whose environment holds <paramref name="mark"/>.</summary>
