@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using MessagePack;
 using Pool.Contracts;
 
@@ -39,9 +40,10 @@ namespace Pool;
 /// </remarks>
 public class MessagePackPoolSerializer : PoolSerializer
 {
-    /// <summary>Creates the serializer with <see cref="CreateDefaultOptions"/>.</summary>
+    private MessagePackSerializerOptions? _options;
+
+    /// <summary>Creates the serializer with <see cref="CreateDefaultOptions"/>, made when a value first needs them.</summary>
     public MessagePackPoolSerializer()
-        : this(CreateDefaultOptions())
     {
     }
 
@@ -49,11 +51,22 @@ public class MessagePackPoolSerializer : PoolSerializer
     protected MessagePackPoolSerializer(MessagePackSerializerOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        Options = options;
+        _options = options;
     }
 
-    /// <summary>The options used for values that are not raw.</summary>
-    public MessagePackSerializerOptions Options { get; }
+    /// <summary>
+    /// The options used for values that are not raw. The defaults are made on first use: MessagePack's resolvers take
+    /// 30-90 ms to set up in a fresh process, which a worker whose tasks take and return only raw values (numbers,
+    /// strings, arrays of numbers) never pays, and the others pay at their first such value rather than at start-up.
+    /// </summary>
+    public MessagePackSerializerOptions Options => _options ?? CreateOptionsOnce();
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private MessagePackSerializerOptions CreateOptionsOnce()
+    {
+        Interlocked.CompareExchange(ref _options, CreateDefaultOptions(), null);
+        return _options;
+    }
 
     /// <summary>
     /// The defaults: contractless with private members, <see cref="DateTime"/>, <see cref="decimal"/> and <see cref="Guid"/>
@@ -73,14 +86,7 @@ public class MessagePackPoolSerializer : PoolSerializer
             return;
         }
 
-        try
-        {
-            MessagePackSerializer.Serialize(writer, value, Options);
-        }
-        catch (MessagePackSerializationException e)
-        {
-            throw MessagePackFailure.Explain(typeof(T), e, "write");
-        }
+        Pack(writer, value);
     }
 
     /// <inheritdoc />
@@ -91,6 +97,26 @@ public class MessagePackPoolSerializer : PoolSerializer
             return value;
         }
 
+        return Unpack<T>(data);
+    }
+
+    // Apart from the raw paths, so that compiling them for a raw type does not load MessagePack.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void Pack<T>(IBufferWriter<byte> writer, T value)
+    {
+        try
+        {
+            MessagePackSerializer.Serialize(writer, value, Options);
+        }
+        catch (MessagePackSerializationException e)
+        {
+            throw MessagePackFailure.Explain(typeof(T), e, "write");
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private T Unpack<T>(ReadOnlySequence<byte> data)
+    {
         try
         {
             return MessagePackSerializer.Deserialize<T>(data, Options);
