@@ -111,7 +111,7 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
     /// <exception cref="ArgumentException"><paramref name="fn"/> cannot be shipped.</exception>
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
     public IEnumerable<TResult> Imap<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken).ToBlockingEnumerable(cancellationToken);
+        ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
 
     /// <inheritdoc cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     public IAsyncEnumerable<TResult> ImapAsync<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
@@ -129,7 +129,7 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
     /// <exception cref="ArgumentException"><paramref name="fn"/> cannot be shipped.</exception>
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
     public IEnumerable<(long Index, TResult Result)> ImapUnordered<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken).ToBlockingEnumerable(cancellationToken);
+        ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
 
     /// <inheritdoc cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     public IAsyncEnumerable<(long Index, TResult Result)> ImapUnorderedAsync<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
@@ -152,7 +152,7 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
 
     /// <inheritdoc cref="ImapOutcomesAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     public IEnumerable<Outcome<TResult>> ImapOutcomes<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken).ToBlockingEnumerable(cancellationToken);
+        ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
 
     /// <summary>Runs <paramref name="fn"/>(<paramref name="arg"/>) in a worker and returns its result. Python: <c>Pool.apply</c>.</summary>
     /// <exception cref="ArgumentException"><paramref name="fn"/> or <paramref name="arg"/> cannot be shipped.</exception>
@@ -219,7 +219,11 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
     private static T[] Materialize<T>(IEnumerable<T> items, string name = "items") =>
         items is T[] array && array.GetType() == typeof(T[]) ? array : (items ?? throw new ArgumentNullException(name)).ToArray();
 
-    private static async IAsyncEnumerable<T> Lazy<T>(IEnumerable<T> items)
+    /// <summary>The items as an async sequence, read lazily; a null sequence is refused here, at the call.</summary>
+    private static IAsyncEnumerable<T> Lazy<T>(IEnumerable<T> items) =>
+        LazyCore(items ?? throw new ArgumentNullException(nameof(items)));
+
+    private static async IAsyncEnumerable<T> LazyCore<T>(IEnumerable<T> items)
     {
         foreach (T item in items)
         {
