@@ -75,7 +75,7 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="fn"/> or the first item cannot be shipped.</exception>
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
-    /// <exception cref="RemoteException">A task threw.</exception>
+    /// <exception cref="Exception">A task threw: its own exception, rebuilt as its own type with the worker's stack attached, or a <see cref="RemoteException"/> when the host cannot rebuild it (a breaking change: every task exception used to arrive as a <see cref="RemoteException"/>).</exception>
     /// <exception cref="WorkerCrashedException">A task's worker died running it.</exception>
     public TResult[] Map<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(MapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
@@ -157,7 +157,7 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
     /// <summary>Runs <paramref name="fn"/>(<paramref name="arg"/>) in a worker and returns its result. Python: <c>Pool.apply</c>.</summary>
     /// <exception cref="ArgumentException"><paramref name="fn"/> or <paramref name="arg"/> cannot be shipped.</exception>
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
-    /// <exception cref="RemoteException">The function threw.</exception>
+    /// <exception cref="Exception">The function threw: its own exception, rebuilt as its own type with the worker's stack attached, or a <see cref="RemoteException"/> when the host cannot rebuild it (a breaking change: every task exception used to arrive as a <see cref="RemoteException"/>).</exception>
     /// <exception cref="WorkerCrashedException">The worker died running it.</exception>
     public TResult Apply<T, TResult>(Func<T, TResult> fn, T arg, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyAsync(fn, arg, null, null, taskTimeout, cancellationToken).Get();
@@ -312,7 +312,7 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
         if (cancellationToken.IsCancellationRequested)
         {
             // Not sent at all: a task that is sent first may finish before the registration below could stop it.
-            result.SetError(new OperationCanceledException("The call was cancelled.", cancellationToken));
+            result.SetError(new OperationCanceledException("The call was cancelled.", cancellationToken), stopped: true);
             return result;
         }
 

@@ -144,7 +144,7 @@ internal sealed class ApplyJob<TArgs, TResult>(
     {
         if (errors?[0] is { } error)
         {
-            asyncResult.SetError(error);
+            asyncResult.SetError(error, stopped: false);
         }
         else
         {
@@ -152,7 +152,7 @@ internal sealed class ApplyJob<TArgs, TResult>(
         }
     }
 
-    protected override void OnStopped(Exception reason) => asyncResult.SetError(reason);
+    protected override void OnStopped(Exception reason) => asyncResult.SetError(reason, stopped: true);
 }
 
 /// <summary>Completing a task with a stop reason: cancellation cancels, anything else faults.</summary>
