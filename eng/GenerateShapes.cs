@@ -20,16 +20,35 @@ if (!File.Exists(Path.Combine(root, "ProcessPool.sln")))
 
 var shapes = new Shape[]
 {
-    new("Task", "Task<TResult>", "Task{TResult}", Token: false, Priority: 4,
+    new("Task", "Task<TResult>", "Task{TResult}", Token: false, Priority: 8,
         "an async function (one that returns <see cref=\"Task{TResult}\"/>): the worker awaits it, and runs several at once with <see cref=\"ProcessPoolOptions.MaxConcurrencyPerWorker\"/>"),
-    new("ValueTask", "ValueTask<TResult>", "ValueTask{TResult}", Token: false, Priority: 2,
+    new("ValueTask", "ValueTask<TResult>", "ValueTask{TResult}", Token: false, Priority: 4,
         "an async function that returns <see cref=\"ValueTask{TResult}\"/>: the worker awaits it, and runs several at once with <see cref=\"ProcessPoolOptions.MaxConcurrencyPerWorker\"/>"),
-    new("Token", "TResult", "TResult", Token: true, Priority: 1,
+    new("Token", "TResult", "TResult", Token: true, Priority: 2,
         "a function that takes a <see cref=\"CancellationToken\"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref=\"ProcessPoolOptions.CancellationGrace\"/> to end before its worker is killed"),
-    new("TokenTask", "Task<TResult>", "Task{TResult}", Token: true, Priority: 5,
+    new("TokenTask", "Task<TResult>", "Task{TResult}", Token: true, Priority: 10,
         "an async function that takes a <see cref=\"CancellationToken\"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes"),
-    new("TokenValueTask", "ValueTask<TResult>", "ValueTask{TResult}", Token: true, Priority: 3,
+    new("TokenValueTask", "ValueTask<TResult>", "ValueTask{TResult}", Token: true, Priority: 6,
         "an async function that returns <see cref=\"ValueTask{TResult}\"/> and takes a <see cref=\"CancellationToken\"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes"),
+};
+
+// Functions that return nothing, in the same six shapes, each one below its value-returning form (a method group with
+// both forms, or a lambda that may be either, takes the value form), so that the order reads 10 (token, Task<T>),
+// 9 (token, Task), 8, 7, ... down to 0 (plain Func) and -1 (plain Action).
+const string VoidText = "a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple";
+var voids = new Shape[]
+{
+    new("Void", "void", "void", Token: false, Priority: -1, VoidText, Void: true),
+    new("TokenVoid", "void", "void", Token: true, Priority: 1,
+        VoidText + "; it takes a <see cref=\"CancellationToken\"/> last, cancelled when the call is cancelled or the task's timeout passes", Void: true),
+    new("BareValueTask", "ValueTask", "ValueTask", Token: false, Priority: 3,
+        VoidText + "; it returns a bare <see cref=\"ValueTask\"/>, which the worker awaits", Void: true),
+    new("TokenBareValueTask", "ValueTask", "ValueTask", Token: true, Priority: 5,
+        VoidText + "; it returns a bare <see cref=\"ValueTask\"/>, which the worker awaits, and takes a <see cref=\"CancellationToken\"/> last", Void: true),
+    new("BareTask", "Task", "Task", Token: false, Priority: 7,
+        VoidText + "; it returns a bare <see cref=\"Task\"/>, which the worker awaits", Void: true),
+    new("TokenBareTask", "Task", "Task", Token: true, Priority: 9,
+        VoidText + "; it returns a bare <see cref=\"Task\"/>, which the worker awaits, and takes a <see cref=\"CancellationToken\"/> last", Void: true),
 };
 
 var code = new StringBuilder();
@@ -49,7 +68,10 @@ code.Append("""
     /// <see cref="ValueTask{TResult}"/>, and a method group may have a form with a token and one without, so
     /// the overloads carry an <see cref="OverloadResolutionPriorityAttribute"/>: <see cref="Task{TResult}"/>
     /// before <see cref="ValueTask{TResult}"/> before a plain value, and in each the form with a token first
-    /// (5, 4, 3, 2, 1, and 0 for the plain <c>Func</c>). A function that returns a task is thus always awaited
+    /// (10, 8, 6, 4, 2, and 0 for the plain <c>Func</c>). Functions that return nothing (an <see cref="Action"/>, a bare
+    /// <see cref="Task"/> or <see cref="ValueTask"/>) have the same shapes, each one step below its value form
+    /// (9, 7, 5, 3, 1, and -1 for the plain <see cref="Action"/>), so that a method group or lambda that could be either
+    /// is taken as the function with a value. A function that returns a task is thus always awaited
     /// in the worker, never sent back as a value; an explicit <c>async ValueTask&lt;T&gt; (x) =&gt; ...</c>
     /// lambda or a method group returning one takes the <see cref="ValueTask{TResult}"/> overload, and
     /// <c>x =&gt; x + 1</c> the plain one.
@@ -67,6 +89,17 @@ foreach (Shape shape in shapes)
     for (int n = 2; n <= 4; n++)
     {
         Many(code, shape, n);
+    }
+}
+
+foreach (Shape shape in voids)
+{
+    code.Append($"    // ---- {shape.Delegate("T...")} ----\n\n");
+    OneVoid(code, shape);
+    ZeroVoid(code, shape);
+    for (int n = 2; n <= 4; n++)
+    {
+        ManyVoid(code, shape, n);
     }
 }
 
@@ -179,6 +212,97 @@ static void Many(StringBuilder code, Shape shape, int n)
         $"ApplyCore({ship}, ({argNames}), callback, errorCallback, taskTimeout, cancellationToken);");
 }
 
+static void OneVoid(StringBuilder code, Shape shape)
+{
+    string d = shape.Delegate("T");
+    string s = "IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default";
+    string sa = "IAsyncEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default";
+    string f = "Func{T, TResult}";
+    string rest = "int?, TimeSpan?, CancellationToken";
+    string ship = $"Ship(fn, typeof({d}))";
+
+    Method(code, shape, $"Map{{T, TResult}}({f}, IEnumerable{{T}}, {rest})", "<c>Pool.map</c>",
+        $"public void Map<T>({d} fn, {s}) =>",
+        "Block(MapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));");
+    Method(code, shape, $"MapAsync{{T, TResult}}({f}, IEnumerable{{T}}, {rest})", "<c>Pool.map_async</c>",
+        $"public Task MapAsync<T>({d} fn, {s}) =>",
+        $"MapCore<T, ValueTuple>({ship}, One<T>(), Materialize(items), chunkSize, nameof(Map), taskTimeout, cancellationToken);");
+    Method(code, shape, $"Imap{{T, TResult}}({f}, IEnumerable{{T}}, {rest})", "<c>Pool.imap</c>",
+        $"public IEnumerable<long> Imap<T>({d} fn, {s}) =>",
+        "ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);");
+    Method(code, shape, $"ImapAsync{{T, TResult}}({f}, IEnumerable{{T}}, {rest})", "<c>Pool.imap</c>",
+        $"public IAsyncEnumerable<long> ImapAsync<T>({d} fn, {s}) =>",
+        "ImapAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken);");
+    Method(code, shape, $"ImapAsync{{T, TResult}}({f}, IAsyncEnumerable{{T}}, {rest})", "<c>Pool.imap</c>",
+        $"public IAsyncEnumerable<long> ImapAsync<T>({d} fn, {sa}) =>",
+        $"ImapCore<T, ValueTuple>({ship}, One<T>(), items, chunkSize, ordered: true, nameof(Imap), taskTimeout, cancellationToken).Results(static outcome => Ended(outcome));");
+    Method(code, shape, $"ImapUnordered{{T, TResult}}({f}, IEnumerable{{T}}, {rest})", "<c>Pool.imap_unordered</c>",
+        $"public IEnumerable<long> ImapUnordered<T>({d} fn, {s}) =>",
+        "ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);");
+    Method(code, shape, $"ImapUnorderedAsync{{T, TResult}}({f}, IEnumerable{{T}}, {rest})", "<c>Pool.imap_unordered</c>",
+        $"public IAsyncEnumerable<long> ImapUnorderedAsync<T>({d} fn, {s}) =>",
+        "ImapUnorderedAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken);");
+    Method(code, shape, $"ImapUnorderedAsync{{T, TResult}}({f}, IAsyncEnumerable{{T}}, {rest})", "<c>Pool.imap_unordered</c>",
+        $"public IAsyncEnumerable<long> ImapUnorderedAsync<T>({d} fn, {sa}) =>",
+        $"ImapCore<T, ValueTuple>({ship}, One<T>(), items, chunkSize, ordered: false, nameof(ImapUnordered), taskTimeout, cancellationToken).Results(static outcome => Ended(outcome));");
+    Method(code, shape, $"Apply{{T, TResult}}({f}, T, TimeSpan?, CancellationToken)", "<c>Pool.apply</c>",
+        $"public void Apply<T>({d} fn, T arg, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>",
+        "ApplyAsync(fn, arg, null, null, taskTimeout, cancellationToken).Get();");
+    Method(code, shape, $"ApplyAsync{{T, TResult}}({f}, T, Action{{TResult}}?, Action{{Exception}}?, TimeSpan?, CancellationToken)", "<c>Pool.apply_async</c>",
+        $"public AsyncResult<ValueTuple> ApplyAsync<T>({d} fn, T arg, Action<ValueTuple>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>",
+        $"ApplyCore({ship}, One<T>(), arg, callback, errorCallback, taskTimeout, cancellationToken);");
+}
+
+static void ZeroVoid(StringBuilder code, Shape shape)
+{
+    string d = shape.Delegate(null);
+    Method(code, shape, "Apply{TResult}(Func{TResult}, TimeSpan?, CancellationToken)", "<c>Pool.apply</c>",
+        $"public void Apply({d} fn, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>",
+        "ApplyAsync(fn, null, null, taskTimeout, cancellationToken).Get();");
+    Method(code, shape, "ApplyAsync{TResult}(Func{TResult}, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)", "<c>Pool.apply_async</c>",
+        $"public AsyncResult<ValueTuple> ApplyAsync({d} fn, Action<ValueTuple>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>",
+        $"ApplyCore(Ship(fn, typeof({d})), new Args0(), default(ValueTuple), callback, errorCallback, taskTimeout, cancellationToken);");
+}
+
+static void ManyVoid(StringBuilder code, Shape shape, int n)
+{
+    string[] t = [.. Enumerable.Range(1, n).Select(i => $"T{i}")];
+    string ts = string.Join(", ", t);
+    string d = shape.Delegate(ts);
+    string f = $"Func{{{ts}, TResult}}";
+    string tuple = $"({ts})";
+    string tupleCref = $"ValueTuple{{{ts}}}";
+    string rest = "int?, TimeSpan?, CancellationToken";
+    string tail = "int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default";
+    string ship = $"Ship(fn, typeof({d})), Args<{ts}>()";
+    string[] sequences = [.. new[] { "xs", "ys", "zs", "ws" }.Take(n)];
+    string sequenceParameters = string.Join(", ", sequences.Select((name, i) => $"IEnumerable<T{i + 1}> {name}"));
+    string sequenceCrefs = string.Join(", ", t.Select(x => $"IEnumerable{{{x}}}"));
+    string sequenceNames = string.Join(", ", sequences);
+    string[] args = [.. Enumerable.Range(1, n).Select(i => $"arg{i}")];
+    string argParameters = string.Join(", ", args.Select((a, i) => $"T{i + 1} {a}"));
+    string argNames = string.Join(", ", args);
+
+    Method(code, shape, $"StarMap{{{ts}, TResult}}({f}, IEnumerable{{{tupleCref}}}, {rest})", "<c>Pool.starmap</c>",
+        $"public void StarMap<{ts}>({d} fn, IEnumerable<{tuple}> items, {tail}) =>",
+        "Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));");
+    Method(code, shape, $"StarMapAsync{{{ts}, TResult}}({f}, IEnumerable{{{tupleCref}}}, {rest})", "<c>Pool.starmap_async</c>",
+        $"public Task StarMapAsync<{ts}>({d} fn, IEnumerable<{tuple}> items, {tail}) =>",
+        $"MapCore<{tuple}, ValueTuple>({ship}, Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);");
+    Method(code, shape, $"Map{{{ts}, TResult}}({f}, {sequenceCrefs}, {rest})", "pathos's <c>map(f, xs, ys)</c>",
+        $"public void Map<{ts}>({d} fn, {sequenceParameters}, {tail}) =>",
+        $"Block(MapAsync(fn, {sequenceNames}, chunkSize, taskTimeout, cancellationToken));");
+    Method(code, shape, $"MapAsync{{{ts}, TResult}}({f}, {sequenceCrefs}, {rest})", "pathos's <c>amap(f, xs, ys)</c>",
+        $"public Task MapAsync<{ts}>({d} fn, {sequenceParameters}, {tail}) =>",
+        $"MapCore<{tuple}, ValueTuple>({ship}, Zip({sequenceNames}), chunkSize, nameof(Map), taskTimeout, cancellationToken);");
+    Method(code, shape, $"Apply{{{ts}, TResult}}({f}, {ts}, TimeSpan?, CancellationToken)", "<c>Pool.apply(f, args)</c>",
+        $"public void Apply<{ts}>({d} fn, {argParameters}, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>",
+        $"ApplyAsync(fn, {argNames}, null, null, taskTimeout, cancellationToken).Get();");
+    Method(code, shape, $"ApplyAsync{{{ts}, TResult}}({f}, {ts}, Action{{TResult}}?, Action{{Exception}}?, TimeSpan?, CancellationToken)", "<c>Pool.apply_async(f, args)</c>",
+        $"public AsyncResult<ValueTuple> ApplyAsync<{ts}>({d} fn, {argParameters}, Action<ValueTuple>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>",
+        $"ApplyCore({ship}, ({argNames}), callback, errorCallback, taskTimeout, cancellationToken);");
+}
+
 static void Method(StringBuilder code, Shape shape, string baseCref, string? python, string signature, string body)
 {
     string pythonText = python is null
@@ -186,7 +310,7 @@ static void Method(StringBuilder code, Shape shape, string baseCref, string? pyt
         : $"Python: {python}{(shape.Token ? "; Python's pools cannot cancel a running task, only kill its worker (pebble)." : shape.Name.Contains("Task", StringComparison.Ordinal) ? ", which cannot run a coroutine function (aiomultiprocess can)." : ".")}";
     code.Append($"    /// <inheritdoc cref=\"{baseCref}\"/>\n");
     code.Append($"    /// <summary>As <see cref=\"{baseCref}\"/>, for {shape.Summary(0)}. {pythonText}</summary>\n");
-    if (shape.Priority > 0)
+    if (shape.Priority != 0)
     {
         code.Append($"    [OverloadResolutionPriority({shape.Priority})]\n");
     }
@@ -194,13 +318,19 @@ static void Method(StringBuilder code, Shape shape, string baseCref, string? pyt
     code.Append($"    {signature}\n        {body}\n\n");
 }
 
-internal sealed record Shape(string Name, string Returned, string ReturnedCref, bool Token, int Priority, string Text)
+internal sealed record Shape(string Name, string Returned, string ReturnedCref, bool Token, int Priority, string Text, bool Void = false)
 {
     public string Summary(int unused) => Text;
 
     /// <summary>The delegate type over these parameter types (null: none).</summary>
     public string Delegate(string? parameters)
     {
+        if (Returned == "void")
+        {
+            string taken = string.Join(", ", new[] { parameters, Token ? "CancellationToken" : null }.Where(p => p is not null));
+            return taken.Length == 0 ? "Action" : $"Action<{taken}>";
+        }
+
         string all = string.Join(", ", new[] { parameters, Token ? "CancellationToken" : null, Returned }.Where(p => p is not null));
         return $"Func<{all}>";
     }

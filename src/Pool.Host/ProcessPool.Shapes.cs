@@ -13,7 +13,10 @@ namespace Pool;
 /// <see cref="ValueTask{TResult}"/>, and a method group may have a form with a token and one without, so
 /// the overloads carry an <see cref="OverloadResolutionPriorityAttribute"/>: <see cref="Task{TResult}"/>
 /// before <see cref="ValueTask{TResult}"/> before a plain value, and in each the form with a token first
-/// (5, 4, 3, 2, 1, and 0 for the plain <c>Func</c>). A function that returns a task is thus always awaited
+/// (10, 8, 6, 4, 2, and 0 for the plain <c>Func</c>). Functions that return nothing (an <see cref="Action"/>, a bare
+/// <see cref="Task"/> or <see cref="ValueTask"/>) have the same shapes, each one step below its value form
+/// (9, 7, 5, 3, 1, and -1 for the plain <see cref="Action"/>), so that a method group or lambda that could be either
+/// is taken as the function with a value. A function that returns a task is thus always awaited
 /// in the worker, never sent back as a value; an explicit <c>async ValueTask&lt;T&gt; (x) =&gt; ...</c>
 /// lambda or a method group returning one takes the <see cref="ValueTask{TResult}"/> overload, and
 /// <c>x =&gt; x + 1</c> the plain one.
@@ -24,205 +27,205 @@ public sealed partial class ProcessPool
 
     /// <inheritdoc cref="Map{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Map{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.map</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(4)]
+    [OverloadResolutionPriority(8)]
     public TResult[] Map<T, TResult>(Func<T, Task<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(MapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="MapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="MapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.map_async</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(4)]
+    [OverloadResolutionPriority(8)]
     public Task<TResult[]> MapAsync<T, TResult>(Func<T, Task<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapCore<T, TResult>(Ship(fn, typeof(Func<T, Task<TResult>>)), One<T>(), Materialize(items), chunkSize, nameof(Map), taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="MapOutcomes{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="MapOutcomes{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python has no equivalent.</summary>
-    [OverloadResolutionPriority(4)]
+    [OverloadResolutionPriority(8)]
     public Outcome<TResult>[] MapOutcomes<T, TResult>(Func<T, Task<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(MapOutcomesAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="MapOutcomesAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="MapOutcomesAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python has no equivalent.</summary>
-    [OverloadResolutionPriority(4)]
+    [OverloadResolutionPriority(8)]
     public Task<Outcome<TResult>[]> MapOutcomesAsync<T, TResult>(Func<T, Task<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapOutcomesCore<T, TResult>(Ship(fn, typeof(Func<T, Task<TResult>>)), One<T>(), Materialize(items), chunkSize, taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.imap</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(4)]
+    [OverloadResolutionPriority(8)]
     public IEnumerable<TResult> Imap<T, TResult>(Func<T, Task<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
 
     /// <inheritdoc cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.imap</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(4)]
+    [OverloadResolutionPriority(8)]
     public IAsyncEnumerable<TResult> ImapAsync<T, TResult>(Func<T, Task<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="ImapAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.imap</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(4)]
+    [OverloadResolutionPriority(8)]
     public IAsyncEnumerable<TResult> ImapAsync<T, TResult>(Func<T, Task<TResult>> fn, IAsyncEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapCore<T, TResult>(Ship(fn, typeof(Func<T, Task<TResult>>)), One<T>(), items, chunkSize, ordered: true, nameof(Imap), taskTimeout, cancellationToken).Results(static outcome => outcome.GetValueOrThrow());
 
     /// <inheritdoc cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.imap_unordered</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(4)]
+    [OverloadResolutionPriority(8)]
     public IEnumerable<(long Index, TResult Result)> ImapUnordered<T, TResult>(Func<T, Task<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
 
     /// <inheritdoc cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.imap_unordered</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(4)]
+    [OverloadResolutionPriority(8)]
     public IAsyncEnumerable<(long Index, TResult Result)> ImapUnorderedAsync<T, TResult>(Func<T, Task<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapUnorderedAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.imap_unordered</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(4)]
+    [OverloadResolutionPriority(8)]
     public IAsyncEnumerable<(long Index, TResult Result)> ImapUnorderedAsync<T, TResult>(Func<T, Task<TResult>> fn, IAsyncEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapCore<T, TResult>(Ship(fn, typeof(Func<T, Task<TResult>>)), One<T>(), items, chunkSize, ordered: false, nameof(ImapUnordered), taskTimeout, cancellationToken).Results(static outcome => (outcome.Index, outcome.GetValueOrThrow()));
 
     /// <inheritdoc cref="ImapOutcomes{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapOutcomes{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python has no equivalent.</summary>
-    [OverloadResolutionPriority(4)]
+    [OverloadResolutionPriority(8)]
     public IEnumerable<Outcome<TResult>> ImapOutcomes<T, TResult>(Func<T, Task<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
 
     /// <inheritdoc cref="ImapOutcomesAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapOutcomesAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python has no equivalent.</summary>
-    [OverloadResolutionPriority(4)]
+    [OverloadResolutionPriority(8)]
     public IAsyncEnumerable<Outcome<TResult>> ImapOutcomesAsync<T, TResult>(Func<T, Task<TResult>> fn, IAsyncEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapCore<T, TResult>(Ship(fn, typeof(Func<T, Task<TResult>>)), One<T>(), items, chunkSize, ordered: true, "ImapOutcomes", taskTimeout, cancellationToken).Results(static outcome => outcome);
 
     /// <inheritdoc cref="Apply{T, TResult}(Func{T, TResult}, T, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Apply{T, TResult}(Func{T, TResult}, T, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.apply</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(4)]
+    [OverloadResolutionPriority(8)]
     public TResult Apply<T, TResult>(Func<T, Task<TResult>> fn, T arg, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyAsync(fn, arg, null, null, taskTimeout, cancellationToken).Get();
 
     /// <inheritdoc cref="ApplyAsync{T, TResult}(Func{T, TResult}, T, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ApplyAsync{T, TResult}(Func{T, TResult}, T, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.apply_async</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(4)]
+    [OverloadResolutionPriority(8)]
     public AsyncResult<TResult> ApplyAsync<T, TResult>(Func<T, Task<TResult>> fn, T arg, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyCore(Ship(fn, typeof(Func<T, Task<TResult>>)), One<T>(), arg, callback, errorCallback, taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Apply{TResult}(Func{TResult}, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Apply{TResult}(Func{TResult}, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.apply</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(4)]
+    [OverloadResolutionPriority(8)]
     public TResult Apply<TResult>(Func<Task<TResult>> fn, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyAsync(fn, null, null, taskTimeout, cancellationToken).Get();
 
     /// <inheritdoc cref="ApplyAsync{TResult}(Func{TResult}, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ApplyAsync{TResult}(Func{TResult}, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.apply_async</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(4)]
+    [OverloadResolutionPriority(8)]
     public AsyncResult<TResult> ApplyAsync<TResult>(Func<Task<TResult>> fn, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyCore(Ship(fn, typeof(Func<Task<TResult>>)), new Args0(), default(ValueTuple), callback, errorCallback, taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="StarMap{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="StarMap{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.starmap</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(4)]
+    [OverloadResolutionPriority(8)]
     public TResult[] StarMap<T1, T2, TResult>(Func<T1, T2, Task<TResult>> fn, IEnumerable<(T1, T2)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="StarMapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="StarMapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.starmap_async</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(4)]
+    [OverloadResolutionPriority(8)]
     public Task<TResult[]> StarMapAsync<T1, T2, TResult>(Func<T1, T2, Task<TResult>> fn, IEnumerable<(T1, T2)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapCore<(T1, T2), TResult>(Ship(fn, typeof(Func<T1, T2, Task<TResult>>)), Args<T1, T2>(), Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Map{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Map{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: pathos's <c>map(f, xs, ys)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(4)]
+    [OverloadResolutionPriority(8)]
     public TResult[] Map<T1, T2, TResult>(Func<T1, T2, Task<TResult>> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(MapAsync(fn, xs, ys, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="MapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="MapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: pathos's <c>amap(f, xs, ys)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(4)]
+    [OverloadResolutionPriority(8)]
     public Task<TResult[]> MapAsync<T1, T2, TResult>(Func<T1, T2, Task<TResult>> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapCore<(T1, T2), TResult>(Ship(fn, typeof(Func<T1, T2, Task<TResult>>)), Args<T1, T2>(), Zip(xs, ys), chunkSize, nameof(Map), taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Apply{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Apply{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.apply(f, args)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(4)]
+    [OverloadResolutionPriority(8)]
     public TResult Apply<T1, T2, TResult>(Func<T1, T2, Task<TResult>> fn, T1 arg1, T2 arg2, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyAsync(fn, arg1, arg2, null, null, taskTimeout, cancellationToken).Get();
 
     /// <inheritdoc cref="ApplyAsync{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ApplyAsync{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.apply_async(f, args)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(4)]
+    [OverloadResolutionPriority(8)]
     public AsyncResult<TResult> ApplyAsync<T1, T2, TResult>(Func<T1, T2, Task<TResult>> fn, T1 arg1, T2 arg2, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyCore(Ship(fn, typeof(Func<T1, T2, Task<TResult>>)), Args<T1, T2>(), (arg1, arg2), callback, errorCallback, taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="StarMap{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="StarMap{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.starmap</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(4)]
+    [OverloadResolutionPriority(8)]
     public TResult[] StarMap<T1, T2, T3, TResult>(Func<T1, T2, T3, Task<TResult>> fn, IEnumerable<(T1, T2, T3)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="StarMapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="StarMapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.starmap_async</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(4)]
+    [OverloadResolutionPriority(8)]
     public Task<TResult[]> StarMapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, Task<TResult>> fn, IEnumerable<(T1, T2, T3)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapCore<(T1, T2, T3), TResult>(Ship(fn, typeof(Func<T1, T2, T3, Task<TResult>>)), Args<T1, T2, T3>(), Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Map{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Map{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: pathos's <c>map(f, xs, ys)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(4)]
+    [OverloadResolutionPriority(8)]
     public TResult[] Map<T1, T2, T3, TResult>(Func<T1, T2, T3, Task<TResult>> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(MapAsync(fn, xs, ys, zs, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="MapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="MapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: pathos's <c>amap(f, xs, ys)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(4)]
+    [OverloadResolutionPriority(8)]
     public Task<TResult[]> MapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, Task<TResult>> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapCore<(T1, T2, T3), TResult>(Ship(fn, typeof(Func<T1, T2, T3, Task<TResult>>)), Args<T1, T2, T3>(), Zip(xs, ys, zs), chunkSize, nameof(Map), taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Apply{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Apply{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.apply(f, args)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(4)]
+    [OverloadResolutionPriority(8)]
     public TResult Apply<T1, T2, T3, TResult>(Func<T1, T2, T3, Task<TResult>> fn, T1 arg1, T2 arg2, T3 arg3, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyAsync(fn, arg1, arg2, arg3, null, null, taskTimeout, cancellationToken).Get();
 
     /// <inheritdoc cref="ApplyAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ApplyAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.apply_async(f, args)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(4)]
+    [OverloadResolutionPriority(8)]
     public AsyncResult<TResult> ApplyAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, Task<TResult>> fn, T1 arg1, T2 arg2, T3 arg3, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyCore(Ship(fn, typeof(Func<T1, T2, T3, Task<TResult>>)), Args<T1, T2, T3>(), (arg1, arg2, arg3), callback, errorCallback, taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="StarMap{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="StarMap{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.starmap</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(4)]
+    [OverloadResolutionPriority(8)]
     public TResult[] StarMap<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, Task<TResult>> fn, IEnumerable<(T1, T2, T3, T4)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="StarMapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="StarMapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.starmap_async</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(4)]
+    [OverloadResolutionPriority(8)]
     public Task<TResult[]> StarMapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, Task<TResult>> fn, IEnumerable<(T1, T2, T3, T4)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapCore<(T1, T2, T3, T4), TResult>(Ship(fn, typeof(Func<T1, T2, T3, T4, Task<TResult>>)), Args<T1, T2, T3, T4>(), Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Map{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Map{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: pathos's <c>map(f, xs, ys)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(4)]
+    [OverloadResolutionPriority(8)]
     public TResult[] Map<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, Task<TResult>> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, IEnumerable<T4> ws, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(MapAsync(fn, xs, ys, zs, ws, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="MapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="MapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: pathos's <c>amap(f, xs, ys)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(4)]
+    [OverloadResolutionPriority(8)]
     public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, Task<TResult>> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, IEnumerable<T4> ws, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapCore<(T1, T2, T3, T4), TResult>(Ship(fn, typeof(Func<T1, T2, T3, T4, Task<TResult>>)), Args<T1, T2, T3, T4>(), Zip(xs, ys, zs, ws), chunkSize, nameof(Map), taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Apply{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Apply{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.apply(f, args)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(4)]
+    [OverloadResolutionPriority(8)]
     public TResult Apply<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, Task<TResult>> fn, T1 arg1, T2 arg2, T3 arg3, T4 arg4, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyAsync(fn, arg1, arg2, arg3, arg4, null, null, taskTimeout, cancellationToken).Get();
 
     /// <inheritdoc cref="ApplyAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ApplyAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.apply_async(f, args)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(4)]
+    [OverloadResolutionPriority(8)]
     public AsyncResult<TResult> ApplyAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, Task<TResult>> fn, T1 arg1, T2 arg2, T3 arg3, T4 arg4, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyCore(Ship(fn, typeof(Func<T1, T2, T3, T4, Task<TResult>>)), Args<T1, T2, T3, T4>(), (arg1, arg2, arg3, arg4), callback, errorCallback, taskTimeout, cancellationToken);
 
@@ -230,205 +233,205 @@ public sealed partial class ProcessPool
 
     /// <inheritdoc cref="Map{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Map{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.map</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(2)]
+    [OverloadResolutionPriority(4)]
     public TResult[] Map<T, TResult>(Func<T, ValueTask<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(MapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="MapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="MapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.map_async</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(2)]
+    [OverloadResolutionPriority(4)]
     public Task<TResult[]> MapAsync<T, TResult>(Func<T, ValueTask<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapCore<T, TResult>(Ship(fn, typeof(Func<T, ValueTask<TResult>>)), One<T>(), Materialize(items), chunkSize, nameof(Map), taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="MapOutcomes{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="MapOutcomes{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python has no equivalent.</summary>
-    [OverloadResolutionPriority(2)]
+    [OverloadResolutionPriority(4)]
     public Outcome<TResult>[] MapOutcomes<T, TResult>(Func<T, ValueTask<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(MapOutcomesAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="MapOutcomesAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="MapOutcomesAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python has no equivalent.</summary>
-    [OverloadResolutionPriority(2)]
+    [OverloadResolutionPriority(4)]
     public Task<Outcome<TResult>[]> MapOutcomesAsync<T, TResult>(Func<T, ValueTask<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapOutcomesCore<T, TResult>(Ship(fn, typeof(Func<T, ValueTask<TResult>>)), One<T>(), Materialize(items), chunkSize, taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.imap</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(2)]
+    [OverloadResolutionPriority(4)]
     public IEnumerable<TResult> Imap<T, TResult>(Func<T, ValueTask<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
 
     /// <inheritdoc cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.imap</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(2)]
+    [OverloadResolutionPriority(4)]
     public IAsyncEnumerable<TResult> ImapAsync<T, TResult>(Func<T, ValueTask<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="ImapAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.imap</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(2)]
+    [OverloadResolutionPriority(4)]
     public IAsyncEnumerable<TResult> ImapAsync<T, TResult>(Func<T, ValueTask<TResult>> fn, IAsyncEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapCore<T, TResult>(Ship(fn, typeof(Func<T, ValueTask<TResult>>)), One<T>(), items, chunkSize, ordered: true, nameof(Imap), taskTimeout, cancellationToken).Results(static outcome => outcome.GetValueOrThrow());
 
     /// <inheritdoc cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.imap_unordered</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(2)]
+    [OverloadResolutionPriority(4)]
     public IEnumerable<(long Index, TResult Result)> ImapUnordered<T, TResult>(Func<T, ValueTask<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
 
     /// <inheritdoc cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.imap_unordered</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(2)]
+    [OverloadResolutionPriority(4)]
     public IAsyncEnumerable<(long Index, TResult Result)> ImapUnorderedAsync<T, TResult>(Func<T, ValueTask<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapUnorderedAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.imap_unordered</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(2)]
+    [OverloadResolutionPriority(4)]
     public IAsyncEnumerable<(long Index, TResult Result)> ImapUnorderedAsync<T, TResult>(Func<T, ValueTask<TResult>> fn, IAsyncEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapCore<T, TResult>(Ship(fn, typeof(Func<T, ValueTask<TResult>>)), One<T>(), items, chunkSize, ordered: false, nameof(ImapUnordered), taskTimeout, cancellationToken).Results(static outcome => (outcome.Index, outcome.GetValueOrThrow()));
 
     /// <inheritdoc cref="ImapOutcomes{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapOutcomes{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python has no equivalent.</summary>
-    [OverloadResolutionPriority(2)]
+    [OverloadResolutionPriority(4)]
     public IEnumerable<Outcome<TResult>> ImapOutcomes<T, TResult>(Func<T, ValueTask<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
 
     /// <inheritdoc cref="ImapOutcomesAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapOutcomesAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python has no equivalent.</summary>
-    [OverloadResolutionPriority(2)]
+    [OverloadResolutionPriority(4)]
     public IAsyncEnumerable<Outcome<TResult>> ImapOutcomesAsync<T, TResult>(Func<T, ValueTask<TResult>> fn, IAsyncEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapCore<T, TResult>(Ship(fn, typeof(Func<T, ValueTask<TResult>>)), One<T>(), items, chunkSize, ordered: true, "ImapOutcomes", taskTimeout, cancellationToken).Results(static outcome => outcome);
 
     /// <inheritdoc cref="Apply{T, TResult}(Func{T, TResult}, T, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Apply{T, TResult}(Func{T, TResult}, T, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.apply</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(2)]
+    [OverloadResolutionPriority(4)]
     public TResult Apply<T, TResult>(Func<T, ValueTask<TResult>> fn, T arg, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyAsync(fn, arg, null, null, taskTimeout, cancellationToken).Get();
 
     /// <inheritdoc cref="ApplyAsync{T, TResult}(Func{T, TResult}, T, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ApplyAsync{T, TResult}(Func{T, TResult}, T, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.apply_async</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(2)]
+    [OverloadResolutionPriority(4)]
     public AsyncResult<TResult> ApplyAsync<T, TResult>(Func<T, ValueTask<TResult>> fn, T arg, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyCore(Ship(fn, typeof(Func<T, ValueTask<TResult>>)), One<T>(), arg, callback, errorCallback, taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Apply{TResult}(Func{TResult}, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Apply{TResult}(Func{TResult}, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.apply</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(2)]
+    [OverloadResolutionPriority(4)]
     public TResult Apply<TResult>(Func<ValueTask<TResult>> fn, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyAsync(fn, null, null, taskTimeout, cancellationToken).Get();
 
     /// <inheritdoc cref="ApplyAsync{TResult}(Func{TResult}, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ApplyAsync{TResult}(Func{TResult}, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.apply_async</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(2)]
+    [OverloadResolutionPriority(4)]
     public AsyncResult<TResult> ApplyAsync<TResult>(Func<ValueTask<TResult>> fn, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyCore(Ship(fn, typeof(Func<ValueTask<TResult>>)), new Args0(), default(ValueTuple), callback, errorCallback, taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="StarMap{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="StarMap{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.starmap</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(2)]
+    [OverloadResolutionPriority(4)]
     public TResult[] StarMap<T1, T2, TResult>(Func<T1, T2, ValueTask<TResult>> fn, IEnumerable<(T1, T2)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="StarMapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="StarMapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.starmap_async</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(2)]
+    [OverloadResolutionPriority(4)]
     public Task<TResult[]> StarMapAsync<T1, T2, TResult>(Func<T1, T2, ValueTask<TResult>> fn, IEnumerable<(T1, T2)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapCore<(T1, T2), TResult>(Ship(fn, typeof(Func<T1, T2, ValueTask<TResult>>)), Args<T1, T2>(), Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Map{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Map{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: pathos's <c>map(f, xs, ys)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(2)]
+    [OverloadResolutionPriority(4)]
     public TResult[] Map<T1, T2, TResult>(Func<T1, T2, ValueTask<TResult>> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(MapAsync(fn, xs, ys, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="MapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="MapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: pathos's <c>amap(f, xs, ys)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(2)]
+    [OverloadResolutionPriority(4)]
     public Task<TResult[]> MapAsync<T1, T2, TResult>(Func<T1, T2, ValueTask<TResult>> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapCore<(T1, T2), TResult>(Ship(fn, typeof(Func<T1, T2, ValueTask<TResult>>)), Args<T1, T2>(), Zip(xs, ys), chunkSize, nameof(Map), taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Apply{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Apply{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.apply(f, args)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(2)]
+    [OverloadResolutionPriority(4)]
     public TResult Apply<T1, T2, TResult>(Func<T1, T2, ValueTask<TResult>> fn, T1 arg1, T2 arg2, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyAsync(fn, arg1, arg2, null, null, taskTimeout, cancellationToken).Get();
 
     /// <inheritdoc cref="ApplyAsync{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ApplyAsync{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.apply_async(f, args)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(2)]
+    [OverloadResolutionPriority(4)]
     public AsyncResult<TResult> ApplyAsync<T1, T2, TResult>(Func<T1, T2, ValueTask<TResult>> fn, T1 arg1, T2 arg2, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyCore(Ship(fn, typeof(Func<T1, T2, ValueTask<TResult>>)), Args<T1, T2>(), (arg1, arg2), callback, errorCallback, taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="StarMap{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="StarMap{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.starmap</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(2)]
+    [OverloadResolutionPriority(4)]
     public TResult[] StarMap<T1, T2, T3, TResult>(Func<T1, T2, T3, ValueTask<TResult>> fn, IEnumerable<(T1, T2, T3)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="StarMapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="StarMapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.starmap_async</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(2)]
+    [OverloadResolutionPriority(4)]
     public Task<TResult[]> StarMapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, ValueTask<TResult>> fn, IEnumerable<(T1, T2, T3)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapCore<(T1, T2, T3), TResult>(Ship(fn, typeof(Func<T1, T2, T3, ValueTask<TResult>>)), Args<T1, T2, T3>(), Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Map{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Map{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: pathos's <c>map(f, xs, ys)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(2)]
+    [OverloadResolutionPriority(4)]
     public TResult[] Map<T1, T2, T3, TResult>(Func<T1, T2, T3, ValueTask<TResult>> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(MapAsync(fn, xs, ys, zs, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="MapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="MapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: pathos's <c>amap(f, xs, ys)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(2)]
+    [OverloadResolutionPriority(4)]
     public Task<TResult[]> MapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, ValueTask<TResult>> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapCore<(T1, T2, T3), TResult>(Ship(fn, typeof(Func<T1, T2, T3, ValueTask<TResult>>)), Args<T1, T2, T3>(), Zip(xs, ys, zs), chunkSize, nameof(Map), taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Apply{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Apply{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.apply(f, args)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(2)]
+    [OverloadResolutionPriority(4)]
     public TResult Apply<T1, T2, T3, TResult>(Func<T1, T2, T3, ValueTask<TResult>> fn, T1 arg1, T2 arg2, T3 arg3, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyAsync(fn, arg1, arg2, arg3, null, null, taskTimeout, cancellationToken).Get();
 
     /// <inheritdoc cref="ApplyAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ApplyAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.apply_async(f, args)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(2)]
+    [OverloadResolutionPriority(4)]
     public AsyncResult<TResult> ApplyAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, ValueTask<TResult>> fn, T1 arg1, T2 arg2, T3 arg3, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyCore(Ship(fn, typeof(Func<T1, T2, T3, ValueTask<TResult>>)), Args<T1, T2, T3>(), (arg1, arg2, arg3), callback, errorCallback, taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="StarMap{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="StarMap{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.starmap</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(2)]
+    [OverloadResolutionPriority(4)]
     public TResult[] StarMap<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, ValueTask<TResult>> fn, IEnumerable<(T1, T2, T3, T4)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="StarMapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="StarMapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.starmap_async</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(2)]
+    [OverloadResolutionPriority(4)]
     public Task<TResult[]> StarMapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, ValueTask<TResult>> fn, IEnumerable<(T1, T2, T3, T4)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapCore<(T1, T2, T3, T4), TResult>(Ship(fn, typeof(Func<T1, T2, T3, T4, ValueTask<TResult>>)), Args<T1, T2, T3, T4>(), Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Map{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Map{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: pathos's <c>map(f, xs, ys)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(2)]
+    [OverloadResolutionPriority(4)]
     public TResult[] Map<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, ValueTask<TResult>> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, IEnumerable<T4> ws, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(MapAsync(fn, xs, ys, zs, ws, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="MapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="MapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: pathos's <c>amap(f, xs, ys)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(2)]
+    [OverloadResolutionPriority(4)]
     public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, ValueTask<TResult>> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, IEnumerable<T4> ws, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapCore<(T1, T2, T3, T4), TResult>(Ship(fn, typeof(Func<T1, T2, T3, T4, ValueTask<TResult>>)), Args<T1, T2, T3, T4>(), Zip(xs, ys, zs, ws), chunkSize, nameof(Map), taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Apply{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Apply{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.apply(f, args)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(2)]
+    [OverloadResolutionPriority(4)]
     public TResult Apply<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, ValueTask<TResult>> fn, T1 arg1, T2 arg2, T3 arg3, T4 arg4, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyAsync(fn, arg1, arg2, arg3, arg4, null, null, taskTimeout, cancellationToken).Get();
 
     /// <inheritdoc cref="ApplyAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ApplyAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.apply_async(f, args)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
-    [OverloadResolutionPriority(2)]
+    [OverloadResolutionPriority(4)]
     public AsyncResult<TResult> ApplyAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, ValueTask<TResult>> fn, T1 arg1, T2 arg2, T3 arg3, T4 arg4, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyCore(Ship(fn, typeof(Func<T1, T2, T3, T4, ValueTask<TResult>>)), Args<T1, T2, T3, T4>(), (arg1, arg2, arg3, arg4), callback, errorCallback, taskTimeout, cancellationToken);
 
@@ -436,205 +439,205 @@ public sealed partial class ProcessPool
 
     /// <inheritdoc cref="Map{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Map{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python: <c>Pool.map</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(1)]
+    [OverloadResolutionPriority(2)]
     public TResult[] Map<T, TResult>(Func<T, CancellationToken, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(MapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="MapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="MapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python: <c>Pool.map_async</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(1)]
+    [OverloadResolutionPriority(2)]
     public Task<TResult[]> MapAsync<T, TResult>(Func<T, CancellationToken, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapCore<T, TResult>(Ship(fn, typeof(Func<T, CancellationToken, TResult>)), One<T>(), Materialize(items), chunkSize, nameof(Map), taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="MapOutcomes{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="MapOutcomes{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python has no equivalent.</summary>
-    [OverloadResolutionPriority(1)]
+    [OverloadResolutionPriority(2)]
     public Outcome<TResult>[] MapOutcomes<T, TResult>(Func<T, CancellationToken, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(MapOutcomesAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="MapOutcomesAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="MapOutcomesAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python has no equivalent.</summary>
-    [OverloadResolutionPriority(1)]
+    [OverloadResolutionPriority(2)]
     public Task<Outcome<TResult>[]> MapOutcomesAsync<T, TResult>(Func<T, CancellationToken, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapOutcomesCore<T, TResult>(Ship(fn, typeof(Func<T, CancellationToken, TResult>)), One<T>(), Materialize(items), chunkSize, taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python: <c>Pool.imap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(1)]
+    [OverloadResolutionPriority(2)]
     public IEnumerable<TResult> Imap<T, TResult>(Func<T, CancellationToken, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
 
     /// <inheritdoc cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python: <c>Pool.imap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(1)]
+    [OverloadResolutionPriority(2)]
     public IAsyncEnumerable<TResult> ImapAsync<T, TResult>(Func<T, CancellationToken, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="ImapAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python: <c>Pool.imap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(1)]
+    [OverloadResolutionPriority(2)]
     public IAsyncEnumerable<TResult> ImapAsync<T, TResult>(Func<T, CancellationToken, TResult> fn, IAsyncEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapCore<T, TResult>(Ship(fn, typeof(Func<T, CancellationToken, TResult>)), One<T>(), items, chunkSize, ordered: true, nameof(Imap), taskTimeout, cancellationToken).Results(static outcome => outcome.GetValueOrThrow());
 
     /// <inheritdoc cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python: <c>Pool.imap_unordered</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(1)]
+    [OverloadResolutionPriority(2)]
     public IEnumerable<(long Index, TResult Result)> ImapUnordered<T, TResult>(Func<T, CancellationToken, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
 
     /// <inheritdoc cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python: <c>Pool.imap_unordered</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(1)]
+    [OverloadResolutionPriority(2)]
     public IAsyncEnumerable<(long Index, TResult Result)> ImapUnorderedAsync<T, TResult>(Func<T, CancellationToken, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapUnorderedAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python: <c>Pool.imap_unordered</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(1)]
+    [OverloadResolutionPriority(2)]
     public IAsyncEnumerable<(long Index, TResult Result)> ImapUnorderedAsync<T, TResult>(Func<T, CancellationToken, TResult> fn, IAsyncEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapCore<T, TResult>(Ship(fn, typeof(Func<T, CancellationToken, TResult>)), One<T>(), items, chunkSize, ordered: false, nameof(ImapUnordered), taskTimeout, cancellationToken).Results(static outcome => (outcome.Index, outcome.GetValueOrThrow()));
 
     /// <inheritdoc cref="ImapOutcomes{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapOutcomes{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python has no equivalent.</summary>
-    [OverloadResolutionPriority(1)]
+    [OverloadResolutionPriority(2)]
     public IEnumerable<Outcome<TResult>> ImapOutcomes<T, TResult>(Func<T, CancellationToken, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
 
     /// <inheritdoc cref="ImapOutcomesAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapOutcomesAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python has no equivalent.</summary>
-    [OverloadResolutionPriority(1)]
+    [OverloadResolutionPriority(2)]
     public IAsyncEnumerable<Outcome<TResult>> ImapOutcomesAsync<T, TResult>(Func<T, CancellationToken, TResult> fn, IAsyncEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapCore<T, TResult>(Ship(fn, typeof(Func<T, CancellationToken, TResult>)), One<T>(), items, chunkSize, ordered: true, "ImapOutcomes", taskTimeout, cancellationToken).Results(static outcome => outcome);
 
     /// <inheritdoc cref="Apply{T, TResult}(Func{T, TResult}, T, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Apply{T, TResult}(Func{T, TResult}, T, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python: <c>Pool.apply</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(1)]
+    [OverloadResolutionPriority(2)]
     public TResult Apply<T, TResult>(Func<T, CancellationToken, TResult> fn, T arg, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyAsync(fn, arg, null, null, taskTimeout, cancellationToken).Get();
 
     /// <inheritdoc cref="ApplyAsync{T, TResult}(Func{T, TResult}, T, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ApplyAsync{T, TResult}(Func{T, TResult}, T, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python: <c>Pool.apply_async</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(1)]
+    [OverloadResolutionPriority(2)]
     public AsyncResult<TResult> ApplyAsync<T, TResult>(Func<T, CancellationToken, TResult> fn, T arg, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyCore(Ship(fn, typeof(Func<T, CancellationToken, TResult>)), One<T>(), arg, callback, errorCallback, taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Apply{TResult}(Func{TResult}, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Apply{TResult}(Func{TResult}, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python: <c>Pool.apply</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(1)]
+    [OverloadResolutionPriority(2)]
     public TResult Apply<TResult>(Func<CancellationToken, TResult> fn, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyAsync(fn, null, null, taskTimeout, cancellationToken).Get();
 
     /// <inheritdoc cref="ApplyAsync{TResult}(Func{TResult}, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ApplyAsync{TResult}(Func{TResult}, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python: <c>Pool.apply_async</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(1)]
+    [OverloadResolutionPriority(2)]
     public AsyncResult<TResult> ApplyAsync<TResult>(Func<CancellationToken, TResult> fn, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyCore(Ship(fn, typeof(Func<CancellationToken, TResult>)), new Args0(), default(ValueTuple), callback, errorCallback, taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="StarMap{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="StarMap{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python: <c>Pool.starmap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(1)]
+    [OverloadResolutionPriority(2)]
     public TResult[] StarMap<T1, T2, TResult>(Func<T1, T2, CancellationToken, TResult> fn, IEnumerable<(T1, T2)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="StarMapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="StarMapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python: <c>Pool.starmap_async</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(1)]
+    [OverloadResolutionPriority(2)]
     public Task<TResult[]> StarMapAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, TResult> fn, IEnumerable<(T1, T2)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapCore<(T1, T2), TResult>(Ship(fn, typeof(Func<T1, T2, CancellationToken, TResult>)), Args<T1, T2>(), Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Map{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Map{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python: pathos's <c>map(f, xs, ys)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(1)]
+    [OverloadResolutionPriority(2)]
     public TResult[] Map<T1, T2, TResult>(Func<T1, T2, CancellationToken, TResult> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(MapAsync(fn, xs, ys, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="MapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="MapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python: pathos's <c>amap(f, xs, ys)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(1)]
+    [OverloadResolutionPriority(2)]
     public Task<TResult[]> MapAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, TResult> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapCore<(T1, T2), TResult>(Ship(fn, typeof(Func<T1, T2, CancellationToken, TResult>)), Args<T1, T2>(), Zip(xs, ys), chunkSize, nameof(Map), taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Apply{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Apply{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python: <c>Pool.apply(f, args)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(1)]
+    [OverloadResolutionPriority(2)]
     public TResult Apply<T1, T2, TResult>(Func<T1, T2, CancellationToken, TResult> fn, T1 arg1, T2 arg2, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyAsync(fn, arg1, arg2, null, null, taskTimeout, cancellationToken).Get();
 
     /// <inheritdoc cref="ApplyAsync{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ApplyAsync{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python: <c>Pool.apply_async(f, args)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(1)]
+    [OverloadResolutionPriority(2)]
     public AsyncResult<TResult> ApplyAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, TResult> fn, T1 arg1, T2 arg2, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyCore(Ship(fn, typeof(Func<T1, T2, CancellationToken, TResult>)), Args<T1, T2>(), (arg1, arg2), callback, errorCallback, taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="StarMap{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="StarMap{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python: <c>Pool.starmap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(1)]
+    [OverloadResolutionPriority(2)]
     public TResult[] StarMap<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, TResult> fn, IEnumerable<(T1, T2, T3)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="StarMapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="StarMapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python: <c>Pool.starmap_async</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(1)]
+    [OverloadResolutionPriority(2)]
     public Task<TResult[]> StarMapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, TResult> fn, IEnumerable<(T1, T2, T3)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapCore<(T1, T2, T3), TResult>(Ship(fn, typeof(Func<T1, T2, T3, CancellationToken, TResult>)), Args<T1, T2, T3>(), Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Map{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Map{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python: pathos's <c>map(f, xs, ys)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(1)]
+    [OverloadResolutionPriority(2)]
     public TResult[] Map<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, TResult> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(MapAsync(fn, xs, ys, zs, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="MapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="MapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python: pathos's <c>amap(f, xs, ys)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(1)]
+    [OverloadResolutionPriority(2)]
     public Task<TResult[]> MapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, TResult> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapCore<(T1, T2, T3), TResult>(Ship(fn, typeof(Func<T1, T2, T3, CancellationToken, TResult>)), Args<T1, T2, T3>(), Zip(xs, ys, zs), chunkSize, nameof(Map), taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Apply{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Apply{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python: <c>Pool.apply(f, args)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(1)]
+    [OverloadResolutionPriority(2)]
     public TResult Apply<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, TResult> fn, T1 arg1, T2 arg2, T3 arg3, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyAsync(fn, arg1, arg2, arg3, null, null, taskTimeout, cancellationToken).Get();
 
     /// <inheritdoc cref="ApplyAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ApplyAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python: <c>Pool.apply_async(f, args)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(1)]
+    [OverloadResolutionPriority(2)]
     public AsyncResult<TResult> ApplyAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, TResult> fn, T1 arg1, T2 arg2, T3 arg3, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyCore(Ship(fn, typeof(Func<T1, T2, T3, CancellationToken, TResult>)), Args<T1, T2, T3>(), (arg1, arg2, arg3), callback, errorCallback, taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="StarMap{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="StarMap{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python: <c>Pool.starmap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(1)]
+    [OverloadResolutionPriority(2)]
     public TResult[] StarMap<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, TResult> fn, IEnumerable<(T1, T2, T3, T4)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="StarMapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="StarMapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python: <c>Pool.starmap_async</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(1)]
+    [OverloadResolutionPriority(2)]
     public Task<TResult[]> StarMapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, TResult> fn, IEnumerable<(T1, T2, T3, T4)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapCore<(T1, T2, T3, T4), TResult>(Ship(fn, typeof(Func<T1, T2, T3, T4, CancellationToken, TResult>)), Args<T1, T2, T3, T4>(), Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Map{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Map{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python: pathos's <c>map(f, xs, ys)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(1)]
+    [OverloadResolutionPriority(2)]
     public TResult[] Map<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, TResult> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, IEnumerable<T4> ws, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(MapAsync(fn, xs, ys, zs, ws, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="MapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="MapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python: pathos's <c>amap(f, xs, ys)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(1)]
+    [OverloadResolutionPriority(2)]
     public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, TResult> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, IEnumerable<T4> ws, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapCore<(T1, T2, T3, T4), TResult>(Ship(fn, typeof(Func<T1, T2, T3, T4, CancellationToken, TResult>)), Args<T1, T2, T3, T4>(), Zip(xs, ys, zs, ws), chunkSize, nameof(Map), taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Apply{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Apply{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python: <c>Pool.apply(f, args)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(1)]
+    [OverloadResolutionPriority(2)]
     public TResult Apply<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, TResult> fn, T1 arg1, T2 arg2, T3 arg3, T4 arg4, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyAsync(fn, arg1, arg2, arg3, arg4, null, null, taskTimeout, cancellationToken).Get();
 
     /// <inheritdoc cref="ApplyAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ApplyAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python: <c>Pool.apply_async(f, args)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(1)]
+    [OverloadResolutionPriority(2)]
     public AsyncResult<TResult> ApplyAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, TResult> fn, T1 arg1, T2 arg2, T3 arg3, T4 arg4, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyCore(Ship(fn, typeof(Func<T1, T2, T3, T4, CancellationToken, TResult>)), Args<T1, T2, T3, T4>(), (arg1, arg2, arg3, arg4), callback, errorCallback, taskTimeout, cancellationToken);
 
@@ -642,205 +645,205 @@ public sealed partial class ProcessPool
 
     /// <inheritdoc cref="Map{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Map{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.map</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(5)]
+    [OverloadResolutionPriority(10)]
     public TResult[] Map<T, TResult>(Func<T, CancellationToken, Task<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(MapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="MapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="MapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.map_async</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(5)]
+    [OverloadResolutionPriority(10)]
     public Task<TResult[]> MapAsync<T, TResult>(Func<T, CancellationToken, Task<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapCore<T, TResult>(Ship(fn, typeof(Func<T, CancellationToken, Task<TResult>>)), One<T>(), Materialize(items), chunkSize, nameof(Map), taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="MapOutcomes{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="MapOutcomes{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python has no equivalent.</summary>
-    [OverloadResolutionPriority(5)]
+    [OverloadResolutionPriority(10)]
     public Outcome<TResult>[] MapOutcomes<T, TResult>(Func<T, CancellationToken, Task<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(MapOutcomesAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="MapOutcomesAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="MapOutcomesAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python has no equivalent.</summary>
-    [OverloadResolutionPriority(5)]
+    [OverloadResolutionPriority(10)]
     public Task<Outcome<TResult>[]> MapOutcomesAsync<T, TResult>(Func<T, CancellationToken, Task<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapOutcomesCore<T, TResult>(Ship(fn, typeof(Func<T, CancellationToken, Task<TResult>>)), One<T>(), Materialize(items), chunkSize, taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.imap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(5)]
+    [OverloadResolutionPriority(10)]
     public IEnumerable<TResult> Imap<T, TResult>(Func<T, CancellationToken, Task<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
 
     /// <inheritdoc cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.imap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(5)]
+    [OverloadResolutionPriority(10)]
     public IAsyncEnumerable<TResult> ImapAsync<T, TResult>(Func<T, CancellationToken, Task<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="ImapAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.imap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(5)]
+    [OverloadResolutionPriority(10)]
     public IAsyncEnumerable<TResult> ImapAsync<T, TResult>(Func<T, CancellationToken, Task<TResult>> fn, IAsyncEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapCore<T, TResult>(Ship(fn, typeof(Func<T, CancellationToken, Task<TResult>>)), One<T>(), items, chunkSize, ordered: true, nameof(Imap), taskTimeout, cancellationToken).Results(static outcome => outcome.GetValueOrThrow());
 
     /// <inheritdoc cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.imap_unordered</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(5)]
+    [OverloadResolutionPriority(10)]
     public IEnumerable<(long Index, TResult Result)> ImapUnordered<T, TResult>(Func<T, CancellationToken, Task<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
 
     /// <inheritdoc cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.imap_unordered</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(5)]
+    [OverloadResolutionPriority(10)]
     public IAsyncEnumerable<(long Index, TResult Result)> ImapUnorderedAsync<T, TResult>(Func<T, CancellationToken, Task<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapUnorderedAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.imap_unordered</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(5)]
+    [OverloadResolutionPriority(10)]
     public IAsyncEnumerable<(long Index, TResult Result)> ImapUnorderedAsync<T, TResult>(Func<T, CancellationToken, Task<TResult>> fn, IAsyncEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapCore<T, TResult>(Ship(fn, typeof(Func<T, CancellationToken, Task<TResult>>)), One<T>(), items, chunkSize, ordered: false, nameof(ImapUnordered), taskTimeout, cancellationToken).Results(static outcome => (outcome.Index, outcome.GetValueOrThrow()));
 
     /// <inheritdoc cref="ImapOutcomes{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapOutcomes{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python has no equivalent.</summary>
-    [OverloadResolutionPriority(5)]
+    [OverloadResolutionPriority(10)]
     public IEnumerable<Outcome<TResult>> ImapOutcomes<T, TResult>(Func<T, CancellationToken, Task<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
 
     /// <inheritdoc cref="ImapOutcomesAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapOutcomesAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python has no equivalent.</summary>
-    [OverloadResolutionPriority(5)]
+    [OverloadResolutionPriority(10)]
     public IAsyncEnumerable<Outcome<TResult>> ImapOutcomesAsync<T, TResult>(Func<T, CancellationToken, Task<TResult>> fn, IAsyncEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapCore<T, TResult>(Ship(fn, typeof(Func<T, CancellationToken, Task<TResult>>)), One<T>(), items, chunkSize, ordered: true, "ImapOutcomes", taskTimeout, cancellationToken).Results(static outcome => outcome);
 
     /// <inheritdoc cref="Apply{T, TResult}(Func{T, TResult}, T, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Apply{T, TResult}(Func{T, TResult}, T, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.apply</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(5)]
+    [OverloadResolutionPriority(10)]
     public TResult Apply<T, TResult>(Func<T, CancellationToken, Task<TResult>> fn, T arg, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyAsync(fn, arg, null, null, taskTimeout, cancellationToken).Get();
 
     /// <inheritdoc cref="ApplyAsync{T, TResult}(Func{T, TResult}, T, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ApplyAsync{T, TResult}(Func{T, TResult}, T, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.apply_async</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(5)]
+    [OverloadResolutionPriority(10)]
     public AsyncResult<TResult> ApplyAsync<T, TResult>(Func<T, CancellationToken, Task<TResult>> fn, T arg, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyCore(Ship(fn, typeof(Func<T, CancellationToken, Task<TResult>>)), One<T>(), arg, callback, errorCallback, taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Apply{TResult}(Func{TResult}, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Apply{TResult}(Func{TResult}, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.apply</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(5)]
+    [OverloadResolutionPriority(10)]
     public TResult Apply<TResult>(Func<CancellationToken, Task<TResult>> fn, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyAsync(fn, null, null, taskTimeout, cancellationToken).Get();
 
     /// <inheritdoc cref="ApplyAsync{TResult}(Func{TResult}, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ApplyAsync{TResult}(Func{TResult}, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.apply_async</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(5)]
+    [OverloadResolutionPriority(10)]
     public AsyncResult<TResult> ApplyAsync<TResult>(Func<CancellationToken, Task<TResult>> fn, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyCore(Ship(fn, typeof(Func<CancellationToken, Task<TResult>>)), new Args0(), default(ValueTuple), callback, errorCallback, taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="StarMap{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="StarMap{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.starmap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(5)]
+    [OverloadResolutionPriority(10)]
     public TResult[] StarMap<T1, T2, TResult>(Func<T1, T2, CancellationToken, Task<TResult>> fn, IEnumerable<(T1, T2)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="StarMapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="StarMapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.starmap_async</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(5)]
+    [OverloadResolutionPriority(10)]
     public Task<TResult[]> StarMapAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, Task<TResult>> fn, IEnumerable<(T1, T2)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapCore<(T1, T2), TResult>(Ship(fn, typeof(Func<T1, T2, CancellationToken, Task<TResult>>)), Args<T1, T2>(), Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Map{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Map{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: pathos's <c>map(f, xs, ys)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(5)]
+    [OverloadResolutionPriority(10)]
     public TResult[] Map<T1, T2, TResult>(Func<T1, T2, CancellationToken, Task<TResult>> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(MapAsync(fn, xs, ys, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="MapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="MapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: pathos's <c>amap(f, xs, ys)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(5)]
+    [OverloadResolutionPriority(10)]
     public Task<TResult[]> MapAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, Task<TResult>> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapCore<(T1, T2), TResult>(Ship(fn, typeof(Func<T1, T2, CancellationToken, Task<TResult>>)), Args<T1, T2>(), Zip(xs, ys), chunkSize, nameof(Map), taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Apply{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Apply{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.apply(f, args)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(5)]
+    [OverloadResolutionPriority(10)]
     public TResult Apply<T1, T2, TResult>(Func<T1, T2, CancellationToken, Task<TResult>> fn, T1 arg1, T2 arg2, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyAsync(fn, arg1, arg2, null, null, taskTimeout, cancellationToken).Get();
 
     /// <inheritdoc cref="ApplyAsync{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ApplyAsync{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.apply_async(f, args)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(5)]
+    [OverloadResolutionPriority(10)]
     public AsyncResult<TResult> ApplyAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, Task<TResult>> fn, T1 arg1, T2 arg2, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyCore(Ship(fn, typeof(Func<T1, T2, CancellationToken, Task<TResult>>)), Args<T1, T2>(), (arg1, arg2), callback, errorCallback, taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="StarMap{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="StarMap{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.starmap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(5)]
+    [OverloadResolutionPriority(10)]
     public TResult[] StarMap<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, Task<TResult>> fn, IEnumerable<(T1, T2, T3)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="StarMapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="StarMapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.starmap_async</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(5)]
+    [OverloadResolutionPriority(10)]
     public Task<TResult[]> StarMapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, Task<TResult>> fn, IEnumerable<(T1, T2, T3)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapCore<(T1, T2, T3), TResult>(Ship(fn, typeof(Func<T1, T2, T3, CancellationToken, Task<TResult>>)), Args<T1, T2, T3>(), Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Map{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Map{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: pathos's <c>map(f, xs, ys)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(5)]
+    [OverloadResolutionPriority(10)]
     public TResult[] Map<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, Task<TResult>> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(MapAsync(fn, xs, ys, zs, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="MapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="MapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: pathos's <c>amap(f, xs, ys)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(5)]
+    [OverloadResolutionPriority(10)]
     public Task<TResult[]> MapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, Task<TResult>> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapCore<(T1, T2, T3), TResult>(Ship(fn, typeof(Func<T1, T2, T3, CancellationToken, Task<TResult>>)), Args<T1, T2, T3>(), Zip(xs, ys, zs), chunkSize, nameof(Map), taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Apply{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Apply{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.apply(f, args)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(5)]
+    [OverloadResolutionPriority(10)]
     public TResult Apply<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, Task<TResult>> fn, T1 arg1, T2 arg2, T3 arg3, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyAsync(fn, arg1, arg2, arg3, null, null, taskTimeout, cancellationToken).Get();
 
     /// <inheritdoc cref="ApplyAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ApplyAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.apply_async(f, args)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(5)]
+    [OverloadResolutionPriority(10)]
     public AsyncResult<TResult> ApplyAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, Task<TResult>> fn, T1 arg1, T2 arg2, T3 arg3, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyCore(Ship(fn, typeof(Func<T1, T2, T3, CancellationToken, Task<TResult>>)), Args<T1, T2, T3>(), (arg1, arg2, arg3), callback, errorCallback, taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="StarMap{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="StarMap{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.starmap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(5)]
+    [OverloadResolutionPriority(10)]
     public TResult[] StarMap<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> fn, IEnumerable<(T1, T2, T3, T4)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="StarMapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="StarMapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.starmap_async</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(5)]
+    [OverloadResolutionPriority(10)]
     public Task<TResult[]> StarMapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> fn, IEnumerable<(T1, T2, T3, T4)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapCore<(T1, T2, T3, T4), TResult>(Ship(fn, typeof(Func<T1, T2, T3, T4, CancellationToken, Task<TResult>>)), Args<T1, T2, T3, T4>(), Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Map{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Map{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: pathos's <c>map(f, xs, ys)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(5)]
+    [OverloadResolutionPriority(10)]
     public TResult[] Map<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, IEnumerable<T4> ws, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(MapAsync(fn, xs, ys, zs, ws, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="MapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="MapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: pathos's <c>amap(f, xs, ys)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(5)]
+    [OverloadResolutionPriority(10)]
     public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, IEnumerable<T4> ws, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapCore<(T1, T2, T3, T4), TResult>(Ship(fn, typeof(Func<T1, T2, T3, T4, CancellationToken, Task<TResult>>)), Args<T1, T2, T3, T4>(), Zip(xs, ys, zs, ws), chunkSize, nameof(Map), taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Apply{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Apply{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.apply(f, args)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(5)]
+    [OverloadResolutionPriority(10)]
     public TResult Apply<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> fn, T1 arg1, T2 arg2, T3 arg3, T4 arg4, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyAsync(fn, arg1, arg2, arg3, arg4, null, null, taskTimeout, cancellationToken).Get();
 
     /// <inheritdoc cref="ApplyAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ApplyAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.apply_async(f, args)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(5)]
+    [OverloadResolutionPriority(10)]
     public AsyncResult<TResult> ApplyAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, Task<TResult>> fn, T1 arg1, T2 arg2, T3 arg3, T4 arg4, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyCore(Ship(fn, typeof(Func<T1, T2, T3, T4, CancellationToken, Task<TResult>>)), Args<T1, T2, T3, T4>(), (arg1, arg2, arg3, arg4), callback, errorCallback, taskTimeout, cancellationToken);
 
@@ -848,205 +851,1297 @@ public sealed partial class ProcessPool
 
     /// <inheritdoc cref="Map{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Map{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.map</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(3)]
+    [OverloadResolutionPriority(6)]
     public TResult[] Map<T, TResult>(Func<T, CancellationToken, ValueTask<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(MapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="MapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="MapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.map_async</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(3)]
+    [OverloadResolutionPriority(6)]
     public Task<TResult[]> MapAsync<T, TResult>(Func<T, CancellationToken, ValueTask<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapCore<T, TResult>(Ship(fn, typeof(Func<T, CancellationToken, ValueTask<TResult>>)), One<T>(), Materialize(items), chunkSize, nameof(Map), taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="MapOutcomes{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="MapOutcomes{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python has no equivalent.</summary>
-    [OverloadResolutionPriority(3)]
+    [OverloadResolutionPriority(6)]
     public Outcome<TResult>[] MapOutcomes<T, TResult>(Func<T, CancellationToken, ValueTask<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(MapOutcomesAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="MapOutcomesAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="MapOutcomesAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python has no equivalent.</summary>
-    [OverloadResolutionPriority(3)]
+    [OverloadResolutionPriority(6)]
     public Task<Outcome<TResult>[]> MapOutcomesAsync<T, TResult>(Func<T, CancellationToken, ValueTask<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapOutcomesCore<T, TResult>(Ship(fn, typeof(Func<T, CancellationToken, ValueTask<TResult>>)), One<T>(), Materialize(items), chunkSize, taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.imap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(3)]
+    [OverloadResolutionPriority(6)]
     public IEnumerable<TResult> Imap<T, TResult>(Func<T, CancellationToken, ValueTask<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
 
     /// <inheritdoc cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.imap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(3)]
+    [OverloadResolutionPriority(6)]
     public IAsyncEnumerable<TResult> ImapAsync<T, TResult>(Func<T, CancellationToken, ValueTask<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="ImapAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.imap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(3)]
+    [OverloadResolutionPriority(6)]
     public IAsyncEnumerable<TResult> ImapAsync<T, TResult>(Func<T, CancellationToken, ValueTask<TResult>> fn, IAsyncEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapCore<T, TResult>(Ship(fn, typeof(Func<T, CancellationToken, ValueTask<TResult>>)), One<T>(), items, chunkSize, ordered: true, nameof(Imap), taskTimeout, cancellationToken).Results(static outcome => outcome.GetValueOrThrow());
 
     /// <inheritdoc cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.imap_unordered</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(3)]
+    [OverloadResolutionPriority(6)]
     public IEnumerable<(long Index, TResult Result)> ImapUnordered<T, TResult>(Func<T, CancellationToken, ValueTask<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
 
     /// <inheritdoc cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.imap_unordered</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(3)]
+    [OverloadResolutionPriority(6)]
     public IAsyncEnumerable<(long Index, TResult Result)> ImapUnorderedAsync<T, TResult>(Func<T, CancellationToken, ValueTask<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapUnorderedAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.imap_unordered</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(3)]
+    [OverloadResolutionPriority(6)]
     public IAsyncEnumerable<(long Index, TResult Result)> ImapUnorderedAsync<T, TResult>(Func<T, CancellationToken, ValueTask<TResult>> fn, IAsyncEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapCore<T, TResult>(Ship(fn, typeof(Func<T, CancellationToken, ValueTask<TResult>>)), One<T>(), items, chunkSize, ordered: false, nameof(ImapUnordered), taskTimeout, cancellationToken).Results(static outcome => (outcome.Index, outcome.GetValueOrThrow()));
 
     /// <inheritdoc cref="ImapOutcomes{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapOutcomes{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python has no equivalent.</summary>
-    [OverloadResolutionPriority(3)]
+    [OverloadResolutionPriority(6)]
     public IEnumerable<Outcome<TResult>> ImapOutcomes<T, TResult>(Func<T, CancellationToken, ValueTask<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
 
     /// <inheritdoc cref="ImapOutcomesAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapOutcomesAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python has no equivalent.</summary>
-    [OverloadResolutionPriority(3)]
+    [OverloadResolutionPriority(6)]
     public IAsyncEnumerable<Outcome<TResult>> ImapOutcomesAsync<T, TResult>(Func<T, CancellationToken, ValueTask<TResult>> fn, IAsyncEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ImapCore<T, TResult>(Ship(fn, typeof(Func<T, CancellationToken, ValueTask<TResult>>)), One<T>(), items, chunkSize, ordered: true, "ImapOutcomes", taskTimeout, cancellationToken).Results(static outcome => outcome);
 
     /// <inheritdoc cref="Apply{T, TResult}(Func{T, TResult}, T, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Apply{T, TResult}(Func{T, TResult}, T, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.apply</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(3)]
+    [OverloadResolutionPriority(6)]
     public TResult Apply<T, TResult>(Func<T, CancellationToken, ValueTask<TResult>> fn, T arg, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyAsync(fn, arg, null, null, taskTimeout, cancellationToken).Get();
 
     /// <inheritdoc cref="ApplyAsync{T, TResult}(Func{T, TResult}, T, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ApplyAsync{T, TResult}(Func{T, TResult}, T, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.apply_async</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(3)]
+    [OverloadResolutionPriority(6)]
     public AsyncResult<TResult> ApplyAsync<T, TResult>(Func<T, CancellationToken, ValueTask<TResult>> fn, T arg, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyCore(Ship(fn, typeof(Func<T, CancellationToken, ValueTask<TResult>>)), One<T>(), arg, callback, errorCallback, taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Apply{TResult}(Func{TResult}, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Apply{TResult}(Func{TResult}, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.apply</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(3)]
+    [OverloadResolutionPriority(6)]
     public TResult Apply<TResult>(Func<CancellationToken, ValueTask<TResult>> fn, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyAsync(fn, null, null, taskTimeout, cancellationToken).Get();
 
     /// <inheritdoc cref="ApplyAsync{TResult}(Func{TResult}, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ApplyAsync{TResult}(Func{TResult}, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.apply_async</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(3)]
+    [OverloadResolutionPriority(6)]
     public AsyncResult<TResult> ApplyAsync<TResult>(Func<CancellationToken, ValueTask<TResult>> fn, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyCore(Ship(fn, typeof(Func<CancellationToken, ValueTask<TResult>>)), new Args0(), default(ValueTuple), callback, errorCallback, taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="StarMap{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="StarMap{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.starmap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(3)]
+    [OverloadResolutionPriority(6)]
     public TResult[] StarMap<T1, T2, TResult>(Func<T1, T2, CancellationToken, ValueTask<TResult>> fn, IEnumerable<(T1, T2)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="StarMapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="StarMapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.starmap_async</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(3)]
+    [OverloadResolutionPriority(6)]
     public Task<TResult[]> StarMapAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, ValueTask<TResult>> fn, IEnumerable<(T1, T2)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapCore<(T1, T2), TResult>(Ship(fn, typeof(Func<T1, T2, CancellationToken, ValueTask<TResult>>)), Args<T1, T2>(), Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Map{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Map{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: pathos's <c>map(f, xs, ys)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(3)]
+    [OverloadResolutionPriority(6)]
     public TResult[] Map<T1, T2, TResult>(Func<T1, T2, CancellationToken, ValueTask<TResult>> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(MapAsync(fn, xs, ys, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="MapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="MapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: pathos's <c>amap(f, xs, ys)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(3)]
+    [OverloadResolutionPriority(6)]
     public Task<TResult[]> MapAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, ValueTask<TResult>> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapCore<(T1, T2), TResult>(Ship(fn, typeof(Func<T1, T2, CancellationToken, ValueTask<TResult>>)), Args<T1, T2>(), Zip(xs, ys), chunkSize, nameof(Map), taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Apply{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Apply{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.apply(f, args)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(3)]
+    [OverloadResolutionPriority(6)]
     public TResult Apply<T1, T2, TResult>(Func<T1, T2, CancellationToken, ValueTask<TResult>> fn, T1 arg1, T2 arg2, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyAsync(fn, arg1, arg2, null, null, taskTimeout, cancellationToken).Get();
 
     /// <inheritdoc cref="ApplyAsync{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ApplyAsync{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.apply_async(f, args)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(3)]
+    [OverloadResolutionPriority(6)]
     public AsyncResult<TResult> ApplyAsync<T1, T2, TResult>(Func<T1, T2, CancellationToken, ValueTask<TResult>> fn, T1 arg1, T2 arg2, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyCore(Ship(fn, typeof(Func<T1, T2, CancellationToken, ValueTask<TResult>>)), Args<T1, T2>(), (arg1, arg2), callback, errorCallback, taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="StarMap{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="StarMap{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.starmap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(3)]
+    [OverloadResolutionPriority(6)]
     public TResult[] StarMap<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> fn, IEnumerable<(T1, T2, T3)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="StarMapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="StarMapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.starmap_async</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(3)]
+    [OverloadResolutionPriority(6)]
     public Task<TResult[]> StarMapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> fn, IEnumerable<(T1, T2, T3)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapCore<(T1, T2, T3), TResult>(Ship(fn, typeof(Func<T1, T2, T3, CancellationToken, ValueTask<TResult>>)), Args<T1, T2, T3>(), Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Map{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Map{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: pathos's <c>map(f, xs, ys)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(3)]
+    [OverloadResolutionPriority(6)]
     public TResult[] Map<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(MapAsync(fn, xs, ys, zs, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="MapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="MapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: pathos's <c>amap(f, xs, ys)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(3)]
+    [OverloadResolutionPriority(6)]
     public Task<TResult[]> MapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapCore<(T1, T2, T3), TResult>(Ship(fn, typeof(Func<T1, T2, T3, CancellationToken, ValueTask<TResult>>)), Args<T1, T2, T3>(), Zip(xs, ys, zs), chunkSize, nameof(Map), taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Apply{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Apply{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.apply(f, args)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(3)]
+    [OverloadResolutionPriority(6)]
     public TResult Apply<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> fn, T1 arg1, T2 arg2, T3 arg3, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyAsync(fn, arg1, arg2, arg3, null, null, taskTimeout, cancellationToken).Get();
 
     /// <inheritdoc cref="ApplyAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ApplyAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.apply_async(f, args)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(3)]
+    [OverloadResolutionPriority(6)]
     public AsyncResult<TResult> ApplyAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, CancellationToken, ValueTask<TResult>> fn, T1 arg1, T2 arg2, T3 arg3, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyCore(Ship(fn, typeof(Func<T1, T2, T3, CancellationToken, ValueTask<TResult>>)), Args<T1, T2, T3>(), (arg1, arg2, arg3), callback, errorCallback, taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="StarMap{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="StarMap{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.starmap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(3)]
+    [OverloadResolutionPriority(6)]
     public TResult[] StarMap<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> fn, IEnumerable<(T1, T2, T3, T4)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="StarMapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="StarMapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.starmap_async</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(3)]
+    [OverloadResolutionPriority(6)]
     public Task<TResult[]> StarMapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> fn, IEnumerable<(T1, T2, T3, T4)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapCore<(T1, T2, T3, T4), TResult>(Ship(fn, typeof(Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>>)), Args<T1, T2, T3, T4>(), Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Map{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Map{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: pathos's <c>map(f, xs, ys)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(3)]
+    [OverloadResolutionPriority(6)]
     public TResult[] Map<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, IEnumerable<T4> ws, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(MapAsync(fn, xs, ys, zs, ws, chunkSize, taskTimeout, cancellationToken));
 
     /// <inheritdoc cref="MapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="MapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: pathos's <c>amap(f, xs, ys)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(3)]
+    [OverloadResolutionPriority(6)]
     public Task<TResult[]> MapAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, IEnumerable<T4> ws, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         MapCore<(T1, T2, T3, T4), TResult>(Ship(fn, typeof(Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>>)), Args<T1, T2, T3, T4>(), Zip(xs, ys, zs, ws), chunkSize, nameof(Map), taskTimeout, cancellationToken);
 
     /// <inheritdoc cref="Apply{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Apply{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.apply(f, args)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(3)]
+    [OverloadResolutionPriority(6)]
     public TResult Apply<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> fn, T1 arg1, T2 arg2, T3 arg3, T4 arg4, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyAsync(fn, arg1, arg2, arg3, arg4, null, null, taskTimeout, cancellationToken).Get();
 
     /// <inheritdoc cref="ApplyAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ApplyAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.apply_async(f, args)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
-    [OverloadResolutionPriority(3)]
+    [OverloadResolutionPriority(6)]
     public AsyncResult<TResult> ApplyAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>> fn, T1 arg1, T2 arg2, T3 arg3, T4 arg4, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyCore(Ship(fn, typeof(Func<T1, T2, T3, T4, CancellationToken, ValueTask<TResult>>)), Args<T1, T2, T3, T4>(), (arg1, arg2, arg3, arg4), callback, errorCallback, taskTimeout, cancellationToken);
+
+    // ---- Action<T...> ----
+
+    /// <inheritdoc cref="Map{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Map{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple. Python: <c>Pool.map</c>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public void Map<T>(Action<T> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(MapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="MapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="MapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple. Python: <c>Pool.map_async</c>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public Task MapAsync<T>(Action<T> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<T, ValueTuple>(Ship(fn, typeof(Action<T>)), One<T>(), Materialize(items), chunkSize, nameof(Map), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple. Python: <c>Pool.imap</c>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public IEnumerable<long> Imap<T>(Action<T> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+
+    /// <inheritdoc cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple. Python: <c>Pool.imap</c>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public IAsyncEnumerable<long> ImapAsync<T>(Action<T> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="ImapAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ImapAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple. Python: <c>Pool.imap</c>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public IAsyncEnumerable<long> ImapAsync<T>(Action<T> fn, IAsyncEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapCore<T, ValueTuple>(Ship(fn, typeof(Action<T>)), One<T>(), items, chunkSize, ordered: true, nameof(Imap), taskTimeout, cancellationToken).Results(static outcome => Ended(outcome));
+
+    /// <inheritdoc cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple. Python: <c>Pool.imap_unordered</c>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public IEnumerable<long> ImapUnordered<T>(Action<T> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+
+    /// <inheritdoc cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple. Python: <c>Pool.imap_unordered</c>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public IAsyncEnumerable<long> ImapUnorderedAsync<T>(Action<T> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapUnorderedAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple. Python: <c>Pool.imap_unordered</c>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public IAsyncEnumerable<long> ImapUnorderedAsync<T>(Action<T> fn, IAsyncEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapCore<T, ValueTuple>(Ship(fn, typeof(Action<T>)), One<T>(), items, chunkSize, ordered: false, nameof(ImapUnordered), taskTimeout, cancellationToken).Results(static outcome => Ended(outcome));
+
+    /// <inheritdoc cref="Apply{T, TResult}(Func{T, TResult}, T, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Apply{T, TResult}(Func{T, TResult}, T, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple. Python: <c>Pool.apply</c>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public void Apply<T>(Action<T> fn, T arg, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyAsync(fn, arg, null, null, taskTimeout, cancellationToken).Get();
+
+    /// <inheritdoc cref="ApplyAsync{T, TResult}(Func{T, TResult}, T, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ApplyAsync{T, TResult}(Func{T, TResult}, T, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple. Python: <c>Pool.apply_async</c>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public AsyncResult<ValueTuple> ApplyAsync<T>(Action<T> fn, T arg, Action<ValueTuple>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyCore(Ship(fn, typeof(Action<T>)), One<T>(), arg, callback, errorCallback, taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Apply{TResult}(Func{TResult}, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Apply{TResult}(Func{TResult}, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple. Python: <c>Pool.apply</c>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public void Apply(Action fn, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyAsync(fn, null, null, taskTimeout, cancellationToken).Get();
+
+    /// <inheritdoc cref="ApplyAsync{TResult}(Func{TResult}, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ApplyAsync{TResult}(Func{TResult}, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple. Python: <c>Pool.apply_async</c>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public AsyncResult<ValueTuple> ApplyAsync(Action fn, Action<ValueTuple>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyCore(Ship(fn, typeof(Action)), new Args0(), default(ValueTuple), callback, errorCallback, taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="StarMap{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="StarMap{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple. Python: <c>Pool.starmap</c>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public void StarMap<T1, T2>(Action<T1, T2> fn, IEnumerable<(T1, T2)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="StarMapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="StarMapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple. Python: <c>Pool.starmap_async</c>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public Task StarMapAsync<T1, T2>(Action<T1, T2> fn, IEnumerable<(T1, T2)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2), ValueTuple>(Ship(fn, typeof(Action<T1, T2>)), Args<T1, T2>(), Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Map{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Map{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple. Python: pathos's <c>map(f, xs, ys)</c>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public void Map<T1, T2>(Action<T1, T2> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(MapAsync(fn, xs, ys, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="MapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="MapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple. Python: pathos's <c>amap(f, xs, ys)</c>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public Task MapAsync<T1, T2>(Action<T1, T2> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2), ValueTuple>(Ship(fn, typeof(Action<T1, T2>)), Args<T1, T2>(), Zip(xs, ys), chunkSize, nameof(Map), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Apply{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Apply{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple. Python: <c>Pool.apply(f, args)</c>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public void Apply<T1, T2>(Action<T1, T2> fn, T1 arg1, T2 arg2, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyAsync(fn, arg1, arg2, null, null, taskTimeout, cancellationToken).Get();
+
+    /// <inheritdoc cref="ApplyAsync{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ApplyAsync{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple. Python: <c>Pool.apply_async(f, args)</c>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public AsyncResult<ValueTuple> ApplyAsync<T1, T2>(Action<T1, T2> fn, T1 arg1, T2 arg2, Action<ValueTuple>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyCore(Ship(fn, typeof(Action<T1, T2>)), Args<T1, T2>(), (arg1, arg2), callback, errorCallback, taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="StarMap{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="StarMap{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple. Python: <c>Pool.starmap</c>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public void StarMap<T1, T2, T3>(Action<T1, T2, T3> fn, IEnumerable<(T1, T2, T3)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="StarMapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="StarMapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple. Python: <c>Pool.starmap_async</c>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public Task StarMapAsync<T1, T2, T3>(Action<T1, T2, T3> fn, IEnumerable<(T1, T2, T3)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2, T3), ValueTuple>(Ship(fn, typeof(Action<T1, T2, T3>)), Args<T1, T2, T3>(), Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Map{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Map{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple. Python: pathos's <c>map(f, xs, ys)</c>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public void Map<T1, T2, T3>(Action<T1, T2, T3> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(MapAsync(fn, xs, ys, zs, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="MapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="MapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple. Python: pathos's <c>amap(f, xs, ys)</c>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public Task MapAsync<T1, T2, T3>(Action<T1, T2, T3> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2, T3), ValueTuple>(Ship(fn, typeof(Action<T1, T2, T3>)), Args<T1, T2, T3>(), Zip(xs, ys, zs), chunkSize, nameof(Map), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Apply{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Apply{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple. Python: <c>Pool.apply(f, args)</c>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public void Apply<T1, T2, T3>(Action<T1, T2, T3> fn, T1 arg1, T2 arg2, T3 arg3, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyAsync(fn, arg1, arg2, arg3, null, null, taskTimeout, cancellationToken).Get();
+
+    /// <inheritdoc cref="ApplyAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ApplyAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple. Python: <c>Pool.apply_async(f, args)</c>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public AsyncResult<ValueTuple> ApplyAsync<T1, T2, T3>(Action<T1, T2, T3> fn, T1 arg1, T2 arg2, T3 arg3, Action<ValueTuple>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyCore(Ship(fn, typeof(Action<T1, T2, T3>)), Args<T1, T2, T3>(), (arg1, arg2, arg3), callback, errorCallback, taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="StarMap{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="StarMap{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple. Python: <c>Pool.starmap</c>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public void StarMap<T1, T2, T3, T4>(Action<T1, T2, T3, T4> fn, IEnumerable<(T1, T2, T3, T4)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="StarMapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="StarMapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple. Python: <c>Pool.starmap_async</c>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public Task StarMapAsync<T1, T2, T3, T4>(Action<T1, T2, T3, T4> fn, IEnumerable<(T1, T2, T3, T4)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2, T3, T4), ValueTuple>(Ship(fn, typeof(Action<T1, T2, T3, T4>)), Args<T1, T2, T3, T4>(), Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Map{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Map{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple. Python: pathos's <c>map(f, xs, ys)</c>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public void Map<T1, T2, T3, T4>(Action<T1, T2, T3, T4> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, IEnumerable<T4> ws, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(MapAsync(fn, xs, ys, zs, ws, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="MapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="MapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple. Python: pathos's <c>amap(f, xs, ys)</c>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public Task MapAsync<T1, T2, T3, T4>(Action<T1, T2, T3, T4> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, IEnumerable<T4> ws, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2, T3, T4), ValueTuple>(Ship(fn, typeof(Action<T1, T2, T3, T4>)), Args<T1, T2, T3, T4>(), Zip(xs, ys, zs, ws), chunkSize, nameof(Map), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Apply{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Apply{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple. Python: <c>Pool.apply(f, args)</c>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public void Apply<T1, T2, T3, T4>(Action<T1, T2, T3, T4> fn, T1 arg1, T2 arg2, T3 arg3, T4 arg4, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyAsync(fn, arg1, arg2, arg3, arg4, null, null, taskTimeout, cancellationToken).Get();
+
+    /// <inheritdoc cref="ApplyAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ApplyAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple. Python: <c>Pool.apply_async(f, args)</c>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public AsyncResult<ValueTuple> ApplyAsync<T1, T2, T3, T4>(Action<T1, T2, T3, T4> fn, T1 arg1, T2 arg2, T3 arg3, T4 arg4, Action<ValueTuple>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyCore(Ship(fn, typeof(Action<T1, T2, T3, T4>)), Args<T1, T2, T3, T4>(), (arg1, arg2, arg3, arg4), callback, errorCallback, taskTimeout, cancellationToken);
+
+    // ---- Action<T..., CancellationToken> ----
+
+    /// <inheritdoc cref="Map{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Map{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it takes a <see cref="CancellationToken"/> last, cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.map</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(1)]
+    public void Map<T>(Action<T, CancellationToken> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(MapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="MapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="MapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it takes a <see cref="CancellationToken"/> last, cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.map_async</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(1)]
+    public Task MapAsync<T>(Action<T, CancellationToken> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<T, ValueTuple>(Ship(fn, typeof(Action<T, CancellationToken>)), One<T>(), Materialize(items), chunkSize, nameof(Map), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it takes a <see cref="CancellationToken"/> last, cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.imap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(1)]
+    public IEnumerable<long> Imap<T>(Action<T, CancellationToken> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+
+    /// <inheritdoc cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it takes a <see cref="CancellationToken"/> last, cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.imap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(1)]
+    public IAsyncEnumerable<long> ImapAsync<T>(Action<T, CancellationToken> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="ImapAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ImapAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it takes a <see cref="CancellationToken"/> last, cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.imap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(1)]
+    public IAsyncEnumerable<long> ImapAsync<T>(Action<T, CancellationToken> fn, IAsyncEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapCore<T, ValueTuple>(Ship(fn, typeof(Action<T, CancellationToken>)), One<T>(), items, chunkSize, ordered: true, nameof(Imap), taskTimeout, cancellationToken).Results(static outcome => Ended(outcome));
+
+    /// <inheritdoc cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it takes a <see cref="CancellationToken"/> last, cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.imap_unordered</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(1)]
+    public IEnumerable<long> ImapUnordered<T>(Action<T, CancellationToken> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+
+    /// <inheritdoc cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it takes a <see cref="CancellationToken"/> last, cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.imap_unordered</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(1)]
+    public IAsyncEnumerable<long> ImapUnorderedAsync<T>(Action<T, CancellationToken> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapUnorderedAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it takes a <see cref="CancellationToken"/> last, cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.imap_unordered</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(1)]
+    public IAsyncEnumerable<long> ImapUnorderedAsync<T>(Action<T, CancellationToken> fn, IAsyncEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapCore<T, ValueTuple>(Ship(fn, typeof(Action<T, CancellationToken>)), One<T>(), items, chunkSize, ordered: false, nameof(ImapUnordered), taskTimeout, cancellationToken).Results(static outcome => Ended(outcome));
+
+    /// <inheritdoc cref="Apply{T, TResult}(Func{T, TResult}, T, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Apply{T, TResult}(Func{T, TResult}, T, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it takes a <see cref="CancellationToken"/> last, cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.apply</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(1)]
+    public void Apply<T>(Action<T, CancellationToken> fn, T arg, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyAsync(fn, arg, null, null, taskTimeout, cancellationToken).Get();
+
+    /// <inheritdoc cref="ApplyAsync{T, TResult}(Func{T, TResult}, T, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ApplyAsync{T, TResult}(Func{T, TResult}, T, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it takes a <see cref="CancellationToken"/> last, cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.apply_async</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(1)]
+    public AsyncResult<ValueTuple> ApplyAsync<T>(Action<T, CancellationToken> fn, T arg, Action<ValueTuple>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyCore(Ship(fn, typeof(Action<T, CancellationToken>)), One<T>(), arg, callback, errorCallback, taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Apply{TResult}(Func{TResult}, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Apply{TResult}(Func{TResult}, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it takes a <see cref="CancellationToken"/> last, cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.apply</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(1)]
+    public void Apply(Action<CancellationToken> fn, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyAsync(fn, null, null, taskTimeout, cancellationToken).Get();
+
+    /// <inheritdoc cref="ApplyAsync{TResult}(Func{TResult}, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ApplyAsync{TResult}(Func{TResult}, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it takes a <see cref="CancellationToken"/> last, cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.apply_async</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(1)]
+    public AsyncResult<ValueTuple> ApplyAsync(Action<CancellationToken> fn, Action<ValueTuple>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyCore(Ship(fn, typeof(Action<CancellationToken>)), new Args0(), default(ValueTuple), callback, errorCallback, taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="StarMap{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="StarMap{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it takes a <see cref="CancellationToken"/> last, cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.starmap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(1)]
+    public void StarMap<T1, T2>(Action<T1, T2, CancellationToken> fn, IEnumerable<(T1, T2)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="StarMapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="StarMapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it takes a <see cref="CancellationToken"/> last, cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.starmap_async</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(1)]
+    public Task StarMapAsync<T1, T2>(Action<T1, T2, CancellationToken> fn, IEnumerable<(T1, T2)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2), ValueTuple>(Ship(fn, typeof(Action<T1, T2, CancellationToken>)), Args<T1, T2>(), Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Map{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Map{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it takes a <see cref="CancellationToken"/> last, cancelled when the call is cancelled or the task's timeout passes. Python: pathos's <c>map(f, xs, ys)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(1)]
+    public void Map<T1, T2>(Action<T1, T2, CancellationToken> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(MapAsync(fn, xs, ys, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="MapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="MapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it takes a <see cref="CancellationToken"/> last, cancelled when the call is cancelled or the task's timeout passes. Python: pathos's <c>amap(f, xs, ys)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(1)]
+    public Task MapAsync<T1, T2>(Action<T1, T2, CancellationToken> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2), ValueTuple>(Ship(fn, typeof(Action<T1, T2, CancellationToken>)), Args<T1, T2>(), Zip(xs, ys), chunkSize, nameof(Map), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Apply{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Apply{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it takes a <see cref="CancellationToken"/> last, cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.apply(f, args)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(1)]
+    public void Apply<T1, T2>(Action<T1, T2, CancellationToken> fn, T1 arg1, T2 arg2, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyAsync(fn, arg1, arg2, null, null, taskTimeout, cancellationToken).Get();
+
+    /// <inheritdoc cref="ApplyAsync{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ApplyAsync{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it takes a <see cref="CancellationToken"/> last, cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.apply_async(f, args)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(1)]
+    public AsyncResult<ValueTuple> ApplyAsync<T1, T2>(Action<T1, T2, CancellationToken> fn, T1 arg1, T2 arg2, Action<ValueTuple>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyCore(Ship(fn, typeof(Action<T1, T2, CancellationToken>)), Args<T1, T2>(), (arg1, arg2), callback, errorCallback, taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="StarMap{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="StarMap{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it takes a <see cref="CancellationToken"/> last, cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.starmap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(1)]
+    public void StarMap<T1, T2, T3>(Action<T1, T2, T3, CancellationToken> fn, IEnumerable<(T1, T2, T3)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="StarMapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="StarMapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it takes a <see cref="CancellationToken"/> last, cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.starmap_async</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(1)]
+    public Task StarMapAsync<T1, T2, T3>(Action<T1, T2, T3, CancellationToken> fn, IEnumerable<(T1, T2, T3)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2, T3), ValueTuple>(Ship(fn, typeof(Action<T1, T2, T3, CancellationToken>)), Args<T1, T2, T3>(), Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Map{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Map{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it takes a <see cref="CancellationToken"/> last, cancelled when the call is cancelled or the task's timeout passes. Python: pathos's <c>map(f, xs, ys)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(1)]
+    public void Map<T1, T2, T3>(Action<T1, T2, T3, CancellationToken> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(MapAsync(fn, xs, ys, zs, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="MapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="MapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it takes a <see cref="CancellationToken"/> last, cancelled when the call is cancelled or the task's timeout passes. Python: pathos's <c>amap(f, xs, ys)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(1)]
+    public Task MapAsync<T1, T2, T3>(Action<T1, T2, T3, CancellationToken> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2, T3), ValueTuple>(Ship(fn, typeof(Action<T1, T2, T3, CancellationToken>)), Args<T1, T2, T3>(), Zip(xs, ys, zs), chunkSize, nameof(Map), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Apply{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Apply{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it takes a <see cref="CancellationToken"/> last, cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.apply(f, args)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(1)]
+    public void Apply<T1, T2, T3>(Action<T1, T2, T3, CancellationToken> fn, T1 arg1, T2 arg2, T3 arg3, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyAsync(fn, arg1, arg2, arg3, null, null, taskTimeout, cancellationToken).Get();
+
+    /// <inheritdoc cref="ApplyAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ApplyAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it takes a <see cref="CancellationToken"/> last, cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.apply_async(f, args)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(1)]
+    public AsyncResult<ValueTuple> ApplyAsync<T1, T2, T3>(Action<T1, T2, T3, CancellationToken> fn, T1 arg1, T2 arg2, T3 arg3, Action<ValueTuple>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyCore(Ship(fn, typeof(Action<T1, T2, T3, CancellationToken>)), Args<T1, T2, T3>(), (arg1, arg2, arg3), callback, errorCallback, taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="StarMap{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="StarMap{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it takes a <see cref="CancellationToken"/> last, cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.starmap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(1)]
+    public void StarMap<T1, T2, T3, T4>(Action<T1, T2, T3, T4, CancellationToken> fn, IEnumerable<(T1, T2, T3, T4)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="StarMapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="StarMapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it takes a <see cref="CancellationToken"/> last, cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.starmap_async</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(1)]
+    public Task StarMapAsync<T1, T2, T3, T4>(Action<T1, T2, T3, T4, CancellationToken> fn, IEnumerable<(T1, T2, T3, T4)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2, T3, T4), ValueTuple>(Ship(fn, typeof(Action<T1, T2, T3, T4, CancellationToken>)), Args<T1, T2, T3, T4>(), Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Map{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Map{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it takes a <see cref="CancellationToken"/> last, cancelled when the call is cancelled or the task's timeout passes. Python: pathos's <c>map(f, xs, ys)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(1)]
+    public void Map<T1, T2, T3, T4>(Action<T1, T2, T3, T4, CancellationToken> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, IEnumerable<T4> ws, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(MapAsync(fn, xs, ys, zs, ws, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="MapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="MapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it takes a <see cref="CancellationToken"/> last, cancelled when the call is cancelled or the task's timeout passes. Python: pathos's <c>amap(f, xs, ys)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(1)]
+    public Task MapAsync<T1, T2, T3, T4>(Action<T1, T2, T3, T4, CancellationToken> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, IEnumerable<T4> ws, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2, T3, T4), ValueTuple>(Ship(fn, typeof(Action<T1, T2, T3, T4, CancellationToken>)), Args<T1, T2, T3, T4>(), Zip(xs, ys, zs, ws), chunkSize, nameof(Map), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Apply{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Apply{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it takes a <see cref="CancellationToken"/> last, cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.apply(f, args)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(1)]
+    public void Apply<T1, T2, T3, T4>(Action<T1, T2, T3, T4, CancellationToken> fn, T1 arg1, T2 arg2, T3 arg3, T4 arg4, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyAsync(fn, arg1, arg2, arg3, arg4, null, null, taskTimeout, cancellationToken).Get();
+
+    /// <inheritdoc cref="ApplyAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ApplyAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it takes a <see cref="CancellationToken"/> last, cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.apply_async(f, args)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(1)]
+    public AsyncResult<ValueTuple> ApplyAsync<T1, T2, T3, T4>(Action<T1, T2, T3, T4, CancellationToken> fn, T1 arg1, T2 arg2, T3 arg3, T4 arg4, Action<ValueTuple>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyCore(Ship(fn, typeof(Action<T1, T2, T3, T4, CancellationToken>)), Args<T1, T2, T3, T4>(), (arg1, arg2, arg3, arg4), callback, errorCallback, taskTimeout, cancellationToken);
+
+    // ---- Func<T..., ValueTask> ----
+
+    /// <inheritdoc cref="Map{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Map{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits. Python: <c>Pool.map</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(3)]
+    public void Map<T>(Func<T, ValueTask> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(MapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="MapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="MapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits. Python: <c>Pool.map_async</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(3)]
+    public Task MapAsync<T>(Func<T, ValueTask> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<T, ValueTuple>(Ship(fn, typeof(Func<T, ValueTask>)), One<T>(), Materialize(items), chunkSize, nameof(Map), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits. Python: <c>Pool.imap</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(3)]
+    public IEnumerable<long> Imap<T>(Func<T, ValueTask> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+
+    /// <inheritdoc cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits. Python: <c>Pool.imap</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(3)]
+    public IAsyncEnumerable<long> ImapAsync<T>(Func<T, ValueTask> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="ImapAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ImapAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits. Python: <c>Pool.imap</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(3)]
+    public IAsyncEnumerable<long> ImapAsync<T>(Func<T, ValueTask> fn, IAsyncEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapCore<T, ValueTuple>(Ship(fn, typeof(Func<T, ValueTask>)), One<T>(), items, chunkSize, ordered: true, nameof(Imap), taskTimeout, cancellationToken).Results(static outcome => Ended(outcome));
+
+    /// <inheritdoc cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits. Python: <c>Pool.imap_unordered</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(3)]
+    public IEnumerable<long> ImapUnordered<T>(Func<T, ValueTask> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+
+    /// <inheritdoc cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits. Python: <c>Pool.imap_unordered</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(3)]
+    public IAsyncEnumerable<long> ImapUnorderedAsync<T>(Func<T, ValueTask> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapUnorderedAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits. Python: <c>Pool.imap_unordered</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(3)]
+    public IAsyncEnumerable<long> ImapUnorderedAsync<T>(Func<T, ValueTask> fn, IAsyncEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapCore<T, ValueTuple>(Ship(fn, typeof(Func<T, ValueTask>)), One<T>(), items, chunkSize, ordered: false, nameof(ImapUnordered), taskTimeout, cancellationToken).Results(static outcome => Ended(outcome));
+
+    /// <inheritdoc cref="Apply{T, TResult}(Func{T, TResult}, T, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Apply{T, TResult}(Func{T, TResult}, T, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits. Python: <c>Pool.apply</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(3)]
+    public void Apply<T>(Func<T, ValueTask> fn, T arg, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyAsync(fn, arg, null, null, taskTimeout, cancellationToken).Get();
+
+    /// <inheritdoc cref="ApplyAsync{T, TResult}(Func{T, TResult}, T, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ApplyAsync{T, TResult}(Func{T, TResult}, T, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits. Python: <c>Pool.apply_async</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(3)]
+    public AsyncResult<ValueTuple> ApplyAsync<T>(Func<T, ValueTask> fn, T arg, Action<ValueTuple>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyCore(Ship(fn, typeof(Func<T, ValueTask>)), One<T>(), arg, callback, errorCallback, taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Apply{TResult}(Func{TResult}, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Apply{TResult}(Func{TResult}, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits. Python: <c>Pool.apply</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(3)]
+    public void Apply(Func<ValueTask> fn, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyAsync(fn, null, null, taskTimeout, cancellationToken).Get();
+
+    /// <inheritdoc cref="ApplyAsync{TResult}(Func{TResult}, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ApplyAsync{TResult}(Func{TResult}, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits. Python: <c>Pool.apply_async</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(3)]
+    public AsyncResult<ValueTuple> ApplyAsync(Func<ValueTask> fn, Action<ValueTuple>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyCore(Ship(fn, typeof(Func<ValueTask>)), new Args0(), default(ValueTuple), callback, errorCallback, taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="StarMap{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="StarMap{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits. Python: <c>Pool.starmap</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(3)]
+    public void StarMap<T1, T2>(Func<T1, T2, ValueTask> fn, IEnumerable<(T1, T2)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="StarMapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="StarMapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits. Python: <c>Pool.starmap_async</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(3)]
+    public Task StarMapAsync<T1, T2>(Func<T1, T2, ValueTask> fn, IEnumerable<(T1, T2)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2), ValueTuple>(Ship(fn, typeof(Func<T1, T2, ValueTask>)), Args<T1, T2>(), Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Map{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Map{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits. Python: pathos's <c>map(f, xs, ys)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(3)]
+    public void Map<T1, T2>(Func<T1, T2, ValueTask> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(MapAsync(fn, xs, ys, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="MapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="MapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits. Python: pathos's <c>amap(f, xs, ys)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(3)]
+    public Task MapAsync<T1, T2>(Func<T1, T2, ValueTask> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2), ValueTuple>(Ship(fn, typeof(Func<T1, T2, ValueTask>)), Args<T1, T2>(), Zip(xs, ys), chunkSize, nameof(Map), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Apply{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Apply{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits. Python: <c>Pool.apply(f, args)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(3)]
+    public void Apply<T1, T2>(Func<T1, T2, ValueTask> fn, T1 arg1, T2 arg2, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyAsync(fn, arg1, arg2, null, null, taskTimeout, cancellationToken).Get();
+
+    /// <inheritdoc cref="ApplyAsync{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ApplyAsync{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits. Python: <c>Pool.apply_async(f, args)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(3)]
+    public AsyncResult<ValueTuple> ApplyAsync<T1, T2>(Func<T1, T2, ValueTask> fn, T1 arg1, T2 arg2, Action<ValueTuple>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyCore(Ship(fn, typeof(Func<T1, T2, ValueTask>)), Args<T1, T2>(), (arg1, arg2), callback, errorCallback, taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="StarMap{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="StarMap{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits. Python: <c>Pool.starmap</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(3)]
+    public void StarMap<T1, T2, T3>(Func<T1, T2, T3, ValueTask> fn, IEnumerable<(T1, T2, T3)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="StarMapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="StarMapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits. Python: <c>Pool.starmap_async</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(3)]
+    public Task StarMapAsync<T1, T2, T3>(Func<T1, T2, T3, ValueTask> fn, IEnumerable<(T1, T2, T3)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2, T3), ValueTuple>(Ship(fn, typeof(Func<T1, T2, T3, ValueTask>)), Args<T1, T2, T3>(), Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Map{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Map{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits. Python: pathos's <c>map(f, xs, ys)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(3)]
+    public void Map<T1, T2, T3>(Func<T1, T2, T3, ValueTask> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(MapAsync(fn, xs, ys, zs, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="MapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="MapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits. Python: pathos's <c>amap(f, xs, ys)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(3)]
+    public Task MapAsync<T1, T2, T3>(Func<T1, T2, T3, ValueTask> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2, T3), ValueTuple>(Ship(fn, typeof(Func<T1, T2, T3, ValueTask>)), Args<T1, T2, T3>(), Zip(xs, ys, zs), chunkSize, nameof(Map), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Apply{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Apply{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits. Python: <c>Pool.apply(f, args)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(3)]
+    public void Apply<T1, T2, T3>(Func<T1, T2, T3, ValueTask> fn, T1 arg1, T2 arg2, T3 arg3, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyAsync(fn, arg1, arg2, arg3, null, null, taskTimeout, cancellationToken).Get();
+
+    /// <inheritdoc cref="ApplyAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ApplyAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits. Python: <c>Pool.apply_async(f, args)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(3)]
+    public AsyncResult<ValueTuple> ApplyAsync<T1, T2, T3>(Func<T1, T2, T3, ValueTask> fn, T1 arg1, T2 arg2, T3 arg3, Action<ValueTuple>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyCore(Ship(fn, typeof(Func<T1, T2, T3, ValueTask>)), Args<T1, T2, T3>(), (arg1, arg2, arg3), callback, errorCallback, taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="StarMap{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="StarMap{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits. Python: <c>Pool.starmap</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(3)]
+    public void StarMap<T1, T2, T3, T4>(Func<T1, T2, T3, T4, ValueTask> fn, IEnumerable<(T1, T2, T3, T4)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="StarMapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="StarMapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits. Python: <c>Pool.starmap_async</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(3)]
+    public Task StarMapAsync<T1, T2, T3, T4>(Func<T1, T2, T3, T4, ValueTask> fn, IEnumerable<(T1, T2, T3, T4)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2, T3, T4), ValueTuple>(Ship(fn, typeof(Func<T1, T2, T3, T4, ValueTask>)), Args<T1, T2, T3, T4>(), Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Map{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Map{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits. Python: pathos's <c>map(f, xs, ys)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(3)]
+    public void Map<T1, T2, T3, T4>(Func<T1, T2, T3, T4, ValueTask> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, IEnumerable<T4> ws, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(MapAsync(fn, xs, ys, zs, ws, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="MapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="MapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits. Python: pathos's <c>amap(f, xs, ys)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(3)]
+    public Task MapAsync<T1, T2, T3, T4>(Func<T1, T2, T3, T4, ValueTask> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, IEnumerable<T4> ws, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2, T3, T4), ValueTuple>(Ship(fn, typeof(Func<T1, T2, T3, T4, ValueTask>)), Args<T1, T2, T3, T4>(), Zip(xs, ys, zs, ws), chunkSize, nameof(Map), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Apply{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Apply{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits. Python: <c>Pool.apply(f, args)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(3)]
+    public void Apply<T1, T2, T3, T4>(Func<T1, T2, T3, T4, ValueTask> fn, T1 arg1, T2 arg2, T3 arg3, T4 arg4, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyAsync(fn, arg1, arg2, arg3, arg4, null, null, taskTimeout, cancellationToken).Get();
+
+    /// <inheritdoc cref="ApplyAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ApplyAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits. Python: <c>Pool.apply_async(f, args)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(3)]
+    public AsyncResult<ValueTuple> ApplyAsync<T1, T2, T3, T4>(Func<T1, T2, T3, T4, ValueTask> fn, T1 arg1, T2 arg2, T3 arg3, T4 arg4, Action<ValueTuple>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyCore(Ship(fn, typeof(Func<T1, T2, T3, T4, ValueTask>)), Args<T1, T2, T3, T4>(), (arg1, arg2, arg3, arg4), callback, errorCallback, taskTimeout, cancellationToken);
+
+    // ---- Func<T..., CancellationToken, ValueTask> ----
+
+    /// <inheritdoc cref="Map{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Map{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.map</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(5)]
+    public void Map<T>(Func<T, CancellationToken, ValueTask> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(MapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="MapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="MapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.map_async</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(5)]
+    public Task MapAsync<T>(Func<T, CancellationToken, ValueTask> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<T, ValueTuple>(Ship(fn, typeof(Func<T, CancellationToken, ValueTask>)), One<T>(), Materialize(items), chunkSize, nameof(Map), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.imap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(5)]
+    public IEnumerable<long> Imap<T>(Func<T, CancellationToken, ValueTask> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+
+    /// <inheritdoc cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.imap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(5)]
+    public IAsyncEnumerable<long> ImapAsync<T>(Func<T, CancellationToken, ValueTask> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="ImapAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ImapAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.imap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(5)]
+    public IAsyncEnumerable<long> ImapAsync<T>(Func<T, CancellationToken, ValueTask> fn, IAsyncEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapCore<T, ValueTuple>(Ship(fn, typeof(Func<T, CancellationToken, ValueTask>)), One<T>(), items, chunkSize, ordered: true, nameof(Imap), taskTimeout, cancellationToken).Results(static outcome => Ended(outcome));
+
+    /// <inheritdoc cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.imap_unordered</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(5)]
+    public IEnumerable<long> ImapUnordered<T>(Func<T, CancellationToken, ValueTask> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+
+    /// <inheritdoc cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.imap_unordered</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(5)]
+    public IAsyncEnumerable<long> ImapUnorderedAsync<T>(Func<T, CancellationToken, ValueTask> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapUnorderedAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.imap_unordered</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(5)]
+    public IAsyncEnumerable<long> ImapUnorderedAsync<T>(Func<T, CancellationToken, ValueTask> fn, IAsyncEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapCore<T, ValueTuple>(Ship(fn, typeof(Func<T, CancellationToken, ValueTask>)), One<T>(), items, chunkSize, ordered: false, nameof(ImapUnordered), taskTimeout, cancellationToken).Results(static outcome => Ended(outcome));
+
+    /// <inheritdoc cref="Apply{T, TResult}(Func{T, TResult}, T, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Apply{T, TResult}(Func{T, TResult}, T, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.apply</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(5)]
+    public void Apply<T>(Func<T, CancellationToken, ValueTask> fn, T arg, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyAsync(fn, arg, null, null, taskTimeout, cancellationToken).Get();
+
+    /// <inheritdoc cref="ApplyAsync{T, TResult}(Func{T, TResult}, T, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ApplyAsync{T, TResult}(Func{T, TResult}, T, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.apply_async</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(5)]
+    public AsyncResult<ValueTuple> ApplyAsync<T>(Func<T, CancellationToken, ValueTask> fn, T arg, Action<ValueTuple>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyCore(Ship(fn, typeof(Func<T, CancellationToken, ValueTask>)), One<T>(), arg, callback, errorCallback, taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Apply{TResult}(Func{TResult}, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Apply{TResult}(Func{TResult}, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.apply</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(5)]
+    public void Apply(Func<CancellationToken, ValueTask> fn, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyAsync(fn, null, null, taskTimeout, cancellationToken).Get();
+
+    /// <inheritdoc cref="ApplyAsync{TResult}(Func{TResult}, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ApplyAsync{TResult}(Func{TResult}, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.apply_async</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(5)]
+    public AsyncResult<ValueTuple> ApplyAsync(Func<CancellationToken, ValueTask> fn, Action<ValueTuple>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyCore(Ship(fn, typeof(Func<CancellationToken, ValueTask>)), new Args0(), default(ValueTuple), callback, errorCallback, taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="StarMap{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="StarMap{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.starmap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(5)]
+    public void StarMap<T1, T2>(Func<T1, T2, CancellationToken, ValueTask> fn, IEnumerable<(T1, T2)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="StarMapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="StarMapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.starmap_async</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(5)]
+    public Task StarMapAsync<T1, T2>(Func<T1, T2, CancellationToken, ValueTask> fn, IEnumerable<(T1, T2)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2), ValueTuple>(Ship(fn, typeof(Func<T1, T2, CancellationToken, ValueTask>)), Args<T1, T2>(), Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Map{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Map{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: pathos's <c>map(f, xs, ys)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(5)]
+    public void Map<T1, T2>(Func<T1, T2, CancellationToken, ValueTask> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(MapAsync(fn, xs, ys, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="MapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="MapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: pathos's <c>amap(f, xs, ys)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(5)]
+    public Task MapAsync<T1, T2>(Func<T1, T2, CancellationToken, ValueTask> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2), ValueTuple>(Ship(fn, typeof(Func<T1, T2, CancellationToken, ValueTask>)), Args<T1, T2>(), Zip(xs, ys), chunkSize, nameof(Map), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Apply{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Apply{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.apply(f, args)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(5)]
+    public void Apply<T1, T2>(Func<T1, T2, CancellationToken, ValueTask> fn, T1 arg1, T2 arg2, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyAsync(fn, arg1, arg2, null, null, taskTimeout, cancellationToken).Get();
+
+    /// <inheritdoc cref="ApplyAsync{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ApplyAsync{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.apply_async(f, args)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(5)]
+    public AsyncResult<ValueTuple> ApplyAsync<T1, T2>(Func<T1, T2, CancellationToken, ValueTask> fn, T1 arg1, T2 arg2, Action<ValueTuple>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyCore(Ship(fn, typeof(Func<T1, T2, CancellationToken, ValueTask>)), Args<T1, T2>(), (arg1, arg2), callback, errorCallback, taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="StarMap{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="StarMap{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.starmap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(5)]
+    public void StarMap<T1, T2, T3>(Func<T1, T2, T3, CancellationToken, ValueTask> fn, IEnumerable<(T1, T2, T3)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="StarMapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="StarMapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.starmap_async</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(5)]
+    public Task StarMapAsync<T1, T2, T3>(Func<T1, T2, T3, CancellationToken, ValueTask> fn, IEnumerable<(T1, T2, T3)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2, T3), ValueTuple>(Ship(fn, typeof(Func<T1, T2, T3, CancellationToken, ValueTask>)), Args<T1, T2, T3>(), Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Map{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Map{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: pathos's <c>map(f, xs, ys)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(5)]
+    public void Map<T1, T2, T3>(Func<T1, T2, T3, CancellationToken, ValueTask> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(MapAsync(fn, xs, ys, zs, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="MapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="MapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: pathos's <c>amap(f, xs, ys)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(5)]
+    public Task MapAsync<T1, T2, T3>(Func<T1, T2, T3, CancellationToken, ValueTask> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2, T3), ValueTuple>(Ship(fn, typeof(Func<T1, T2, T3, CancellationToken, ValueTask>)), Args<T1, T2, T3>(), Zip(xs, ys, zs), chunkSize, nameof(Map), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Apply{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Apply{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.apply(f, args)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(5)]
+    public void Apply<T1, T2, T3>(Func<T1, T2, T3, CancellationToken, ValueTask> fn, T1 arg1, T2 arg2, T3 arg3, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyAsync(fn, arg1, arg2, arg3, null, null, taskTimeout, cancellationToken).Get();
+
+    /// <inheritdoc cref="ApplyAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ApplyAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.apply_async(f, args)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(5)]
+    public AsyncResult<ValueTuple> ApplyAsync<T1, T2, T3>(Func<T1, T2, T3, CancellationToken, ValueTask> fn, T1 arg1, T2 arg2, T3 arg3, Action<ValueTuple>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyCore(Ship(fn, typeof(Func<T1, T2, T3, CancellationToken, ValueTask>)), Args<T1, T2, T3>(), (arg1, arg2, arg3), callback, errorCallback, taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="StarMap{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="StarMap{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.starmap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(5)]
+    public void StarMap<T1, T2, T3, T4>(Func<T1, T2, T3, T4, CancellationToken, ValueTask> fn, IEnumerable<(T1, T2, T3, T4)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="StarMapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="StarMapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.starmap_async</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(5)]
+    public Task StarMapAsync<T1, T2, T3, T4>(Func<T1, T2, T3, T4, CancellationToken, ValueTask> fn, IEnumerable<(T1, T2, T3, T4)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2, T3, T4), ValueTuple>(Ship(fn, typeof(Func<T1, T2, T3, T4, CancellationToken, ValueTask>)), Args<T1, T2, T3, T4>(), Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Map{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Map{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: pathos's <c>map(f, xs, ys)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(5)]
+    public void Map<T1, T2, T3, T4>(Func<T1, T2, T3, T4, CancellationToken, ValueTask> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, IEnumerable<T4> ws, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(MapAsync(fn, xs, ys, zs, ws, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="MapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="MapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: pathos's <c>amap(f, xs, ys)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(5)]
+    public Task MapAsync<T1, T2, T3, T4>(Func<T1, T2, T3, T4, CancellationToken, ValueTask> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, IEnumerable<T4> ws, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2, T3, T4), ValueTuple>(Ship(fn, typeof(Func<T1, T2, T3, T4, CancellationToken, ValueTask>)), Args<T1, T2, T3, T4>(), Zip(xs, ys, zs, ws), chunkSize, nameof(Map), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Apply{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Apply{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.apply(f, args)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(5)]
+    public void Apply<T1, T2, T3, T4>(Func<T1, T2, T3, T4, CancellationToken, ValueTask> fn, T1 arg1, T2 arg2, T3 arg3, T4 arg4, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyAsync(fn, arg1, arg2, arg3, arg4, null, null, taskTimeout, cancellationToken).Get();
+
+    /// <inheritdoc cref="ApplyAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ApplyAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.apply_async(f, args)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(5)]
+    public AsyncResult<ValueTuple> ApplyAsync<T1, T2, T3, T4>(Func<T1, T2, T3, T4, CancellationToken, ValueTask> fn, T1 arg1, T2 arg2, T3 arg3, T4 arg4, Action<ValueTuple>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyCore(Ship(fn, typeof(Func<T1, T2, T3, T4, CancellationToken, ValueTask>)), Args<T1, T2, T3, T4>(), (arg1, arg2, arg3, arg4), callback, errorCallback, taskTimeout, cancellationToken);
+
+    // ---- Func<T..., Task> ----
+
+    /// <inheritdoc cref="Map{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Map{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits. Python: <c>Pool.map</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(7)]
+    public void Map<T>(Func<T, Task> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(MapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="MapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="MapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits. Python: <c>Pool.map_async</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(7)]
+    public Task MapAsync<T>(Func<T, Task> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<T, ValueTuple>(Ship(fn, typeof(Func<T, Task>)), One<T>(), Materialize(items), chunkSize, nameof(Map), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits. Python: <c>Pool.imap</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(7)]
+    public IEnumerable<long> Imap<T>(Func<T, Task> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+
+    /// <inheritdoc cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits. Python: <c>Pool.imap</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(7)]
+    public IAsyncEnumerable<long> ImapAsync<T>(Func<T, Task> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="ImapAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ImapAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits. Python: <c>Pool.imap</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(7)]
+    public IAsyncEnumerable<long> ImapAsync<T>(Func<T, Task> fn, IAsyncEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapCore<T, ValueTuple>(Ship(fn, typeof(Func<T, Task>)), One<T>(), items, chunkSize, ordered: true, nameof(Imap), taskTimeout, cancellationToken).Results(static outcome => Ended(outcome));
+
+    /// <inheritdoc cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits. Python: <c>Pool.imap_unordered</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(7)]
+    public IEnumerable<long> ImapUnordered<T>(Func<T, Task> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+
+    /// <inheritdoc cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits. Python: <c>Pool.imap_unordered</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(7)]
+    public IAsyncEnumerable<long> ImapUnorderedAsync<T>(Func<T, Task> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapUnorderedAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits. Python: <c>Pool.imap_unordered</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(7)]
+    public IAsyncEnumerable<long> ImapUnorderedAsync<T>(Func<T, Task> fn, IAsyncEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapCore<T, ValueTuple>(Ship(fn, typeof(Func<T, Task>)), One<T>(), items, chunkSize, ordered: false, nameof(ImapUnordered), taskTimeout, cancellationToken).Results(static outcome => Ended(outcome));
+
+    /// <inheritdoc cref="Apply{T, TResult}(Func{T, TResult}, T, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Apply{T, TResult}(Func{T, TResult}, T, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits. Python: <c>Pool.apply</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(7)]
+    public void Apply<T>(Func<T, Task> fn, T arg, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyAsync(fn, arg, null, null, taskTimeout, cancellationToken).Get();
+
+    /// <inheritdoc cref="ApplyAsync{T, TResult}(Func{T, TResult}, T, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ApplyAsync{T, TResult}(Func{T, TResult}, T, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits. Python: <c>Pool.apply_async</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(7)]
+    public AsyncResult<ValueTuple> ApplyAsync<T>(Func<T, Task> fn, T arg, Action<ValueTuple>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyCore(Ship(fn, typeof(Func<T, Task>)), One<T>(), arg, callback, errorCallback, taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Apply{TResult}(Func{TResult}, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Apply{TResult}(Func{TResult}, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits. Python: <c>Pool.apply</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(7)]
+    public void Apply(Func<Task> fn, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyAsync(fn, null, null, taskTimeout, cancellationToken).Get();
+
+    /// <inheritdoc cref="ApplyAsync{TResult}(Func{TResult}, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ApplyAsync{TResult}(Func{TResult}, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits. Python: <c>Pool.apply_async</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(7)]
+    public AsyncResult<ValueTuple> ApplyAsync(Func<Task> fn, Action<ValueTuple>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyCore(Ship(fn, typeof(Func<Task>)), new Args0(), default(ValueTuple), callback, errorCallback, taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="StarMap{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="StarMap{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits. Python: <c>Pool.starmap</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(7)]
+    public void StarMap<T1, T2>(Func<T1, T2, Task> fn, IEnumerable<(T1, T2)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="StarMapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="StarMapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits. Python: <c>Pool.starmap_async</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(7)]
+    public Task StarMapAsync<T1, T2>(Func<T1, T2, Task> fn, IEnumerable<(T1, T2)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2), ValueTuple>(Ship(fn, typeof(Func<T1, T2, Task>)), Args<T1, T2>(), Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Map{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Map{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits. Python: pathos's <c>map(f, xs, ys)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(7)]
+    public void Map<T1, T2>(Func<T1, T2, Task> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(MapAsync(fn, xs, ys, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="MapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="MapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits. Python: pathos's <c>amap(f, xs, ys)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(7)]
+    public Task MapAsync<T1, T2>(Func<T1, T2, Task> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2), ValueTuple>(Ship(fn, typeof(Func<T1, T2, Task>)), Args<T1, T2>(), Zip(xs, ys), chunkSize, nameof(Map), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Apply{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Apply{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits. Python: <c>Pool.apply(f, args)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(7)]
+    public void Apply<T1, T2>(Func<T1, T2, Task> fn, T1 arg1, T2 arg2, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyAsync(fn, arg1, arg2, null, null, taskTimeout, cancellationToken).Get();
+
+    /// <inheritdoc cref="ApplyAsync{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ApplyAsync{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits. Python: <c>Pool.apply_async(f, args)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(7)]
+    public AsyncResult<ValueTuple> ApplyAsync<T1, T2>(Func<T1, T2, Task> fn, T1 arg1, T2 arg2, Action<ValueTuple>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyCore(Ship(fn, typeof(Func<T1, T2, Task>)), Args<T1, T2>(), (arg1, arg2), callback, errorCallback, taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="StarMap{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="StarMap{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits. Python: <c>Pool.starmap</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(7)]
+    public void StarMap<T1, T2, T3>(Func<T1, T2, T3, Task> fn, IEnumerable<(T1, T2, T3)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="StarMapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="StarMapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits. Python: <c>Pool.starmap_async</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(7)]
+    public Task StarMapAsync<T1, T2, T3>(Func<T1, T2, T3, Task> fn, IEnumerable<(T1, T2, T3)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2, T3), ValueTuple>(Ship(fn, typeof(Func<T1, T2, T3, Task>)), Args<T1, T2, T3>(), Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Map{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Map{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits. Python: pathos's <c>map(f, xs, ys)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(7)]
+    public void Map<T1, T2, T3>(Func<T1, T2, T3, Task> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(MapAsync(fn, xs, ys, zs, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="MapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="MapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits. Python: pathos's <c>amap(f, xs, ys)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(7)]
+    public Task MapAsync<T1, T2, T3>(Func<T1, T2, T3, Task> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2, T3), ValueTuple>(Ship(fn, typeof(Func<T1, T2, T3, Task>)), Args<T1, T2, T3>(), Zip(xs, ys, zs), chunkSize, nameof(Map), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Apply{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Apply{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits. Python: <c>Pool.apply(f, args)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(7)]
+    public void Apply<T1, T2, T3>(Func<T1, T2, T3, Task> fn, T1 arg1, T2 arg2, T3 arg3, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyAsync(fn, arg1, arg2, arg3, null, null, taskTimeout, cancellationToken).Get();
+
+    /// <inheritdoc cref="ApplyAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ApplyAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits. Python: <c>Pool.apply_async(f, args)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(7)]
+    public AsyncResult<ValueTuple> ApplyAsync<T1, T2, T3>(Func<T1, T2, T3, Task> fn, T1 arg1, T2 arg2, T3 arg3, Action<ValueTuple>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyCore(Ship(fn, typeof(Func<T1, T2, T3, Task>)), Args<T1, T2, T3>(), (arg1, arg2, arg3), callback, errorCallback, taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="StarMap{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="StarMap{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits. Python: <c>Pool.starmap</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(7)]
+    public void StarMap<T1, T2, T3, T4>(Func<T1, T2, T3, T4, Task> fn, IEnumerable<(T1, T2, T3, T4)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="StarMapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="StarMapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits. Python: <c>Pool.starmap_async</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(7)]
+    public Task StarMapAsync<T1, T2, T3, T4>(Func<T1, T2, T3, T4, Task> fn, IEnumerable<(T1, T2, T3, T4)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2, T3, T4), ValueTuple>(Ship(fn, typeof(Func<T1, T2, T3, T4, Task>)), Args<T1, T2, T3, T4>(), Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Map{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Map{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits. Python: pathos's <c>map(f, xs, ys)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(7)]
+    public void Map<T1, T2, T3, T4>(Func<T1, T2, T3, T4, Task> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, IEnumerable<T4> ws, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(MapAsync(fn, xs, ys, zs, ws, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="MapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="MapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits. Python: pathos's <c>amap(f, xs, ys)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(7)]
+    public Task MapAsync<T1, T2, T3, T4>(Func<T1, T2, T3, T4, Task> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, IEnumerable<T4> ws, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2, T3, T4), ValueTuple>(Ship(fn, typeof(Func<T1, T2, T3, T4, Task>)), Args<T1, T2, T3, T4>(), Zip(xs, ys, zs, ws), chunkSize, nameof(Map), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Apply{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Apply{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits. Python: <c>Pool.apply(f, args)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(7)]
+    public void Apply<T1, T2, T3, T4>(Func<T1, T2, T3, T4, Task> fn, T1 arg1, T2 arg2, T3 arg3, T4 arg4, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyAsync(fn, arg1, arg2, arg3, arg4, null, null, taskTimeout, cancellationToken).Get();
+
+    /// <inheritdoc cref="ApplyAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ApplyAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits. Python: <c>Pool.apply_async(f, args)</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
+    [OverloadResolutionPriority(7)]
+    public AsyncResult<ValueTuple> ApplyAsync<T1, T2, T3, T4>(Func<T1, T2, T3, T4, Task> fn, T1 arg1, T2 arg2, T3 arg3, T4 arg4, Action<ValueTuple>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyCore(Ship(fn, typeof(Func<T1, T2, T3, T4, Task>)), Args<T1, T2, T3, T4>(), (arg1, arg2, arg3, arg4), callback, errorCallback, taskTimeout, cancellationToken);
+
+    // ---- Func<T..., CancellationToken, Task> ----
+
+    /// <inheritdoc cref="Map{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Map{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.map</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(9)]
+    public void Map<T>(Func<T, CancellationToken, Task> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(MapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="MapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="MapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.map_async</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(9)]
+    public Task MapAsync<T>(Func<T, CancellationToken, Task> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<T, ValueTuple>(Ship(fn, typeof(Func<T, CancellationToken, Task>)), One<T>(), Materialize(items), chunkSize, nameof(Map), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.imap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(9)]
+    public IEnumerable<long> Imap<T>(Func<T, CancellationToken, Task> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+
+    /// <inheritdoc cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.imap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(9)]
+    public IAsyncEnumerable<long> ImapAsync<T>(Func<T, CancellationToken, Task> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="ImapAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ImapAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.imap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(9)]
+    public IAsyncEnumerable<long> ImapAsync<T>(Func<T, CancellationToken, Task> fn, IAsyncEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapCore<T, ValueTuple>(Ship(fn, typeof(Func<T, CancellationToken, Task>)), One<T>(), items, chunkSize, ordered: true, nameof(Imap), taskTimeout, cancellationToken).Results(static outcome => Ended(outcome));
+
+    /// <inheritdoc cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.imap_unordered</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(9)]
+    public IEnumerable<long> ImapUnordered<T>(Func<T, CancellationToken, Task> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+
+    /// <inheritdoc cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.imap_unordered</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(9)]
+    public IAsyncEnumerable<long> ImapUnorderedAsync<T>(Func<T, CancellationToken, Task> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapUnorderedAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.imap_unordered</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(9)]
+    public IAsyncEnumerable<long> ImapUnorderedAsync<T>(Func<T, CancellationToken, Task> fn, IAsyncEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ImapCore<T, ValueTuple>(Ship(fn, typeof(Func<T, CancellationToken, Task>)), One<T>(), items, chunkSize, ordered: false, nameof(ImapUnordered), taskTimeout, cancellationToken).Results(static outcome => Ended(outcome));
+
+    /// <inheritdoc cref="Apply{T, TResult}(Func{T, TResult}, T, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Apply{T, TResult}(Func{T, TResult}, T, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.apply</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(9)]
+    public void Apply<T>(Func<T, CancellationToken, Task> fn, T arg, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyAsync(fn, arg, null, null, taskTimeout, cancellationToken).Get();
+
+    /// <inheritdoc cref="ApplyAsync{T, TResult}(Func{T, TResult}, T, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ApplyAsync{T, TResult}(Func{T, TResult}, T, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.apply_async</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(9)]
+    public AsyncResult<ValueTuple> ApplyAsync<T>(Func<T, CancellationToken, Task> fn, T arg, Action<ValueTuple>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyCore(Ship(fn, typeof(Func<T, CancellationToken, Task>)), One<T>(), arg, callback, errorCallback, taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Apply{TResult}(Func{TResult}, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Apply{TResult}(Func{TResult}, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.apply</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(9)]
+    public void Apply(Func<CancellationToken, Task> fn, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyAsync(fn, null, null, taskTimeout, cancellationToken).Get();
+
+    /// <inheritdoc cref="ApplyAsync{TResult}(Func{TResult}, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ApplyAsync{TResult}(Func{TResult}, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.apply_async</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(9)]
+    public AsyncResult<ValueTuple> ApplyAsync(Func<CancellationToken, Task> fn, Action<ValueTuple>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyCore(Ship(fn, typeof(Func<CancellationToken, Task>)), new Args0(), default(ValueTuple), callback, errorCallback, taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="StarMap{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="StarMap{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.starmap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(9)]
+    public void StarMap<T1, T2>(Func<T1, T2, CancellationToken, Task> fn, IEnumerable<(T1, T2)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="StarMapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="StarMapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.starmap_async</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(9)]
+    public Task StarMapAsync<T1, T2>(Func<T1, T2, CancellationToken, Task> fn, IEnumerable<(T1, T2)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2), ValueTuple>(Ship(fn, typeof(Func<T1, T2, CancellationToken, Task>)), Args<T1, T2>(), Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Map{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Map{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: pathos's <c>map(f, xs, ys)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(9)]
+    public void Map<T1, T2>(Func<T1, T2, CancellationToken, Task> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(MapAsync(fn, xs, ys, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="MapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="MapAsync{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{T1}, IEnumerable{T2}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: pathos's <c>amap(f, xs, ys)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(9)]
+    public Task MapAsync<T1, T2>(Func<T1, T2, CancellationToken, Task> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2), ValueTuple>(Ship(fn, typeof(Func<T1, T2, CancellationToken, Task>)), Args<T1, T2>(), Zip(xs, ys), chunkSize, nameof(Map), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Apply{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Apply{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.apply(f, args)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(9)]
+    public void Apply<T1, T2>(Func<T1, T2, CancellationToken, Task> fn, T1 arg1, T2 arg2, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyAsync(fn, arg1, arg2, null, null, taskTimeout, cancellationToken).Get();
+
+    /// <inheritdoc cref="ApplyAsync{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ApplyAsync{T1, T2, TResult}(Func{T1, T2, TResult}, T1, T2, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.apply_async(f, args)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(9)]
+    public AsyncResult<ValueTuple> ApplyAsync<T1, T2>(Func<T1, T2, CancellationToken, Task> fn, T1 arg1, T2 arg2, Action<ValueTuple>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyCore(Ship(fn, typeof(Func<T1, T2, CancellationToken, Task>)), Args<T1, T2>(), (arg1, arg2), callback, errorCallback, taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="StarMap{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="StarMap{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.starmap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(9)]
+    public void StarMap<T1, T2, T3>(Func<T1, T2, T3, CancellationToken, Task> fn, IEnumerable<(T1, T2, T3)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="StarMapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="StarMapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{ValueTuple{T1, T2, T3}}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.starmap_async</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(9)]
+    public Task StarMapAsync<T1, T2, T3>(Func<T1, T2, T3, CancellationToken, Task> fn, IEnumerable<(T1, T2, T3)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2, T3), ValueTuple>(Ship(fn, typeof(Func<T1, T2, T3, CancellationToken, Task>)), Args<T1, T2, T3>(), Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Map{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Map{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: pathos's <c>map(f, xs, ys)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(9)]
+    public void Map<T1, T2, T3>(Func<T1, T2, T3, CancellationToken, Task> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(MapAsync(fn, xs, ys, zs, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="MapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="MapAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: pathos's <c>amap(f, xs, ys)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(9)]
+    public Task MapAsync<T1, T2, T3>(Func<T1, T2, T3, CancellationToken, Task> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2, T3), ValueTuple>(Ship(fn, typeof(Func<T1, T2, T3, CancellationToken, Task>)), Args<T1, T2, T3>(), Zip(xs, ys, zs), chunkSize, nameof(Map), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Apply{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Apply{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.apply(f, args)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(9)]
+    public void Apply<T1, T2, T3>(Func<T1, T2, T3, CancellationToken, Task> fn, T1 arg1, T2 arg2, T3 arg3, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyAsync(fn, arg1, arg2, arg3, null, null, taskTimeout, cancellationToken).Get();
+
+    /// <inheritdoc cref="ApplyAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ApplyAsync{T1, T2, T3, TResult}(Func{T1, T2, T3, TResult}, T1, T2, T3, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.apply_async(f, args)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(9)]
+    public AsyncResult<ValueTuple> ApplyAsync<T1, T2, T3>(Func<T1, T2, T3, CancellationToken, Task> fn, T1 arg1, T2 arg2, T3 arg3, Action<ValueTuple>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyCore(Ship(fn, typeof(Func<T1, T2, T3, CancellationToken, Task>)), Args<T1, T2, T3>(), (arg1, arg2, arg3), callback, errorCallback, taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="StarMap{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="StarMap{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.starmap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(9)]
+    public void StarMap<T1, T2, T3, T4>(Func<T1, T2, T3, T4, CancellationToken, Task> fn, IEnumerable<(T1, T2, T3, T4)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="StarMapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="StarMapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{ValueTuple{T1, T2, T3, T4}}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.starmap_async</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(9)]
+    public Task StarMapAsync<T1, T2, T3, T4>(Func<T1, T2, T3, T4, CancellationToken, Task> fn, IEnumerable<(T1, T2, T3, T4)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2, T3, T4), ValueTuple>(Ship(fn, typeof(Func<T1, T2, T3, T4, CancellationToken, Task>)), Args<T1, T2, T3, T4>(), Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Map{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Map{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: pathos's <c>map(f, xs, ys)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(9)]
+    public void Map<T1, T2, T3, T4>(Func<T1, T2, T3, T4, CancellationToken, Task> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, IEnumerable<T4> ws, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        Block(MapAsync(fn, xs, ys, zs, ws, chunkSize, taskTimeout, cancellationToken));
+
+    /// <inheritdoc cref="MapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="MapAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, IEnumerable{T1}, IEnumerable{T2}, IEnumerable{T3}, IEnumerable{T4}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: pathos's <c>amap(f, xs, ys)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(9)]
+    public Task MapAsync<T1, T2, T3, T4>(Func<T1, T2, T3, T4, CancellationToken, Task> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, IEnumerable<T4> ws, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        MapCore<(T1, T2, T3, T4), ValueTuple>(Ship(fn, typeof(Func<T1, T2, T3, T4, CancellationToken, Task>)), Args<T1, T2, T3, T4>(), Zip(xs, ys, zs, ws), chunkSize, nameof(Map), taskTimeout, cancellationToken);
+
+    /// <inheritdoc cref="Apply{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="Apply{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.apply(f, args)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(9)]
+    public void Apply<T1, T2, T3, T4>(Func<T1, T2, T3, T4, CancellationToken, Task> fn, T1 arg1, T2 arg2, T3 arg3, T4 arg4, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyAsync(fn, arg1, arg2, arg3, arg4, null, null, taskTimeout, cancellationToken).Get();
+
+    /// <inheritdoc cref="ApplyAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
+    /// <summary>As <see cref="ApplyAsync{T1, T2, T3, T4, TResult}(Func{T1, T2, T3, T4, TResult}, T1, T2, T3, T4, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.apply_async(f, args)</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
+    [OverloadResolutionPriority(9)]
+    public AsyncResult<ValueTuple> ApplyAsync<T1, T2, T3, T4>(Func<T1, T2, T3, T4, CancellationToken, Task> fn, T1 arg1, T2 arg2, T3 arg3, T4 arg4, Action<ValueTuple>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        ApplyCore(Ship(fn, typeof(Func<T1, T2, T3, T4, CancellationToken, Task>)), Args<T1, T2, T3, T4>(), (arg1, arg2, arg3, arg4), callback, errorCallback, taskTimeout, cancellationToken);
 }

@@ -231,6 +231,13 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
         }
     }
 
+    /// <summary>What a function that returns nothing yields from Imap: the input index of the task that ended, or its exception.</summary>
+    private static long Ended(Outcome<ValueTuple> outcome)
+    {
+        outcome.GetValueOrThrow();
+        return outcome.Index;
+    }
+
     private Args1<T> One<T>() => new(_runtime.Codecs.Get<T>());
 
     private ShippedFunction Ship(Delegate fn, Type delegateType) => _runtime.Functions.Get(fn, delegateType, nameof(fn));
