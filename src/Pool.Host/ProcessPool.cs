@@ -17,11 +17,16 @@ namespace Pool;
 /// through <see cref="ProcessPoolOptions.Serializer"/>. Every call also takes async functions and functions
 /// that take a <see cref="CancellationToken"/> last (ProcessPool.Shapes.cs). Every method is safe to call
 /// from many threads.
-/// <see cref="Dispose"/> terminates the pool, as leaving Python's <c>with Pool() as p:</c> block does.
+/// <see cref="Dispose"/> terminates the pool, as leaving Python's <c>with Pool() as p:</c> block does. A pool that is
+/// dropped without <see cref="Dispose"/> is terminated when the garbage collector finalizes it, as CPython's pool is
+/// (a pending call keeps its pool alive until it ends).
 /// </summary>
 public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
 {
     private readonly PoolRuntime _runtime;
+
+    // Owns the workers: terminates them when no ProcessPool and no pending call refers to it any more.
+    private readonly PoolOwner _owner;
 
     /// <summary>Starts one worker per core and waits until they are ready. Python: <c>Pool()</c>.</summary>
     /// <exception cref="WorkerStartException">The workers could not be started; the message says what was tried.</exception>
@@ -46,7 +51,11 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
     {
     }
 
-    private ProcessPool(PoolRuntime runtime) => _runtime = runtime;
+    private ProcessPool(PoolRuntime runtime)
+    {
+        _runtime = runtime;
+        _owner = new PoolOwner(runtime);
+    }
 
     /// <summary>The number of workers the pool keeps running.</summary>
     public int WorkerCount => _runtime.WorkerCount;
@@ -204,6 +213,7 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
     /// <inheritdoc cref="Dispose"/>
     public async ValueTask DisposeAsync()
     {
+        _owner.Dispose();
         _runtime.Terminate();
         await _runtime.JoinAsync(CancellationToken.None).ConfigureAwait(false);
     }
@@ -276,7 +286,7 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
             return early.IsCanceled ? Task.FromCanceled<TResult[]>(cancellationToken) : Task.FromResult(Array.Empty<TResult>());
         }
 
-        var job = new MapJob<TArgs, TResult>(_runtime, function, args, _runtime.Codecs.Get<TResult>(), inputs, chunkSize!.Value) { TaskTimeout = timeout };
+        var job = new MapJob<TArgs, TResult>(_runtime, function, args, _runtime.Codecs.Get<TResult>(), inputs, chunkSize!.Value) { TaskTimeout = timeout, Owner = _owner };
         return Submit(job, job.Task, operation, cancellationToken);
     }
 
@@ -289,7 +299,7 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
             return early.ContinueWith(static _ => Array.Empty<Outcome<TResult>>(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
         }
 
-        var job = new MapOutcomesJob<TArgs, TResult>(_runtime, function, args, _runtime.Codecs.Get<TResult>(), inputs, chunkSize!.Value) { TaskTimeout = timeout };
+        var job = new MapOutcomesJob<TArgs, TResult>(_runtime, function, args, _runtime.Codecs.Get<TResult>(), inputs, chunkSize!.Value) { TaskTimeout = timeout, Owner = _owner };
         return Submit(job, job.Task, nameof(MapOutcomes), cancellationToken);
     }
 
@@ -303,7 +313,7 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
             throw new ArgumentOutOfRangeException(nameof(chunkSize), chunkSize, "chunkSize must be positive, or null for the default.");
         }
 
-        var job = new ImapJob<TArgs, TResult>(_runtime, function, args, _runtime.Codecs.Get<TResult>(), chunkSize, ordered) { TaskTimeout = timeout };
+        var job = new ImapJob<TArgs, TResult>(_runtime, function, args, _runtime.Codecs.Get<TResult>(), chunkSize, ordered) { TaskTimeout = timeout, Owner = _owner };
         _runtime.Submit(job, operation);
         job.Start(items, cancellationToken);
         return job;
@@ -323,7 +333,7 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
             return result;
         }
 
-        var job = new ApplyJob<TArgs, TResult>(_runtime, function, args, _runtime.Codecs.Get<TResult>(), arg, result) { TaskTimeout = timeout };
+        var job = new ApplyJob<TArgs, TResult>(_runtime, function, args, _runtime.Codecs.Get<TResult>(), arg, result) { TaskTimeout = timeout, Owner = _owner };
         _runtime.Submit(job, nameof(Apply));
         if (cancellationToken.CanBeCanceled)
         {

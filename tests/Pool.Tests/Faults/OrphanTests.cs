@@ -81,7 +81,7 @@ public partial class OrphanTests
     private static bool ProcessTreeIsAlive(int pid) => Pool.Internal.ProcessTree.IsAlive(pid);
 
     /// <summary>Waits for any process (not only a child) to exit, on the kernel's event: pidfd_open and poll.</summary>
-    private static bool WaitForExit(int pid, TimeSpan timeout)
+    internal static bool WaitForExit(int pid, TimeSpan timeout)
     {
         int fd = (int)Syscall(PidfdOpen, pid, 0);
         if (fd < 0)

@@ -26,6 +26,9 @@ internal abstract class Job(PoolRuntime runtime, ShippedFunction function)
     /// <summary>Reports this call's progress to <see cref="ProcessPoolOptions.Progress"/>; null when none is set.</summary>
     public ProgressReporter? Progress { get; set; }
 
+    /// <summary>The pool's owner: a pending call keeps its pool from being finalized (and its workers terminated).</summary>
+    public object? Owner { get; init; }
+
     /// <summary>How long each task may run; null for no limit.</summary>
     public TimeSpan? TaskTimeout { get; init; }
 
