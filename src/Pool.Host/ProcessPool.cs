@@ -28,6 +28,9 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
     // Owns the workers: terminates them when no ProcessPool and no pending call refers to it any more.
     private readonly PoolOwner _owner;
 
+    // The progress of the calls made through this instance (see WithProgress); null: the pool's option.
+    private readonly IProgress<PoolProgress>? _progress;
+
     /// <summary>Starts one worker per core and waits until they are ready. Python: <c>Pool()</c>.</summary>
     /// <exception cref="WorkerStartException">The workers could not be started; the message says what was tried.</exception>
     public ProcessPool()
@@ -56,6 +59,24 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
         _runtime = runtime;
         _owner = new PoolOwner(runtime);
     }
+
+    private ProcessPool(ProcessPool pool, IProgress<PoolProgress> progress)
+    {
+        _runtime = pool._runtime;
+        _owner = pool._owner;
+        _progress = progress;
+    }
+
+    /// <summary>
+    /// The same pool, whose calls report their progress to <paramref name="progress"/>: each call gets its own reports
+    /// (<see cref="PoolProgress.CallId"/>), with <see cref="PoolProgress.Total"/> when the input's count is known
+    /// without enumerating it (an array or a collection, for <c>Imap</c> too), at most once per
+    /// <see cref="ProcessPoolOptions.ProgressInterval"/>, and the final report is delivered before the call returns (or
+    /// before its enumeration ends). Python: <c>tqdm(pool.imap(f, xs), total=len(xs))</c>. The returned object is a view:
+    /// closing, terminating or disposing it acts on the pool itself. Reports go on the thread pool, one at a time.
+    /// </summary>
+    /// <example><code>int[] squares = pool.WithProgress(new Progress&lt;PoolProgress&gt;(p =&gt; Console.WriteLine($"{p.Done} out of {p.Total}"))).Map(Square, xs);</code></example>
+    public ProcessPool WithProgress(IProgress<PoolProgress> progress) => new(this, progress ?? throw new ArgumentNullException(nameof(progress)));
 
     /// <summary>The number of workers the pool keeps running.</summary>
     public int WorkerCount => _runtime.WorkerCount;
@@ -230,16 +251,7 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
         items is T[] array && array.GetType() == typeof(T[]) ? array : (items ?? throw new ArgumentNullException(name)).ToArray();
 
     /// <summary>The items as an async sequence, read lazily; a null sequence is refused here, at the call.</summary>
-    private static IAsyncEnumerable<T> Lazy<T>(IEnumerable<T> items) =>
-        LazyCore(items ?? throw new ArgumentNullException(nameof(items)));
-
-    private static async IAsyncEnumerable<T> LazyCore<T>(IEnumerable<T> items)
-    {
-        foreach (T item in items)
-        {
-            yield return item;
-        }
-    }
+    private static LazySequence<T> Lazy<T>(IEnumerable<T> items) => new(items ?? throw new ArgumentNullException(nameof(items)));
 
     /// <summary>What a function that returns nothing yields from Imap: the input index of the task that ended, or its exception.</summary>
     private static long Ended(Outcome<ValueTuple> outcome)
@@ -313,8 +325,13 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
             throw new ArgumentOutOfRangeException(nameof(chunkSize), chunkSize, "chunkSize must be positive, or null for the default.");
         }
 
-        var job = new ImapJob<TArgs, TResult>(_runtime, function, args, _runtime.Codecs.Get<TResult>(), chunkSize, ordered) { TaskTimeout = timeout, Owner = _owner };
-        _runtime.Submit(job, operation);
+        var job = new ImapJob<TArgs, TResult>(_runtime, function, args, _runtime.Codecs.Get<TResult>(), chunkSize, ordered)
+        {
+            TaskTimeout = timeout,
+            Owner = _owner,
+            KnownCount = items is LazySequence<TArgs> { Count: { } count } ? count : null,
+        };
+        _runtime.Submit(job, operation, _progress);
         job.Start(items, cancellationToken);
         return job;
     }
@@ -334,7 +351,7 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
         }
 
         var job = new ApplyJob<TArgs, TResult>(_runtime, function, args, _runtime.Codecs.Get<TResult>(), arg, result) { TaskTimeout = timeout, Owner = _owner };
-        _runtime.Submit(job, nameof(Apply));
+        _runtime.Submit(job, nameof(Apply), _progress);
         if (cancellationToken.CanBeCanceled)
         {
             CancellationTokenRegistration registration = cancellationToken.Register(
@@ -359,7 +376,7 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
 
     private Task<TOut> Submit<TOut>(Job job, Task<TOut> completion, string operation, CancellationToken cancellationToken)
     {
-        _runtime.Submit(job, operation);
+        _runtime.Submit(job, operation, _progress);
         if (cancellationToken.CanBeCanceled)
         {
             CancellationTokenRegistration registration = cancellationToken.Register(

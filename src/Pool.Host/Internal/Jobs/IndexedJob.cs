@@ -77,7 +77,11 @@ internal abstract class IndexedJob<TArgs, TResult>(
             return;
         }
 
-        Drained();
+        Drained(Complete);
+    }
+
+    private void Complete()
+    {
         if (!IsStopped)
         {
             OnCompleted(_results, Volatile.Read(ref _errors));
