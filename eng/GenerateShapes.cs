@@ -95,11 +95,11 @@ foreach (Shape shape in shapes)
 foreach (Shape shape in voids)
 {
     code.Append($"    // ---- {shape.Delegate("T...")} ----\n\n");
-    OneVoid(code, shape);
-    ZeroVoid(code, shape);
+    One(code, shape);
+    Zero(code, shape);
     for (int n = 2; n <= 4; n++)
     {
-        ManyVoid(code, shape, n);
+        Many(code, shape, n);
     }
 }
 
@@ -117,59 +117,76 @@ static void One(StringBuilder code, Shape shape)
     string f = "Func{T, TResult}";
     string rest = "int?, TimeSpan?, CancellationToken";
     string ship = $"Ship(fn, typeof({d}))";
+    // A function that returns nothing: no TResult; Map returns nothing, Imap yields indices (see VoidText).
+    string g = shape.Void ? "T" : "T, TResult";
+    string r = shape.Void ? "ValueTuple" : "TResult";
+    string ordered = shape.Void ? "long" : "TResult";
+    string unordered = shape.Void ? "long" : "(long Index, TResult Result)";
+    string orderedOut = shape.Void ? "Ended(outcome)" : "outcome.GetValueOrThrow()";
+    string unorderedOut = shape.Void ? "Ended(outcome)" : "(outcome.Index, outcome.GetValueOrThrow())";
 
     Method(code, shape, $"Map{{T, TResult}}({f}, IEnumerable{{T}}, {rest})", "<c>Pool.map</c>",
-        $"public TResult[] Map<T, TResult>({d} fn, {s}) =>",
+        $"public {(shape.Void ? "void" : "TResult[]")} Map<{g}>({d} fn, {s}) =>",
         "Block(MapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));");
     Method(code, shape, $"MapAsync{{T, TResult}}({f}, IEnumerable{{T}}, {rest})", "<c>Pool.map_async</c>",
-        $"public Task<TResult[]> MapAsync<T, TResult>({d} fn, {s}) =>",
-        $"MapCore<T, TResult>({ship}, One<T>(), Materialize(items), chunkSize, nameof(Map), taskTimeout, cancellationToken);");
-    Method(code, shape, $"MapOutcomes{{T, TResult}}({f}, IEnumerable{{T}}, {rest})", null,
-        $"public Outcome<TResult>[] MapOutcomes<T, TResult>({d} fn, {s}) =>",
-        "Block(MapOutcomesAsync(fn, items, chunkSize, taskTimeout, cancellationToken));");
-    Method(code, shape, $"MapOutcomesAsync{{T, TResult}}({f}, IEnumerable{{T}}, {rest})", null,
-        $"public Task<Outcome<TResult>[]> MapOutcomesAsync<T, TResult>({d} fn, {s}) =>",
-        $"MapOutcomesCore<T, TResult>({ship}, One<T>(), Materialize(items), chunkSize, taskTimeout, cancellationToken);");
+        $"public {(shape.Void ? "Task" : "Task<TResult[]>")} MapAsync<{g}>({d} fn, {s}) =>",
+        $"MapCore<T, {r}>({ship}, One<T>(), Materialize(items), chunkSize, nameof(Map), taskTimeout, cancellationToken);");
+    if (!shape.Void)
+    {
+        Method(code, shape, $"MapOutcomes{{T, TResult}}({f}, IEnumerable{{T}}, {rest})", null,
+            $"public Outcome<TResult>[] MapOutcomes<T, TResult>({d} fn, {s}) =>",
+            "Block(MapOutcomesAsync(fn, items, chunkSize, taskTimeout, cancellationToken));");
+        Method(code, shape, $"MapOutcomesAsync{{T, TResult}}({f}, IEnumerable{{T}}, {rest})", null,
+            $"public Task<Outcome<TResult>[]> MapOutcomesAsync<T, TResult>({d} fn, {s}) =>",
+            $"MapOutcomesCore<T, TResult>({ship}, One<T>(), Materialize(items), chunkSize, taskTimeout, cancellationToken);");
+    }
+
     Method(code, shape, $"Imap{{T, TResult}}({f}, IEnumerable{{T}}, {rest})", "<c>Pool.imap</c>",
-        $"public IEnumerable<TResult> Imap<T, TResult>({d} fn, {s}) =>",
+        $"public IEnumerable<{ordered}> Imap<{g}>({d} fn, {s}) =>",
         "ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);");
     Method(code, shape, $"ImapAsync{{T, TResult}}({f}, IEnumerable{{T}}, {rest})", "<c>Pool.imap</c>",
-        $"public IAsyncEnumerable<TResult> ImapAsync<T, TResult>({d} fn, {s}) =>",
+        $"public IAsyncEnumerable<{ordered}> ImapAsync<{g}>({d} fn, {s}) =>",
         "ImapAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken);");
     Method(code, shape, $"ImapAsync{{T, TResult}}({f}, IAsyncEnumerable{{T}}, {rest})", "<c>Pool.imap</c>",
-        $"public IAsyncEnumerable<TResult> ImapAsync<T, TResult>({d} fn, {sa}) =>",
-        $"ImapCore<T, TResult>({ship}, One<T>(), items, chunkSize, ordered: true, nameof(Imap), taskTimeout, cancellationToken).Results(static outcome => outcome.GetValueOrThrow());");
+        $"public IAsyncEnumerable<{ordered}> ImapAsync<{g}>({d} fn, {sa}) =>",
+        $"ImapCore<T, {r}>({ship}, One<T>(), items, chunkSize, ordered: true, nameof(Imap), taskTimeout, cancellationToken).Results(static outcome => {orderedOut});");
     Method(code, shape, $"ImapUnordered{{T, TResult}}({f}, IEnumerable{{T}}, {rest})", "<c>Pool.imap_unordered</c>",
-        $"public IEnumerable<(long Index, TResult Result)> ImapUnordered<T, TResult>({d} fn, {s}) =>",
+        $"public IEnumerable<{unordered}> ImapUnordered<{g}>({d} fn, {s}) =>",
         "ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);");
     Method(code, shape, $"ImapUnorderedAsync{{T, TResult}}({f}, IEnumerable{{T}}, {rest})", "<c>Pool.imap_unordered</c>",
-        $"public IAsyncEnumerable<(long Index, TResult Result)> ImapUnorderedAsync<T, TResult>({d} fn, {s}) =>",
+        $"public IAsyncEnumerable<{unordered}> ImapUnorderedAsync<{g}>({d} fn, {s}) =>",
         "ImapUnorderedAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken);");
     Method(code, shape, $"ImapUnorderedAsync{{T, TResult}}({f}, IAsyncEnumerable{{T}}, {rest})", "<c>Pool.imap_unordered</c>",
-        $"public IAsyncEnumerable<(long Index, TResult Result)> ImapUnorderedAsync<T, TResult>({d} fn, {sa}) =>",
-        $"ImapCore<T, TResult>({ship}, One<T>(), items, chunkSize, ordered: false, nameof(ImapUnordered), taskTimeout, cancellationToken).Results(static outcome => (outcome.Index, outcome.GetValueOrThrow()));");
-    Method(code, shape, $"ImapOutcomes{{T, TResult}}({f}, IEnumerable{{T}}, {rest})", null,
-        $"public IEnumerable<Outcome<TResult>> ImapOutcomes<T, TResult>({d} fn, {s}) =>",
-        "ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);");
-    Method(code, shape, $"ImapOutcomesAsync{{T, TResult}}({f}, IAsyncEnumerable{{T}}, {rest})", null,
-        $"public IAsyncEnumerable<Outcome<TResult>> ImapOutcomesAsync<T, TResult>({d} fn, {sa}) =>",
-        $"ImapCore<T, TResult>({ship}, One<T>(), items, chunkSize, ordered: true, \"ImapOutcomes\", taskTimeout, cancellationToken).Results(static outcome => outcome);");
+        $"public IAsyncEnumerable<{unordered}> ImapUnorderedAsync<{g}>({d} fn, {sa}) =>",
+        $"ImapCore<T, {r}>({ship}, One<T>(), items, chunkSize, ordered: false, nameof(ImapUnordered), taskTimeout, cancellationToken).Results(static outcome => {unorderedOut});");
+    if (!shape.Void)
+    {
+        Method(code, shape, $"ImapOutcomes{{T, TResult}}({f}, IEnumerable{{T}}, {rest})", null,
+            $"public IEnumerable<Outcome<TResult>> ImapOutcomes<T, TResult>({d} fn, {s}) =>",
+            "ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);");
+        Method(code, shape, $"ImapOutcomesAsync{{T, TResult}}({f}, IAsyncEnumerable{{T}}, {rest})", null,
+            $"public IAsyncEnumerable<Outcome<TResult>> ImapOutcomesAsync<T, TResult>({d} fn, {sa}) =>",
+            $"ImapCore<T, TResult>({ship}, One<T>(), items, chunkSize, ordered: true, \"ImapOutcomes\", taskTimeout, cancellationToken).Results(static outcome => outcome);");
+    }
+
     Method(code, shape, $"Apply{{T, TResult}}({f}, T, TimeSpan?, CancellationToken)", "<c>Pool.apply</c>",
-        $"public TResult Apply<T, TResult>({d} fn, T arg, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>",
+        $"public {(shape.Void ? "void" : "TResult")} Apply<{g}>({d} fn, T arg, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>",
         "ApplyAsync(fn, arg, null, null, taskTimeout, cancellationToken).Get();");
     Method(code, shape, $"ApplyAsync{{T, TResult}}({f}, T, Action{{TResult}}?, Action{{Exception}}?, TimeSpan?, CancellationToken)", "<c>Pool.apply_async</c>",
-        $"public AsyncResult<TResult> ApplyAsync<T, TResult>({d} fn, T arg, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>",
+        $"public AsyncResult<{r}> ApplyAsync<{g}>({d} fn, T arg, Action<{r}>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>",
         $"ApplyCore({ship}, One<T>(), arg, callback, errorCallback, taskTimeout, cancellationToken);");
 }
 
 static void Zero(StringBuilder code, Shape shape)
 {
     string d = shape.Delegate(null);
+    string g = shape.Void ? string.Empty : "<TResult>";
+    string r = shape.Void ? "ValueTuple" : "TResult";
     Method(code, shape, "Apply{TResult}(Func{TResult}, TimeSpan?, CancellationToken)", "<c>Pool.apply</c>",
-        $"public TResult Apply<TResult>({d} fn, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>",
+        $"public {(shape.Void ? "void" : "TResult")} Apply{g}({d} fn, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>",
         "ApplyAsync(fn, null, null, taskTimeout, cancellationToken).Get();");
     Method(code, shape, "ApplyAsync{TResult}(Func{TResult}, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)", "<c>Pool.apply_async</c>",
-        $"public AsyncResult<TResult> ApplyAsync<TResult>({d} fn, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>",
+        $"public AsyncResult<{r}> ApplyAsync{g}({d} fn, Action<{r}>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>",
         $"ApplyCore(Ship(fn, typeof({d})), new Args0(), default(ValueTuple), callback, errorCallback, taskTimeout, cancellationToken);");
 }
 
@@ -191,115 +208,28 @@ static void Many(StringBuilder code, Shape shape, int n)
     string[] args = [.. Enumerable.Range(1, n).Select(i => $"arg{i}")];
     string argParameters = string.Join(", ", args.Select((a, i) => $"T{i + 1} {a}"));
     string argNames = string.Join(", ", args);
+    string g = shape.Void ? ts : $"{ts}, TResult";
+    string r = shape.Void ? "ValueTuple" : "TResult";
+    string array = shape.Void ? "void" : "TResult[]";
+    string task = shape.Void ? "Task" : "Task<TResult[]>";
 
     Method(code, shape, $"StarMap{{{ts}, TResult}}({f}, IEnumerable{{{tupleCref}}}, {rest})", "<c>Pool.starmap</c>",
-        $"public TResult[] StarMap<{ts}, TResult>({d} fn, IEnumerable<{tuple}> items, {tail}) =>",
+        $"public {array} StarMap<{g}>({d} fn, IEnumerable<{tuple}> items, {tail}) =>",
         "Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));");
     Method(code, shape, $"StarMapAsync{{{ts}, TResult}}({f}, IEnumerable{{{tupleCref}}}, {rest})", "<c>Pool.starmap_async</c>",
-        $"public Task<TResult[]> StarMapAsync<{ts}, TResult>({d} fn, IEnumerable<{tuple}> items, {tail}) =>",
-        $"MapCore<{tuple}, TResult>({ship}, Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);");
+        $"public {task} StarMapAsync<{g}>({d} fn, IEnumerable<{tuple}> items, {tail}) =>",
+        $"MapCore<{tuple}, {r}>({ship}, Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);");
     Method(code, shape, $"Map{{{ts}, TResult}}({f}, {sequenceCrefs}, {rest})", "pathos's <c>map(f, xs, ys)</c>",
-        $"public TResult[] Map<{ts}, TResult>({d} fn, {sequenceParameters}, {tail}) =>",
+        $"public {array} Map<{g}>({d} fn, {sequenceParameters}, {tail}) =>",
         $"Block(MapAsync(fn, {sequenceNames}, chunkSize, taskTimeout, cancellationToken));");
     Method(code, shape, $"MapAsync{{{ts}, TResult}}({f}, {sequenceCrefs}, {rest})", "pathos's <c>amap(f, xs, ys)</c>",
-        $"public Task<TResult[]> MapAsync<{ts}, TResult>({d} fn, {sequenceParameters}, {tail}) =>",
-        $"MapCore<{tuple}, TResult>({ship}, Zip({sequenceNames}), chunkSize, nameof(Map), taskTimeout, cancellationToken);");
+        $"public {task} MapAsync<{g}>({d} fn, {sequenceParameters}, {tail}) =>",
+        $"MapCore<{tuple}, {r}>({ship}, Zip({sequenceNames}), chunkSize, nameof(Map), taskTimeout, cancellationToken);");
     Method(code, shape, $"Apply{{{ts}, TResult}}({f}, {ts}, TimeSpan?, CancellationToken)", "<c>Pool.apply(f, args)</c>",
-        $"public TResult Apply<{ts}, TResult>({d} fn, {argParameters}, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>",
+        $"public {(shape.Void ? "void" : "TResult")} Apply<{g}>({d} fn, {argParameters}, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>",
         $"ApplyAsync(fn, {argNames}, null, null, taskTimeout, cancellationToken).Get();");
     Method(code, shape, $"ApplyAsync{{{ts}, TResult}}({f}, {ts}, Action{{TResult}}?, Action{{Exception}}?, TimeSpan?, CancellationToken)", "<c>Pool.apply_async(f, args)</c>",
-        $"public AsyncResult<TResult> ApplyAsync<{ts}, TResult>({d} fn, {argParameters}, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>",
-        $"ApplyCore({ship}, ({argNames}), callback, errorCallback, taskTimeout, cancellationToken);");
-}
-
-static void OneVoid(StringBuilder code, Shape shape)
-{
-    string d = shape.Delegate("T");
-    string s = "IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default";
-    string sa = "IAsyncEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default";
-    string f = "Func{T, TResult}";
-    string rest = "int?, TimeSpan?, CancellationToken";
-    string ship = $"Ship(fn, typeof({d}))";
-
-    Method(code, shape, $"Map{{T, TResult}}({f}, IEnumerable{{T}}, {rest})", "<c>Pool.map</c>",
-        $"public void Map<T>({d} fn, {s}) =>",
-        "Block(MapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));");
-    Method(code, shape, $"MapAsync{{T, TResult}}({f}, IEnumerable{{T}}, {rest})", "<c>Pool.map_async</c>",
-        $"public Task MapAsync<T>({d} fn, {s}) =>",
-        $"MapCore<T, ValueTuple>({ship}, One<T>(), Materialize(items), chunkSize, nameof(Map), taskTimeout, cancellationToken);");
-    Method(code, shape, $"Imap{{T, TResult}}({f}, IEnumerable{{T}}, {rest})", "<c>Pool.imap</c>",
-        $"public IEnumerable<long> Imap<T>({d} fn, {s}) =>",
-        "ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);");
-    Method(code, shape, $"ImapAsync{{T, TResult}}({f}, IEnumerable{{T}}, {rest})", "<c>Pool.imap</c>",
-        $"public IAsyncEnumerable<long> ImapAsync<T>({d} fn, {s}) =>",
-        "ImapAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken);");
-    Method(code, shape, $"ImapAsync{{T, TResult}}({f}, IAsyncEnumerable{{T}}, {rest})", "<c>Pool.imap</c>",
-        $"public IAsyncEnumerable<long> ImapAsync<T>({d} fn, {sa}) =>",
-        $"ImapCore<T, ValueTuple>({ship}, One<T>(), items, chunkSize, ordered: true, nameof(Imap), taskTimeout, cancellationToken).Results(static outcome => Ended(outcome));");
-    Method(code, shape, $"ImapUnordered{{T, TResult}}({f}, IEnumerable{{T}}, {rest})", "<c>Pool.imap_unordered</c>",
-        $"public IEnumerable<long> ImapUnordered<T>({d} fn, {s}) =>",
-        "ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);");
-    Method(code, shape, $"ImapUnorderedAsync{{T, TResult}}({f}, IEnumerable{{T}}, {rest})", "<c>Pool.imap_unordered</c>",
-        $"public IAsyncEnumerable<long> ImapUnorderedAsync<T>({d} fn, {s}) =>",
-        "ImapUnorderedAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken);");
-    Method(code, shape, $"ImapUnorderedAsync{{T, TResult}}({f}, IAsyncEnumerable{{T}}, {rest})", "<c>Pool.imap_unordered</c>",
-        $"public IAsyncEnumerable<long> ImapUnorderedAsync<T>({d} fn, {sa}) =>",
-        $"ImapCore<T, ValueTuple>({ship}, One<T>(), items, chunkSize, ordered: false, nameof(ImapUnordered), taskTimeout, cancellationToken).Results(static outcome => Ended(outcome));");
-    Method(code, shape, $"Apply{{T, TResult}}({f}, T, TimeSpan?, CancellationToken)", "<c>Pool.apply</c>",
-        $"public void Apply<T>({d} fn, T arg, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>",
-        "ApplyAsync(fn, arg, null, null, taskTimeout, cancellationToken).Get();");
-    Method(code, shape, $"ApplyAsync{{T, TResult}}({f}, T, Action{{TResult}}?, Action{{Exception}}?, TimeSpan?, CancellationToken)", "<c>Pool.apply_async</c>",
-        $"public AsyncResult<ValueTuple> ApplyAsync<T>({d} fn, T arg, Action<ValueTuple>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>",
-        $"ApplyCore({ship}, One<T>(), arg, callback, errorCallback, taskTimeout, cancellationToken);");
-}
-
-static void ZeroVoid(StringBuilder code, Shape shape)
-{
-    string d = shape.Delegate(null);
-    Method(code, shape, "Apply{TResult}(Func{TResult}, TimeSpan?, CancellationToken)", "<c>Pool.apply</c>",
-        $"public void Apply({d} fn, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>",
-        "ApplyAsync(fn, null, null, taskTimeout, cancellationToken).Get();");
-    Method(code, shape, "ApplyAsync{TResult}(Func{TResult}, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)", "<c>Pool.apply_async</c>",
-        $"public AsyncResult<ValueTuple> ApplyAsync({d} fn, Action<ValueTuple>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>",
-        $"ApplyCore(Ship(fn, typeof({d})), new Args0(), default(ValueTuple), callback, errorCallback, taskTimeout, cancellationToken);");
-}
-
-static void ManyVoid(StringBuilder code, Shape shape, int n)
-{
-    string[] t = [.. Enumerable.Range(1, n).Select(i => $"T{i}")];
-    string ts = string.Join(", ", t);
-    string d = shape.Delegate(ts);
-    string f = $"Func{{{ts}, TResult}}";
-    string tuple = $"({ts})";
-    string tupleCref = $"ValueTuple{{{ts}}}";
-    string rest = "int?, TimeSpan?, CancellationToken";
-    string tail = "int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default";
-    string ship = $"Ship(fn, typeof({d})), Args<{ts}>()";
-    string[] sequences = [.. new[] { "xs", "ys", "zs", "ws" }.Take(n)];
-    string sequenceParameters = string.Join(", ", sequences.Select((name, i) => $"IEnumerable<T{i + 1}> {name}"));
-    string sequenceCrefs = string.Join(", ", t.Select(x => $"IEnumerable{{{x}}}"));
-    string sequenceNames = string.Join(", ", sequences);
-    string[] args = [.. Enumerable.Range(1, n).Select(i => $"arg{i}")];
-    string argParameters = string.Join(", ", args.Select((a, i) => $"T{i + 1} {a}"));
-    string argNames = string.Join(", ", args);
-
-    Method(code, shape, $"StarMap{{{ts}, TResult}}({f}, IEnumerable{{{tupleCref}}}, {rest})", "<c>Pool.starmap</c>",
-        $"public void StarMap<{ts}>({d} fn, IEnumerable<{tuple}> items, {tail}) =>",
-        "Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));");
-    Method(code, shape, $"StarMapAsync{{{ts}, TResult}}({f}, IEnumerable{{{tupleCref}}}, {rest})", "<c>Pool.starmap_async</c>",
-        $"public Task StarMapAsync<{ts}>({d} fn, IEnumerable<{tuple}> items, {tail}) =>",
-        $"MapCore<{tuple}, ValueTuple>({ship}, Materialize(items), chunkSize, nameof(StarMap), taskTimeout, cancellationToken);");
-    Method(code, shape, $"Map{{{ts}, TResult}}({f}, {sequenceCrefs}, {rest})", "pathos's <c>map(f, xs, ys)</c>",
-        $"public void Map<{ts}>({d} fn, {sequenceParameters}, {tail}) =>",
-        $"Block(MapAsync(fn, {sequenceNames}, chunkSize, taskTimeout, cancellationToken));");
-    Method(code, shape, $"MapAsync{{{ts}, TResult}}({f}, {sequenceCrefs}, {rest})", "pathos's <c>amap(f, xs, ys)</c>",
-        $"public Task MapAsync<{ts}>({d} fn, {sequenceParameters}, {tail}) =>",
-        $"MapCore<{tuple}, ValueTuple>({ship}, Zip({sequenceNames}), chunkSize, nameof(Map), taskTimeout, cancellationToken);");
-    Method(code, shape, $"Apply{{{ts}, TResult}}({f}, {ts}, TimeSpan?, CancellationToken)", "<c>Pool.apply(f, args)</c>",
-        $"public void Apply<{ts}>({d} fn, {argParameters}, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>",
-        $"ApplyAsync(fn, {argNames}, null, null, taskTimeout, cancellationToken).Get();");
-    Method(code, shape, $"ApplyAsync{{{ts}, TResult}}({f}, {ts}, Action{{TResult}}?, Action{{Exception}}?, TimeSpan?, CancellationToken)", "<c>Pool.apply_async(f, args)</c>",
-        $"public AsyncResult<ValueTuple> ApplyAsync<{ts}>({d} fn, {argParameters}, Action<ValueTuple>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>",
+        $"public AsyncResult<{r}> ApplyAsync<{g}>({d} fn, {argParameters}, Action<{r}>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>",
         $"ApplyCore({ship}, ({argNames}), callback, errorCallback, taskTimeout, cancellationToken);");
 }
 

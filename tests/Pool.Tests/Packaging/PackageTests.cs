@@ -11,7 +11,8 @@ namespace Pool.Tests.Packaging;
 [Trait("Category", "Package")]
 public class PackageTests
 {
-    private static readonly TimeSpan StepTimeout = TimeSpan.FromMinutes(3);
+    // A Release pack took more than 3 minutes in 4 of 8 full runs while other builds and test runs shared the 2 cores.
+    private static readonly TimeSpan StepTimeout = TimeSpan.FromMinutes(8);
 
     private const string Program = """
         using Pool;
@@ -24,7 +25,7 @@ public class PackageTests
         Console.WriteLine($"host {Environment.ProcessId} worker {worker}");
         """;
 
-    [Fact(Timeout = 600_000)]
+    [Fact(Timeout = 1_800_000)]
     public async Task The_packed_package_runs_a_lambda_in_a_worker_under_dotnet_run_and_when_published()
     {
         string id = Guid.NewGuid().ToString("N")[..12];
