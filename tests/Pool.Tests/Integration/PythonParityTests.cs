@@ -316,6 +316,16 @@ public class PythonParityTests(ParityPoolFixture fixture) : IClassFixture<Parity
     }
 
     [Fact(Timeout = 30_000)]
+    public async Task A_result_the_worker_encodes_but_cannot_read_back_fails_saying_it_could_not_be_decoded()
+    {
+        await Task.Yield();
+        AsyncResult<Trap> result = Pool.ApplyAsync(ParityFunctions.MakeTrap, "throw-decode");
+        result.Invoking(r => r.Get(Short)).Should().Throw<InvalidOperationException>()
+            .WithMessage("*encoded but could not decode*cannot decode this trap*")
+            .Which.Message.Should().NotContain("could not encode");
+    }
+
+    [Fact(Timeout = 30_000)]
     public async Task A_result_that_refers_to_itself_fails_its_task_and_the_others_arrive()
     {
         Outcome<Node>[] outcomes = await Pool.MapOutcomesAsync(ParityFunctions.MakeNode, new[] { false, true, false }, chunkSize: 3).WaitAsync(Short);
