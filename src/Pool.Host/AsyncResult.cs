@@ -107,18 +107,21 @@ public sealed class AsyncResult<T>
             preferLocal: false);
     }
 
-    internal void SetError(Exception error)
+    /// <summary>Fails the result: <paramref name="stopped"/> when the call was stopped (cancelled, terminated), so that
+    /// an <see cref="OperationCanceledException"/> cancels it; an exception the function threw (even an
+    /// <see cref="OperationCanceledException"/> of its own) faults it.</summary>
+    internal void SetError(Exception error, bool stopped)
     {
         if (_errorCallback is null)
         {
-            Complete(error);
+            Complete(error, stopped);
             return;
         }
 
         ThreadPool.UnsafeQueueUserWorkItem(
             static state =>
             {
-                (AsyncResult<T> result, Exception error) = state;
+                (AsyncResult<T> result, Exception error, bool stopped) = state;
                 try
                 {
                     result._errorCallback!(error);
@@ -130,15 +133,15 @@ public sealed class AsyncResult<T>
                     return;
                 }
 
-                result.Complete(error);
+                result.Complete(error, stopped);
             },
-            (this, error),
+            (this, error, stopped),
             preferLocal: false);
     }
 
-    private void Complete(Exception error)
+    private void Complete(Exception error, bool stopped)
     {
-        if (error is OperationCanceledException canceled)
+        if (stopped && error is OperationCanceledException canceled)
         {
             _completion.TrySetCanceled(canceled.CancellationToken);
         }

@@ -13,32 +13,37 @@ public abstract class ProcessPoolException : Exception
 }
 
 /// <summary>
-/// The function threw in a worker. Exceptions cross the process boundary as data, so this carries the
-/// remote exception's type name, message and stack text, and its inner exceptions as
-/// <see cref="RemoteException"/>s. <see cref="Is{TException}"/> tests the original type. Python's pools
-/// re-raise the original exception with the remote traceback attached; like
-/// <see cref="System.Reflection.TargetInvocationException"/>, this wraps it instead, so that one type
-/// catches every failure of user code.
+/// The function threw in a worker, and the host could not rebuild the exception as its own type (most task
+/// exceptions arrive as their own type: see the README's exception table). Exceptions cross the process boundary
+/// as data, so this carries the remote exception's type name, message and stack text, and its inner exceptions as
+/// <see cref="RemoteException"/>s; <see cref="Exception.Message"/> ends with why it was not rebuilt (the type does
+/// not load in the host, is not public, has no constructor the host can call with what travelled, or its rebuilt
+/// message differs). <see cref="Is{TException}"/> tests the original type. Python's pools re-raise the original
+/// exception; so does this pool wherever it can.
 /// </summary>
 public sealed class RemoteException : ProcessPoolException
 {
     private readonly IReadOnlyList<RemoteException> _inner;
 
-    internal RemoteException(RemoteError error, long taskIndex)
-        : this(error, taskIndex, Children(error, taskIndex))
+    internal RemoteException(RemoteError error, long taskIndex, string? notRebuiltBecause = null)
+        : this(error, taskIndex, Children(error, taskIndex), notRebuiltBecause)
     {
     }
 
-    private RemoteException(RemoteError error, long taskIndex, IReadOnlyList<RemoteException> inner)
-        : base($"{error.TypeName}: {error.Message}", inner.Count > 0 ? inner[0] : null)
+    private RemoteException(RemoteError error, long taskIndex, IReadOnlyList<RemoteException> inner, string? notRebuiltBecause)
+        : base($"{error.TypeName}: {error.Message}{(notRebuiltBecause is null ? string.Empty : $" (not rebuilt as {error.TypeName}: {notRebuiltBecause})")}", inner.Count > 0 ? inner[0] : null)
     {
         RemoteType = error.TypeName;
         RemoteAssembly = error.AssemblyName;
         RemoteMessage = error.Message;
         RemoteStackTrace = error.StackTrace;
         TaskIndex = taskIndex;
+        NotRebuiltBecause = notRebuiltBecause;
         _inner = inner;
     }
+
+    /// <summary>Why the exception did not arrive as its own type; null for an error the pool reports as a <see cref="RemoteException"/> itself (an initializer's).</summary>
+    public string? NotRebuiltBecause { get; }
 
     /// <summary>Full name of the exception's type in the worker, e.g. <c>System.ArgumentException</c>.</summary>
     public string RemoteType { get; }
@@ -90,7 +95,7 @@ public sealed class RemoteException : ProcessPoolException
     }
 
     private static RemoteException[] Children(RemoteError error, long taskIndex) =>
-        [.. error.InnerErrors.Select(inner => new RemoteException(inner, taskIndex))];
+        [.. error.InnerErrors.Select(inner => new RemoteException(inner, taskIndex, null))];
 }
 
 /// <summary>

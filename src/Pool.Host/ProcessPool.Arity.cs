@@ -13,7 +13,7 @@ public sealed partial class ProcessPool
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="fn"/> or the first item cannot be shipped.</exception>
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
-    /// <exception cref="RemoteException">A task threw.</exception>
+    /// <exception cref="Exception">A task threw: its own exception, rebuilt as its own type with the worker's stack attached, or a <see cref="RemoteException"/> when the host cannot rebuild it (a breaking change: every task exception used to arrive as a <see cref="RemoteException"/>).</exception>
     /// <exception cref="WorkerCrashedException">A task's worker died running it.</exception>
     public TResult[] StarMap<T1, T2, TResult>(Func<T1, T2, TResult> fn, IEnumerable<(T1, T2)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
@@ -29,7 +29,7 @@ public sealed partial class ProcessPool
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="fn"/> or the first items cannot be shipped.</exception>
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
-    /// <exception cref="RemoteException">A task threw.</exception>
+    /// <exception cref="Exception">A task threw: its own exception, rebuilt as its own type with the worker's stack attached, or a <see cref="RemoteException"/> when the host cannot rebuild it (a breaking change: every task exception used to arrive as a <see cref="RemoteException"/>).</exception>
     /// <exception cref="WorkerCrashedException">A task's worker died running it.</exception>
     public TResult[] Map<T1, T2, TResult>(Func<T1, T2, TResult> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(MapAsync(fn, xs, ys, chunkSize, taskTimeout, cancellationToken));
@@ -41,7 +41,7 @@ public sealed partial class ProcessPool
     /// <summary>Runs <paramref name="fn"/> with 2 arguments in a worker and returns its result. Python: <c>Pool.apply(f, args)</c>.</summary>
     /// <exception cref="ArgumentException"><paramref name="fn"/> or an argument cannot be shipped.</exception>
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
-    /// <exception cref="RemoteException">The function threw.</exception>
+    /// <exception cref="Exception">The function threw: its own exception, rebuilt as its own type with the worker's stack attached, or a <see cref="RemoteException"/> when the host cannot rebuild it (a breaking change: every task exception used to arrive as a <see cref="RemoteException"/>).</exception>
     /// <exception cref="WorkerCrashedException">The worker died running it.</exception>
     public TResult Apply<T1, T2, TResult>(Func<T1, T2, TResult> fn, T1 arg1, T2 arg2, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyAsync(fn, arg1, arg2, null, null, taskTimeout, cancellationToken).Get();
@@ -56,7 +56,7 @@ public sealed partial class ProcessPool
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="fn"/> or the first item cannot be shipped.</exception>
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
-    /// <exception cref="RemoteException">A task threw.</exception>
+    /// <exception cref="Exception">A task threw: its own exception, rebuilt as its own type with the worker's stack attached, or a <see cref="RemoteException"/> when the host cannot rebuild it (a breaking change: every task exception used to arrive as a <see cref="RemoteException"/>).</exception>
     /// <exception cref="WorkerCrashedException">A task's worker died running it.</exception>
     public TResult[] StarMap<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> fn, IEnumerable<(T1, T2, T3)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
@@ -72,7 +72,7 @@ public sealed partial class ProcessPool
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="fn"/> or the first items cannot be shipped.</exception>
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
-    /// <exception cref="RemoteException">A task threw.</exception>
+    /// <exception cref="Exception">A task threw: its own exception, rebuilt as its own type with the worker's stack attached, or a <see cref="RemoteException"/> when the host cannot rebuild it (a breaking change: every task exception used to arrive as a <see cref="RemoteException"/>).</exception>
     /// <exception cref="WorkerCrashedException">A task's worker died running it.</exception>
     public TResult[] Map<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(MapAsync(fn, xs, ys, zs, chunkSize, taskTimeout, cancellationToken));
@@ -84,7 +84,7 @@ public sealed partial class ProcessPool
     /// <summary>Runs <paramref name="fn"/> with 3 arguments in a worker and returns its result. Python: <c>Pool.apply(f, args)</c>.</summary>
     /// <exception cref="ArgumentException"><paramref name="fn"/> or an argument cannot be shipped.</exception>
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
-    /// <exception cref="RemoteException">The function threw.</exception>
+    /// <exception cref="Exception">The function threw: its own exception, rebuilt as its own type with the worker's stack attached, or a <see cref="RemoteException"/> when the host cannot rebuild it (a breaking change: every task exception used to arrive as a <see cref="RemoteException"/>).</exception>
     /// <exception cref="WorkerCrashedException">The worker died running it.</exception>
     public TResult Apply<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> fn, T1 arg1, T2 arg2, T3 arg3, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyAsync(fn, arg1, arg2, arg3, null, null, taskTimeout, cancellationToken).Get();
@@ -99,7 +99,7 @@ public sealed partial class ProcessPool
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="fn"/> or the first item cannot be shipped.</exception>
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
-    /// <exception cref="RemoteException">A task threw.</exception>
+    /// <exception cref="Exception">A task threw: its own exception, rebuilt as its own type with the worker's stack attached, or a <see cref="RemoteException"/> when the host cannot rebuild it (a breaking change: every task exception used to arrive as a <see cref="RemoteException"/>).</exception>
     /// <exception cref="WorkerCrashedException">A task's worker died running it.</exception>
     public TResult[] StarMap<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> fn, IEnumerable<(T1, T2, T3, T4)> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(StarMapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
@@ -115,7 +115,7 @@ public sealed partial class ProcessPool
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="fn"/> or the first items cannot be shipped.</exception>
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
-    /// <exception cref="RemoteException">A task threw.</exception>
+    /// <exception cref="Exception">A task threw: its own exception, rebuilt as its own type with the worker's stack attached, or a <see cref="RemoteException"/> when the host cannot rebuild it (a breaking change: every task exception used to arrive as a <see cref="RemoteException"/>).</exception>
     /// <exception cref="WorkerCrashedException">A task's worker died running it.</exception>
     public TResult[] Map<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> fn, IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, IEnumerable<T4> ws, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(MapAsync(fn, xs, ys, zs, ws, chunkSize, taskTimeout, cancellationToken));
@@ -127,7 +127,7 @@ public sealed partial class ProcessPool
     /// <summary>Runs <paramref name="fn"/> with 4 arguments in a worker and returns its result. Python: <c>Pool.apply(f, args)</c>.</summary>
     /// <exception cref="ArgumentException"><paramref name="fn"/> or an argument cannot be shipped.</exception>
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
-    /// <exception cref="RemoteException">The function threw.</exception>
+    /// <exception cref="Exception">The function threw: its own exception, rebuilt as its own type with the worker's stack attached, or a <see cref="RemoteException"/> when the host cannot rebuild it (a breaking change: every task exception used to arrive as a <see cref="RemoteException"/>).</exception>
     /// <exception cref="WorkerCrashedException">The worker died running it.</exception>
     public TResult Apply<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> fn, T1 arg1, T2 arg2, T3 arg3, T4 arg4, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyAsync(fn, arg1, arg2, arg3, arg4, null, null, taskTimeout, cancellationToken).Get();

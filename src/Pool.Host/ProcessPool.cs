@@ -17,11 +17,19 @@ namespace Pool;
 /// through <see cref="ProcessPoolOptions.Serializer"/>. Every call also takes async functions and functions
 /// that take a <see cref="CancellationToken"/> last (ProcessPool.Shapes.cs). Every method is safe to call
 /// from many threads.
-/// <see cref="Dispose"/> terminates the pool, as leaving Python's <c>with Pool() as p:</c> block does.
+/// <see cref="Dispose"/> terminates the pool, as leaving Python's <c>with Pool() as p:</c> block does. A pool that is
+/// dropped without <see cref="Dispose"/> is terminated when the garbage collector finalizes it, as CPython's pool is
+/// (a pending call keeps its pool alive until it ends).
 /// </summary>
 public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
 {
     private readonly PoolRuntime _runtime;
+
+    // Owns the workers: terminates them when no ProcessPool and no pending call refers to it any more.
+    private readonly PoolOwner _owner;
+
+    // The progress of the calls made through this instance (see WithProgress); null: the pool's option.
+    private readonly IProgress<PoolProgress>? _progress;
 
     /// <summary>Starts one worker per core and waits until they are ready. Python: <c>Pool()</c>.</summary>
     /// <exception cref="WorkerStartException">The workers could not be started; the message says what was tried.</exception>
@@ -46,7 +54,29 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
     {
     }
 
-    private ProcessPool(PoolRuntime runtime) => _runtime = runtime;
+    private ProcessPool(PoolRuntime runtime)
+    {
+        _runtime = runtime;
+        _owner = new PoolOwner(runtime);
+    }
+
+    private ProcessPool(ProcessPool pool, IProgress<PoolProgress> progress)
+    {
+        _runtime = pool._runtime;
+        _owner = pool._owner;
+        _progress = progress;
+    }
+
+    /// <summary>
+    /// The same pool, whose calls report their progress to <paramref name="progress"/>: each call gets its own reports
+    /// (<see cref="PoolProgress.CallId"/>), with <see cref="PoolProgress.Total"/> when the input's count is known
+    /// without enumerating it (an array or a collection, for <c>Imap</c> too), at most once per
+    /// <see cref="ProcessPoolOptions.ProgressInterval"/>, and the final report is delivered before the call returns (or
+    /// before its enumeration ends). Python: <c>tqdm(pool.imap(f, xs), total=len(xs))</c>. The returned object is a view:
+    /// closing, terminating or disposing it acts on the pool itself. Reports go on the thread pool, one at a time.
+    /// </summary>
+    /// <example><code>int[] squares = pool.WithProgress(new Progress&lt;PoolProgress&gt;(p =&gt; Console.WriteLine($"{p.Done} out of {p.Total}"))).Map(Square, xs);</code></example>
+    public ProcessPool WithProgress(IProgress<PoolProgress> progress) => new(this, progress ?? throw new ArgumentNullException(nameof(progress)));
 
     /// <summary>The number of workers the pool keeps running.</summary>
     public int WorkerCount => _runtime.WorkerCount;
@@ -75,7 +105,7 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="fn"/> or the first item cannot be shipped.</exception>
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
-    /// <exception cref="RemoteException">A task threw.</exception>
+    /// <exception cref="Exception">A task threw: its own exception, rebuilt as its own type with the worker's stack attached, or a <see cref="RemoteException"/> when the host cannot rebuild it (a breaking change: every task exception used to arrive as a <see cref="RemoteException"/>).</exception>
     /// <exception cref="WorkerCrashedException">A task's worker died running it.</exception>
     public TResult[] Map<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         Block(MapAsync(fn, items, chunkSize, taskTimeout, cancellationToken));
@@ -111,7 +141,7 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
     /// <exception cref="ArgumentException"><paramref name="fn"/> cannot be shipped.</exception>
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
     public IEnumerable<TResult> Imap<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken).ToBlockingEnumerable(cancellationToken);
+        ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
 
     /// <inheritdoc cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     public IAsyncEnumerable<TResult> ImapAsync<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
@@ -129,7 +159,7 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
     /// <exception cref="ArgumentException"><paramref name="fn"/> cannot be shipped.</exception>
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
     public IEnumerable<(long Index, TResult Result)> ImapUnordered<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken).ToBlockingEnumerable(cancellationToken);
+        ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
 
     /// <inheritdoc cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     public IAsyncEnumerable<(long Index, TResult Result)> ImapUnorderedAsync<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
@@ -152,12 +182,12 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
 
     /// <inheritdoc cref="ImapOutcomesAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     public IEnumerable<Outcome<TResult>> ImapOutcomes<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken).ToBlockingEnumerable(cancellationToken);
+        ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
 
     /// <summary>Runs <paramref name="fn"/>(<paramref name="arg"/>) in a worker and returns its result. Python: <c>Pool.apply</c>.</summary>
     /// <exception cref="ArgumentException"><paramref name="fn"/> or <paramref name="arg"/> cannot be shipped.</exception>
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
-    /// <exception cref="RemoteException">The function threw.</exception>
+    /// <exception cref="Exception">The function threw: its own exception, rebuilt as its own type with the worker's stack attached, or a <see cref="RemoteException"/> when the host cannot rebuild it (a breaking change: every task exception used to arrive as a <see cref="RemoteException"/>).</exception>
     /// <exception cref="WorkerCrashedException">The worker died running it.</exception>
     public TResult Apply<T, TResult>(Func<T, TResult> fn, T arg, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
         ApplyAsync(fn, arg, null, null, taskTimeout, cancellationToken).Get();
@@ -204,6 +234,7 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
     /// <inheritdoc cref="Dispose"/>
     public async ValueTask DisposeAsync()
     {
+        _owner.Dispose();
         _runtime.Terminate();
         await _runtime.JoinAsync(CancellationToken.None).ConfigureAwait(false);
     }
@@ -219,12 +250,14 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
     private static T[] Materialize<T>(IEnumerable<T> items, string name = "items") =>
         items is T[] array && array.GetType() == typeof(T[]) ? array : (items ?? throw new ArgumentNullException(name)).ToArray();
 
-    private static async IAsyncEnumerable<T> Lazy<T>(IEnumerable<T> items)
+    /// <summary>The items as an async sequence, read lazily; a null sequence is refused here, at the call.</summary>
+    private static LazySequence<T> Lazy<T>(IEnumerable<T> items) => new(items ?? throw new ArgumentNullException(nameof(items)));
+
+    /// <summary>What a function that returns nothing yields from Imap: the input index of the task that ended, or its exception.</summary>
+    private static long Ended(Outcome<ValueTuple> outcome)
     {
-        foreach (T item in items)
-        {
-            yield return item;
-        }
+        outcome.GetValueOrThrow();
+        return outcome.Index;
     }
 
     private Args1<T> One<T>() => new(_runtime.Codecs.Get<T>());
@@ -265,7 +298,7 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
             return early.IsCanceled ? Task.FromCanceled<TResult[]>(cancellationToken) : Task.FromResult(Array.Empty<TResult>());
         }
 
-        var job = new MapJob<TArgs, TResult>(_runtime, function, args, _runtime.Codecs.Get<TResult>(), inputs, chunkSize!.Value) { TaskTimeout = timeout };
+        var job = new MapJob<TArgs, TResult>(_runtime, function, args, _runtime.Codecs.Get<TResult>(), inputs, chunkSize!.Value) { TaskTimeout = timeout, Owner = _owner };
         return Submit(job, job.Task, operation, cancellationToken);
     }
 
@@ -278,7 +311,7 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
             return early.ContinueWith(static _ => Array.Empty<Outcome<TResult>>(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
         }
 
-        var job = new MapOutcomesJob<TArgs, TResult>(_runtime, function, args, _runtime.Codecs.Get<TResult>(), inputs, chunkSize!.Value) { TaskTimeout = timeout };
+        var job = new MapOutcomesJob<TArgs, TResult>(_runtime, function, args, _runtime.Codecs.Get<TResult>(), inputs, chunkSize!.Value) { TaskTimeout = timeout, Owner = _owner };
         return Submit(job, job.Task, nameof(MapOutcomes), cancellationToken);
     }
 
@@ -292,8 +325,13 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
             throw new ArgumentOutOfRangeException(nameof(chunkSize), chunkSize, "chunkSize must be positive, or null for the default.");
         }
 
-        var job = new ImapJob<TArgs, TResult>(_runtime, function, args, _runtime.Codecs.Get<TResult>(), chunkSize, ordered) { TaskTimeout = timeout };
-        _runtime.Submit(job, operation);
+        var job = new ImapJob<TArgs, TResult>(_runtime, function, args, _runtime.Codecs.Get<TResult>(), chunkSize, ordered)
+        {
+            TaskTimeout = timeout,
+            Owner = _owner,
+            KnownCount = items is LazySequence<TArgs> { Count: { } count } ? count : null,
+        };
+        _runtime.Submit(job, operation, _progress);
         job.Start(items, cancellationToken);
         return job;
     }
@@ -308,12 +346,12 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
         if (cancellationToken.IsCancellationRequested)
         {
             // Not sent at all: a task that is sent first may finish before the registration below could stop it.
-            result.SetError(new OperationCanceledException("The call was cancelled.", cancellationToken));
+            result.SetError(new OperationCanceledException("The call was cancelled.", cancellationToken), stopped: true);
             return result;
         }
 
-        var job = new ApplyJob<TArgs, TResult>(_runtime, function, args, _runtime.Codecs.Get<TResult>(), arg, result) { TaskTimeout = timeout };
-        _runtime.Submit(job, nameof(Apply));
+        var job = new ApplyJob<TArgs, TResult>(_runtime, function, args, _runtime.Codecs.Get<TResult>(), arg, result) { TaskTimeout = timeout, Owner = _owner };
+        _runtime.Submit(job, nameof(Apply), _progress);
         if (cancellationToken.CanBeCanceled)
         {
             CancellationTokenRegistration registration = cancellationToken.Register(
@@ -338,7 +376,7 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
 
     private Task<TOut> Submit<TOut>(Job job, Task<TOut> completion, string operation, CancellationToken cancellationToken)
     {
-        _runtime.Submit(job, operation);
+        _runtime.Submit(job, operation, _progress);
         if (cancellationToken.CanBeCanceled)
         {
             CancellationTokenRegistration registration = cancellationToken.Register(

@@ -59,9 +59,9 @@ public sealed record ProcessPoolOptions
     /// <summary>
     /// Receives the progress of every call of the pool (Map, Imap, Apply...), each identified by
     /// <see cref="PoolProgress.Operation"/> and <see cref="PoolProgress.CallId"/>: at most once per
-    /// <see cref="ProgressInterval"/> while tasks end, and once more when the call has every outcome.
-    /// Called on a thread-pool thread, one report at a time per call, with counts that never go down.
-    /// Default: null, no reports. Python: a <c>tqdm</c> bar around <c>imap</c>, joblib's <c>verbose</c> progress lines.
+    /// <see cref="ProgressInterval"/> while tasks end, and once more when the call has every outcome, before the
+    /// call returns. Called on a thread-pool thread, one report at a time per call, with counts that never go down.
+    /// For one call's progress alone, use <see cref="ProcessPool.WithProgress"/>. Default: null, no reports. Python: a <c>tqdm</c> bar around <c>imap</c>, joblib's <c>verbose</c> progress lines.
     /// </summary>
     public IProgress<PoolProgress>? Progress { get; init; }
 

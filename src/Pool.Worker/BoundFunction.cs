@@ -120,6 +120,7 @@ internal static class BoundFunctions
         object resultCodec = codecs.Get(shape.Result);
 
         bool isVoid = shape.Kind == ReturnKind.Void;
+        // A function returning a bare Task or ValueTask goes through the value adapter with that task as its value.
         string adapter = (isVoid ? "V" : "A") + shape.Parameters.Length + (shape.TakesToken ? "T" : string.Empty);
         MethodInfo adapterMethod = typeof(Calls).GetMethod(adapter)
             ?? throw new NotSupportedException($"{delegateType} is not a shape the pool calls.");
@@ -130,11 +131,14 @@ internal static class BoundFunctions
         {
             ReturnKind.Value or ReturnKind.Void => nameof(Sync),
             ReturnKind.Task => nameof(FromTask),
+            ReturnKind.BareTask => nameof(FromBareTask),
+            ReturnKind.BareValueTask => nameof(FromBareValueTask),
             _ => nameof(FromValueTask),
         };
+        Type[] factoryTypes = shape.Kind is ReturnKind.BareTask or ReturnKind.BareValueTask ? [pack] : [pack, shape.Result];
 
         return (BoundFunction)typeof(BoundFunctions).GetMethod(factory)!
-            .MakeGenericMethod(pack, shape.Result)
+            .MakeGenericMethod(factoryTypes)
             .Invoke(null, factory == nameof(Sync)
                 ? [displayName, argsCodec, resultCodec, call, shape.TakesToken, function]
                 : [displayName, argsCodec, resultCodec, call, shape.TakesToken])!;
@@ -147,6 +151,20 @@ internal static class BoundFunctions
     public static BoundFunction FromTask<TArgs, TResult>(string name, ArgsCodec<TArgs> args, Codec<TResult> result, Func<TArgs, CancellationToken, Task<TResult>> call, bool token) =>
         new BoundFunction<TArgs, TResult>(name, args, result, null, (a, ct) => new ValueTask<TResult>(call(a, ct)), token);
 
+    public static BoundFunction FromBareTask<TArgs>(string name, ArgsCodec<TArgs> args, Codec<ValueTuple> result, Func<TArgs, CancellationToken, Task> call, bool token) =>
+        new BoundFunction<TArgs, ValueTuple>(name, args, result, null, async (a, ct) =>
+        {
+            await call(a, ct).ConfigureAwait(false);
+            return default;
+        }, token);
+
+    public static BoundFunction FromBareValueTask<TArgs>(string name, ArgsCodec<TArgs> args, Codec<ValueTuple> result, Func<TArgs, CancellationToken, ValueTask> call, bool token) =>
+        new BoundFunction<TArgs, ValueTuple>(name, args, result, null, async (a, ct) =>
+        {
+            await call(a, ct).ConfigureAwait(false);
+            return default;
+        }, token);
+
     public static BoundFunction FromValueTask<TArgs, TResult>(string name, ArgsCodec<TArgs> args, Codec<TResult> result, Func<TArgs, CancellationToken, ValueTask<TResult>> call, bool token) =>
         new BoundFunction<TArgs, TResult>(name, args, result, null, call, token);
 }
@@ -158,6 +176,12 @@ internal enum ReturnKind
     Void,
     Task,
     ValueTask,
+
+    /// <summary>A bare <see cref="System.Threading.Tasks.Task"/>: awaited, and nothing is sent back.</summary>
+    BareTask,
+
+    /// <summary>A bare <see cref="System.Threading.Tasks.ValueTask"/>: awaited, and nothing is sent back.</summary>
+    BareValueTask,
 }
 
 /// <summary>The parts of a <c>Func&lt;...&gt;</c> type that decide how a task is called.</summary>
@@ -198,7 +222,7 @@ internal sealed record FunctionShape(Type[] Parameters, bool TakesToken, Type Re
 
         if (returned == typeof(Task) || returned == typeof(ValueTask))
         {
-            throw new NotSupportedException($"{delegateType} returns a bare {returned.Name}; return Task<T> with a value.");
+            return new FunctionShape(parameters, token, returned, returned == typeof(Task) ? ReturnKind.BareTask : ReturnKind.BareValueTask, typeof(ValueTuple));
         }
 
         return new FunctionShape(parameters, token, returned, ReturnKind.Value, returned);
@@ -231,6 +255,36 @@ internal static class Calls
     public static Func<ValueTuple, CancellationToken, ValueTuple> V0(Action f) => (_, _) =>
     {
         f();
+        return default;
+    };
+
+    public static Func<ValueTuple, CancellationToken, ValueTuple> V0T(Action<CancellationToken> f) => (_, ct) =>
+    {
+        f(ct);
+        return default;
+    };
+
+    public static Func<T1, CancellationToken, ValueTuple> V1T<T1>(Action<T1, CancellationToken> f) => (a, ct) =>
+    {
+        f(a, ct);
+        return default;
+    };
+
+    public static Func<(T1, T2), CancellationToken, ValueTuple> V2T<T1, T2>(Action<T1, T2, CancellationToken> f) => (a, ct) =>
+    {
+        f(a.Item1, a.Item2, ct);
+        return default;
+    };
+
+    public static Func<(T1, T2, T3), CancellationToken, ValueTuple> V3T<T1, T2, T3>(Action<T1, T2, T3, CancellationToken> f) => (a, ct) =>
+    {
+        f(a.Item1, a.Item2, a.Item3, ct);
+        return default;
+    };
+
+    public static Func<(T1, T2, T3, T4), CancellationToken, ValueTuple> V4T<T1, T2, T3, T4>(Action<T1, T2, T3, T4, CancellationToken> f) => (a, ct) =>
+    {
+        f(a.Item1, a.Item2, a.Item3, a.Item4, ct);
         return default;
     };
 

@@ -90,7 +90,12 @@ internal sealed class ResultWriter(Stream output) : IDisposable
         }
         catch (Exception e)
         {
-            return ResultEncodingError(value, e);
+            // The bytes were written: it is reading them back, as the host would, that failed.
+            return RemoteError.FromException(new InvalidOperationException(
+                $"The function returned a {value?.GetType().FullName ?? typeof(T).FullName} that the pool's serializer encoded but could not decode " +
+                $"as {TypeFacts.Describe(typeof(T))} (as the host would read it): {e.Message} Return plain data the serializer reads back " +
+                "(concrete types with public properties or constructor parameters, not interfaces or abstract types), or set a serializer that handles this type.",
+                e));
         }
     }
 

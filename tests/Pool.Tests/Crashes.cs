@@ -100,3 +100,31 @@ public static partial class Crashes
     [LibraryImport("libc", EntryPoint = "strlen")]
     private static partial nint StrLen(nint text);
 }
+
+/// <summary>Shipped functions that end a task in every way a task can end.</summary>
+public static class Endings
+{
+    /// <summary>What <see cref="DoubleOrEnd"/> does with an input that throws an ordinary exception.</summary>
+    public const int Throw = -100;
+
+    /// <summary>What <see cref="DoubleOrEnd"/> does with an input that runs past any short timeout.</summary>
+    public const int Hang = -101;
+
+    /// <summary>Returns 2x; <see cref="Throw"/> throws, <see cref="Hang"/> sleeps 30 s, another negative input crashes its worker as a <see cref="CrashKind"/>.</summary>
+    public static int DoubleOrEnd(int x)
+    {
+        switch (x)
+        {
+            case >= 0:
+                return 2 * x;
+            case Throw:
+                throw new InvalidOperationException($"task input {x} throws");
+            case Hang:
+                Thread.Sleep(TimeSpan.FromSeconds(30));
+                return 0;
+            default:
+                Crashes.Crash((CrashKind)x);
+                return 0;
+        }
+    }
+}

@@ -4,7 +4,8 @@ namespace Pool.Contracts;
 
 /// <summary>
 /// An exception as data: what crosses the pipe when a function throws. Exception objects are never
-/// serialized; their type name, message, stack text and inner exceptions are.
+/// serialized; their type name, message, stack text and inner exceptions are, and the simple values of their
+/// state (<see cref="RemoteState"/>), from which the host rebuilds the exception as its own type.
 /// </summary>
 internal sealed record RemoteError(
     string TypeName,
@@ -18,6 +19,9 @@ internal sealed record RemoteError(
     // The most errors one report carries, inner ones included (an AggregateException from a Parallel.ForEach over
     // failing items may hold thousands): the first ones are kept, and the reader refuses more than this at a level.
     private const int MaxErrors = 1024;
+
+    /// <summary>The exception's state beyond its message and inner exceptions; empty for an error the pool describes itself.</summary>
+    public RemoteState State { get; init; } = RemoteState.Empty;
 
     /// <summary>
     /// Describes <paramref name="exception"/>. Never throws: a <c>Message</c> or <c>StackTrace</c> that throws or is
@@ -40,6 +44,8 @@ internal sealed record RemoteError(
         {
             inner.Write(writer);
         }
+
+        State.Write(writer);
     }
 
     public static RemoteError Read(ref SequenceReader<byte> reader) => Read(ref reader, 0);
@@ -74,7 +80,10 @@ internal sealed record RemoteError(
             type.Assembly.GetName().Name ?? string.Empty,
             Describe(exception, static e => e.Message, "Message") ?? string.Empty,
             Describe(exception, static e => e.StackTrace, "StackTrace"),
-            inner);
+            inner)
+        {
+            State = RemoteState.Of(exception),
+        };
     }
 
     /// <summary>A property of a user's exception, which may be overridden to throw.</summary>
@@ -114,6 +123,6 @@ internal sealed record RemoteError(
             inner[i] = Read(ref reader, depth + 1);
         }
 
-        return new RemoteError(type, assembly, message, stack, inner);
+        return new RemoteError(type, assembly, message, stack, inner) { State = RemoteState.Read(ref reader) };
     }
 }

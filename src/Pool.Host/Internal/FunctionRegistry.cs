@@ -161,18 +161,12 @@ internal sealed class FunctionRegistry(PoolSerializer serializer)
                 parameterName);
         }
 
+        // A bare Task or ValueTask is awaited in the worker, as a void function is run: nothing comes back.
         Type returned = delegateType.GetMethod("Invoke")!.ReturnType;
-        if (returned == typeof(Task) || returned == typeof(ValueTask))
-        {
-            throw new ArgumentException(
-                $"{parameterName} ({DisplayName(method)}) returns a bare {returned.Name}, which has no value to send back. Return Task<T> (for example Task<bool>), or make it synchronous.",
-                parameterName);
-        }
-
         Type result = returned.IsGenericType && (returned.GetGenericTypeDefinition() == typeof(Task<>) || returned.GetGenericTypeDefinition() == typeof(ValueTask<>))
             ? returned.GetGenericArguments()[0]
             : returned;
-        if (result != typeof(void) && Unshippable.Check(result) is { } reason)
+        if (result != typeof(void) && result != typeof(Task) && result != typeof(ValueTask) && Unshippable.Check(result) is { } reason)
         {
             throw new ArgumentException(
                 $"{parameterName} ({DisplayName(method)}) returns a {TypeFacts.Describe(result)}, which cannot come back from a worker: {reason.Why}. Return plain data instead.",

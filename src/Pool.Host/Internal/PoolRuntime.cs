@@ -140,11 +140,11 @@ internal sealed class PoolRuntime
     }
 
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
-    public void Submit(Job job, string operation)
+    public void Submit(Job job, string operation, IProgress<PoolProgress>? callProgress = null)
     {
-        if (Options.Progress is { } progress)
+        if ((callProgress ?? Options.Progress) is { } progress)
         {
-            job.Progress = new ProgressReporter(progress, Options.ProgressInterval, operation, Interlocked.Increment(ref _calls), job.Total);
+            job.Progress = new ProgressReporter(progress, Options.ProgressInterval, operation, Interlocked.Increment(ref _calls), job.ProgressTotal);
         }
 
         lock (_jobsLock)

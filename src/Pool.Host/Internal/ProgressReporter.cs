@@ -3,10 +3,12 @@ using System.Diagnostics;
 namespace Pool.Internal;
 
 /// <summary>
-/// Reports one call's progress to <see cref="ProcessPoolOptions.Progress"/>. The router asks for a report at
+/// Reports one call's progress to its <see cref="IProgress{T}"/> (the call's own, from <see cref="ProcessPool.WithProgress"/>,
+/// else <see cref="ProcessPoolOptions.Progress"/>). The router asks for a report at
 /// most once per interval (<see cref="OnTasksEnded"/>, one timestamp read per chunk); the report itself runs on
 /// a thread-pool work item, never on the pool's read or dispatch loops, and one at a time, so counts never go
-/// down. The final report (<see cref="Finish"/>) is sent once, after every other.
+/// down. The final report (<see cref="Finish"/>) is sent once, after every other, and the call completes after it
+/// (its continuation), so that a caller never sees its results before the last progress line.
 /// </summary>
 internal sealed class ProgressReporter(IProgress<PoolProgress> progress, TimeSpan interval, string operation, long callId, long? total)
     : IThreadPoolWorkItem
@@ -19,6 +21,7 @@ internal sealed class ProgressReporter(IProgress<PoolProgress> progress, TimeSpa
     private int _scheduled;
     private int _finalPending;
     private bool _finished;
+    private Action? _then;
 
     /// <summary>Router: <paramref name="completed"/> more tasks have a value, <paramref name="failed"/> more an error.</summary>
     public void OnTasksEnded(int completed, int failed)
@@ -41,9 +44,10 @@ internal sealed class ProgressReporter(IProgress<PoolProgress> progress, TimeSpa
         }
     }
 
-    /// <summary>The call has every outcome (or was stopped): one last report.</summary>
-    public void Finish()
+    /// <summary>The call has every outcome (or was stopped): one last report, then <paramref name="then"/> (the call's completion).</summary>
+    public void Finish(Action? then)
     {
+        Volatile.Write(ref _then, then);
         Volatile.Write(ref _finalPending, 1);
         Schedule();
     }
@@ -57,6 +61,10 @@ internal sealed class ProgressReporter(IProgress<PoolProgress> progress, TimeSpa
             {
                 _finished = final;
                 Report(final);
+                if (final)
+                {
+                    Volatile.Read(ref _then)?.Invoke();
+                }
             }
 
             Volatile.Write(ref _scheduled, 0);

@@ -472,7 +472,7 @@ internal sealed class WorkerConnection : IDisposable
                 Func<long, Exception> error = failed.Count == 1 && _watch.AnyTimedOut && _watch.TimedOut(new TaskPosition(failed.ChunkId, failed.Offset)) is { } timedOut
                     ? timedOut
                     : failed.Kind != FailureKind.Canceled
-                        ? index => new RemoteException(failed.Error!, index)
+                        ? index => ExceptionRebuilder.Rebuild(failed.Error!, index)
                         : static _ => new OperationCanceledException("The task was cancelled.");
                 chunk.Job.OnFailed(chunk.FirstIndex + failed.Offset, failed.Count, error);
                 Account(chunk, failed.Count);

@@ -145,8 +145,9 @@ internal sealed record WorkerLaunch(string Dotnet, string WorkerAssembly, string
             // In a single-file bundle (or a native AOT app) the assemblies are inside the executable, with no files for `dotnet exec` to load.
             throw new WorkerStartException(
                 "ProcessPool cannot start its workers: this application is a single-file bundle or a native AOT app (Pool.Host.dll has no file location), " +
-                "and a worker process needs Pool.Worker.dll and the application's assemblies as files. Single-file apps cannot host workers: " +
-                "publish without PublishSingleFile or PublishAot (a framework-dependent `dotnet publish`), or use ProcessPoolOptions.InProcess = true.");
+                "and a worker process needs Pool.Worker.dll and the application's assemblies as files. A single-file app hosts workers when it is " +
+                "published with -p:IncludeAllContentForSelfExtract=true (its assemblies are then extracted to files); otherwise publish without " +
+                "PublishSingleFile or PublishAot (a framework-dependent `dotnet publish`), or use ProcessPoolOptions.InProcess = true.");
         }
 
         var tried = new List<string>();

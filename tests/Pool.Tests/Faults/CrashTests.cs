@@ -217,7 +217,7 @@ public class CrashTests
         await using ProcessPool pool = await TestPools.StartAsync(workers: 1);
         int pid = pool.ProcessIds.Single();
 
-        await pool.Invoking(p => p.MapAsync(Functions.FailOnSeven, [7])).Should().ThrowAsync<RemoteException>();
+        await pool.Invoking(p => p.MapAsync(Functions.FailOnSeven, [7])).Should().ThrowAsync<ArgumentException>();
 
         (await pool.MapAsync(Functions.ProcessId, [1, 2, 3]).Within()).Should().OnlyContain(p => p == pid);
         pool.StartedProcessIds.Should().Equal(pid);

@@ -89,3 +89,55 @@ public class WorkerLifetimeTests
             .Should().Throw<ArgumentException>().WithMessage("*initializer*RememberStream*");
     }
 }
+
+/// <summary>A pool that is dropped without Dispose does not leak its workers.</summary>
+public sealed class DroppedPoolTests
+{
+    [Fact(Timeout = 60_000)]
+    public async Task A_pool_dropped_without_dispose_has_its_workers_terminated_after_a_collection()
+    {
+        int[] workers = await Task.Run(StartUseAndDrop).Within();
+        workers.Should().HaveCount(2);
+
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+
+        // Each wait is on the worker's exit event (a pidfd), within 2 s of the collection in all.
+        var left = System.Diagnostics.Stopwatch.StartNew();
+        foreach (int worker in workers)
+        {
+            TimeSpan remaining = TimeSpan.FromSeconds(2) - left.Elapsed;
+            OrphanTests.WaitForExit(worker, remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero)
+                .Should().BeTrue($"worker {worker} of a collected pool must exit within 2 s");
+        }
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task A_pending_call_keeps_its_dropped_pool_alive_until_it_ends()
+    {
+        Task<int[]> pending = StartAndDropWithPendingMap();
+        await Task.Yield();
+
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+
+        (await pending.Within()).Should().Equal(300, 300);
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static int[] StartUseAndDrop()
+    {
+        var pool = new ProcessPool(new ProcessPoolOptions { Workers = 2, WorkerOutput = _ => { } });
+        pool.Map(Functions.Square, [1, 2, 3]).Should().Equal(1, 4, 9);
+        return [.. pool.ProcessIds];
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static Task<int[]> StartAndDropWithPendingMap()
+    {
+        var pool = new ProcessPool(new ProcessPoolOptions { Workers = 2, WorkerOutput = _ => { } });
+        return pool.MapAsync(Functions.Sleep, [300, 300], chunkSize: 1);
+    }
+}

@@ -35,11 +35,13 @@ public class ApplyTests(PoolFixture fixture) : IClassFixture<PoolFixture>
     public async Task Get_with_a_timeout_throws_and_leaves_the_task_running()
     {
         await Task.Yield();
-        AsyncResult<int> result = Pool.ApplyAsync(Functions.Sleep, 400);
+        // 5 s: the three short waits below must all fall before it ends, even on a loaded machine that deschedules this
+        // thread for a second (400 ms failed in 1 of 8 full runs under load).
+        AsyncResult<int> result = Pool.ApplyAsync(Functions.Sleep, 5000);
         result.Invoking(r => r.Successful).Should().Throw<InvalidOperationException>().WithMessage("*not ready*");
         result.Invoking(r => r.Get(TimeSpan.FromMilliseconds(20))).Should().Throw<TimeoutException>();
         result.Wait(TimeSpan.FromMilliseconds(1)).Should().BeFalse();
-        result.Get(TestPools.Bound).Should().Be(400);
+        result.Get(TestPools.Bound).Should().Be(5000);
     }
 
     [Fact(Timeout = 60_000)]
@@ -49,7 +51,7 @@ public class ApplyTests(PoolFixture fixture) : IClassFixture<PoolFixture>
         AsyncResult<int> result = Pool.ApplyAsync(Functions.FailOnSeven, 7);
         result.Wait(TestPools.Bound).Should().BeTrue();
         result.Successful.Should().BeFalse();
-        result.Invoking(r => r.Get()).Should().Throw<RemoteException>().Which.Is<ArgumentException>().Should().BeTrue();
+        result.Invoking(r => r.Get()).Should().Throw<ArgumentException>();
     }
 
     [Fact(Timeout = 60_000)]
@@ -79,8 +81,8 @@ public class ApplyTests(PoolFixture fixture) : IClassFixture<PoolFixture>
         await Task.Yield();
         Exception? seen = null;
         AsyncResult<int> result = Pool.ApplyAsync(Functions.FailOnSeven, 7, callback: _ => throw new InvalidOperationException("must not run"), errorCallback: e => seen = e);
-        result.Invoking(r => r.Get(TestPools.Bound)).Should().Throw<RemoteException>();
-        seen.Should().BeOfType<RemoteException>();
+        result.Invoking(r => r.Get(TestPools.Bound)).Should().Throw<ArgumentException>();
+        seen.Should().BeOfType<ArgumentException>();
     }
 
     [Fact(Timeout = 60_000)]
@@ -95,7 +97,7 @@ public class ApplyTests(PoolFixture fixture) : IClassFixture<PoolFixture>
         failing.Invoking(r => r.Get(TestPools.Bound)).Should().Throw<AggregateException>()
             .Which.InnerExceptions.Should().SatisfyRespectively(
                 e => e.Should().BeOfType<FormatException>(),
-                e => e.Should().BeOfType<RemoteException>());
+                e => e.Should().BeOfType<ArgumentException>());
     }
 
     [Fact(Timeout = 60_000)]

@@ -169,23 +169,18 @@ public class PythonParityTests(ParityPoolFixture fixture) : IClassFixture<Parity
     public async Task A_function_raising_on_one_item_in_map_surfaces_its_type_message_index_and_stack()
     {
         Func<Task> map = () => Pool.MapAsync(Functions.FailOnSeven, Enumerable.Range(0, 20), chunkSize: 4);
-        RemoteException error = (await map.Should().ThrowAsync<RemoteException>()).Which;
-        error.RemoteType.Should().Be("System.ArgumentException");
-        error.RemoteMessage.Should().Contain("seven is not allowed (got 7)");
-        error.Is<ArgumentException>().Should().BeTrue();
-        error.TaskIndex.Should().Be(7);
-        error.RemoteStackTrace.Should().Contain(nameof(Functions.FailOnSeven));
+        ArgumentException error = (await map.Should().ThrowAsync<ArgumentException>()).Which;
+        error.Message.Should().Contain("seven is not allowed (got 7)");
+        error.StackTrace.Should().Contain(nameof(Functions.FailOnSeven));
     }
 
     [Fact(Timeout = 30_000)]
-    public async Task An_exception_of_a_custom_type_with_extra_state_arrives_as_a_remote_exception_naming_it()
+    public async Task An_exception_of_a_custom_type_with_extra_state_arrives_as_its_own_type_with_its_state()
     {
         Func<Task> apply = () => Pool.ApplyAsync(ParityFunctions.ThrowCustom, 5).Task;
-        RemoteException error = (await apply.Should().ThrowAsync<RemoteException>()).Which;
-        error.RemoteType.Should().Be(typeof(ParityException).FullName);
-        error.Is<ParityException>().Should().BeTrue();
-        error.ExceptionType.Should().Be<ParityException>();
-        error.RemoteMessage.Should().Be("custom failure 5");
+        ParityException error = (await apply.Should().ThrowAsync<ParityException>()).Which;
+        error.Message.Should().Be("custom failure 5");
+        error.Code.Should().Be(5);
     }
 
     /// <summary>pebble test_process_pool_map_chunksize with an error: with chunks of 3 every other item still has its value.</summary>
@@ -205,9 +200,9 @@ public class PythonParityTests(ParityPoolFixture fixture) : IClassFixture<Parity
 
                 seen.Add(results.Current);
             }
-            catch (RemoteException e)
+            catch (ArgumentException)
             {
-                seen.Add($"error {e.TaskIndex}");
+                seen.Add($"error {seen.Count}");
             }
         }
 
@@ -225,8 +220,8 @@ public class PythonParityTests(ParityPoolFixture fixture) : IClassFixture<Parity
         try
         {
             Func<Task> map = () => pool.MapAsync(ParityFunctions.RaiseLargeError, new[] { 0, 1 }).WaitAsync(Short);
-            RemoteException error = (await map.Should().ThrowAsync<RemoteException>()).Which;
-            error.RemoteMessage.Length.Should().Be(1 << 20);
+            Exception error = (await map.Should().ThrowAsync<Exception>()).Which;
+            error.Message.Length.Should().BeGreaterThanOrEqualTo(1 << 20);
             pool.Close();
             await pool.JoinAsync().WaitAsync(Short);
         }
@@ -291,10 +286,12 @@ public class PythonParityTests(ParityPoolFixture fixture) : IClassFixture<Parity
         result.Wait(Short).Should().BeTrue();
         result.Successful.Should().BeFalse();
         result.Task.IsCanceled.Should().BeFalse("nobody cancelled the call");
-        result.Invoking(r => r.Get()).Should().Throw<RemoteException>().Which.RemoteType.Should().Be("System.OperationCanceledException");
+        result.Invoking(r => r.Get()).Should().Throw<OperationCanceledException>();
 
-        Func<Task> map = () => Pool.MapAsync(ParityFunctions.ThrowTaskCanceledAsync, new[] { 1, 2 });
-        (await map.Should().ThrowAsync<Exception>()).Which.Should().BeOfType<RemoteException>();
+        Task<int[]> map = Pool.MapAsync(ParityFunctions.ThrowTaskCanceledAsync, new[] { 1, 2 });
+        Func<Task> awaitMap = () => map;
+        await awaitMap.Should().ThrowAsync<TaskCanceledException>();
+        map.IsFaulted.Should().BeTrue("the task failed; nobody cancelled the call");
     }
 
     // ---------------------------------------------------------------- values the serializer cannot carry
@@ -311,11 +308,21 @@ public class PythonParityTests(ParityPoolFixture fixture) : IClassFixture<Parity
         {
             Exception? seen = null;
             AsyncResult<Trap> result = Pool.ApplyAsync(ParityFunctions.MakeTrap, "throw-encode", errorCallback: e => seen = e);
-            result.Invoking(r => r.Get(Short)).Should().Throw<RemoteException>().WithMessage("*could not encode*");
-            seen.Should().BeOfType<RemoteException>();
+            result.Invoking(r => r.Get(Short)).Should().Throw<InvalidOperationException>().WithMessage("*could not encode*");
+            seen.Should().BeOfType<InvalidOperationException>();
         }
 
         Pool.ProcessIds.Should().BeEquivalentTo(pids);
+    }
+
+    [Fact(Timeout = 30_000)]
+    public async Task A_result_the_worker_encodes_but_cannot_read_back_fails_saying_it_could_not_be_decoded()
+    {
+        await Task.Yield();
+        AsyncResult<Trap> result = Pool.ApplyAsync(ParityFunctions.MakeTrap, "throw-decode");
+        result.Invoking(r => r.Get(Short)).Should().Throw<InvalidOperationException>()
+            .WithMessage("*encoded but could not decode*cannot decode this trap*")
+            .Which.Message.Should().NotContain("could not encode");
     }
 
     [Fact(Timeout = 30_000)]
@@ -323,7 +330,7 @@ public class PythonParityTests(ParityPoolFixture fixture) : IClassFixture<Parity
     {
         Outcome<Node>[] outcomes = await Pool.MapOutcomesAsync(ParityFunctions.MakeNode, new[] { false, true, false }, chunkSize: 3).WaitAsync(Short);
         outcomes.Select(o => o.Succeeded).Should().Equal(true, false, true);
-        outcomes[1].Exception.Should().BeOfType<RemoteException>();
+        outcomes[1].Exception.Should().BeOfType<InvalidOperationException>();
     }
 
     /// <summary>concurrent.futures ExecutorDeadlockTest "error during unpickling of the task" (in the worker).</summary>
@@ -375,13 +382,15 @@ public class PythonParityTests(ParityPoolFixture fixture) : IClassFixture<Parity
     [Fact(Timeout = 30_000)]
     public async Task Get_with_a_short_timeout_throws_then_the_result_arrives_and_ready_and_successful_follow()
     {
-        AsyncResult<int> result = Pool.ApplyAsync(Functions.Sleep, 700);
+        // 5 s: the short waits below must all fall before it ends, even when a loaded machine deschedules this thread
+        // (700 ms failed in 1 of 8 full runs under load).
+        AsyncResult<int> result = Pool.ApplyAsync(Functions.Sleep, 5000);
         result.Invoking(r => r.Get(TimeSpan.Zero)).Should().Throw<TimeoutException>();
         result.Invoking(r => r.Get(TimeSpan.FromMilliseconds(50))).Should().Throw<TimeoutException>();
         result.Ready.Should().BeFalse();
         result.Invoking(r => r.Successful).Should().Throw<InvalidOperationException>();
         result.Wait(TimeSpan.FromMilliseconds(10)).Should().BeFalse();
-        (await Task.Run(() => result.Get(Short))).Should().Be(700);
+        (await Task.Run(() => result.Get(Short))).Should().Be(5000);
         result.Ready.Should().BeTrue();
         result.Successful.Should().BeTrue();
         result.Wait(TimeSpan.Zero).Should().BeTrue();

@@ -84,6 +84,79 @@ public sealed class ProgressTests
         }
     }
 
+    /// <summary>A synchronous handler that only counts: what a console progress line does.</summary>
+    private sealed class Counter : IProgress<PoolProgress>
+    {
+        private int _finals;
+
+        public int Finals => Volatile.Read(ref _finals);
+
+        public PoolProgress Last { get; private set; }
+
+        public void Report(PoolProgress value)
+        {
+            Last = value;
+            if (value.IsFinal)
+            {
+                Interlocked.Increment(ref _finals);
+            }
+        }
+    }
+
+    [Fact(Timeout = 120_000)]
+    public async Task Each_call_made_with_its_own_progress_gets_its_final_report_before_it_returns()
+    {
+        ProcessPool pool = await TestPools.StartAsync();
+        try
+        {
+            await Task.Run(() =>
+            {
+                for (int i = 0; i < 20; i++)
+                {
+                    var counter = new Counter();
+                    int[] squares = pool.WithProgress(counter).Map(Functions.Square, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], chunkSize: 1);
+                    squares.Should().HaveCount(10);
+                    counter.Finals.Should().Be(1, $"call {i} returned after its final report");
+                    counter.Last.Should().Match<PoolProgress>(p => p.IsFinal && p.Completed == 10 && p.Total == 10 && p.Operation == "Map");
+                }
+            }).Within();
+        }
+        finally
+        {
+            await TestPools.DisposeAndAssertNoWorkersAsync(pool);
+        }
+    }
+
+    [Fact(Timeout = 120_000)]
+    public async Task An_imap_over_an_array_reports_its_total_and_ends_after_its_final_report()
+    {
+        ProcessPool pool = await TestPools.StartAsync();
+        try
+        {
+            var unordered = new Counter();
+            var ordered = new Counter();
+            await Task.Run(() =>
+            {
+                int[] items = [.. Enumerable.Range(0, 50)];
+                pool.WithProgress(unordered).ImapUnordered(Functions.Square, items).Should().HaveCount(50);
+                unordered.Finals.Should().Be(1, "the enumeration ended after the final report");
+                pool.WithProgress(ordered).Imap(Functions.FailOnSeven, new List<int> { 1, 2, 3 }).Should().HaveCount(3);
+                ordered.Finals.Should().Be(1);
+            }).Within();
+
+            unordered.Last.Should().Match<PoolProgress>(p => p.Total == 50 && p.Completed == 50 && p.Operation == "ImapUnordered");
+            ordered.Last.Should().Match<PoolProgress>(p => p.Total == 3 && p.Done == 3);
+
+            var other = new Counter();
+            pool.WithProgress(other).Map(Functions.Square, [1]).Should().Equal(1);
+            unordered.Last.Total.Should().Be(50, "a call's reports go to its own progress only");
+        }
+        finally
+        {
+            await TestPools.DisposeAndAssertNoWorkersAsync(pool);
+        }
+    }
+
     private static async IAsyncEnumerable<int> ToAsync(IEnumerable<int> items)
     {
         foreach (int item in items)

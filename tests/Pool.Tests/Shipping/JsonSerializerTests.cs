@@ -63,11 +63,11 @@ public class JsonSerializerTests(JsonPoolFixture fixture) : IClassFixture<JsonPo
     public async Task A_result_that_would_arrive_different_fails_its_task_saying_where()
     {
         Func<Task> derived = () => Pool.ApplyAsync((int n) => (FidelityTests.Shape)new FidelityTests.Square { Sides = n, Side = 2.5 }, 4).Task.Within();
-        (await derived.Should().ThrowAsync<RemoteException>())
+        (await derived.Should().ThrowAsync<InvalidOperationException>())
             .WithMessage("*The function returned a *FidelityTests.Square that would not arrive in the host as it is*the host would get a *FidelityTests.Shape instead of a *Square*[JsonDerivedType]*");
 
         Func<Task> privateState = () => Pool.ApplyAsync((int n) => { var c = new FidelityTests.Counter(); for (int i = 0; i < n; i++) { c.Add(); } return c; }, 2).Task.Within();
-        (await privateState.Should().ThrowAsync<RemoteException>())
+        (await privateState.Should().ThrowAsync<InvalidOperationException>())
             .WithMessage("*at field `_count`, the host would get 0 instead of 2*state the host needs*");
 
         (await Pool.ApplyAsync((int n) => new FidelityTests.Order("B", [new FidelityTests.Line(n, 1.5m)], []), 3).Task.Within()).Lines.Single().Qty.Should().Be(3);

@@ -90,7 +90,7 @@ public class MessagePackTests(PoolFixture fixture) : IClassFixture<PoolFixture>
         apply.Should().Throw<ArgumentException>().WithMessage("*at property `Value`, the worker would get 0 instead of 6*[IgnoreMember]*");
 
         Func<Task> result = () => Pool.ApplyAsync((int n) => new Scaled(n), 2).Task.Within();
-        (await result.Should().ThrowAsync<RemoteException>()).WithMessage("*at property `Value`, the host would get 0 instead of 4*");
+        (await result.Should().ThrowAsync<InvalidOperationException>()).WithMessage("*at property `Value`, the host would get 0 instead of 4*");
         (await Pool.MapAsync(Functions.Increment, new[] { 1 }).Within()).Should().Equal(2);
     }
 

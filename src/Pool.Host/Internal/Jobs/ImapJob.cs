@@ -39,6 +39,8 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
     private long _unaccounted = 1;
     private bool _inputDone;
     private long _total = -1;
+    // With a progress reporter, the enumeration ends only once the final report has been delivered.
+    private bool _reported;
     private Exception? _inputError;
     private Exception? _stopReason;
     private int _enumerated;
@@ -71,6 +73,11 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
     public long Pulled => Volatile.Read(ref _pulled);
 
     public override bool HasChunks => !_chunks.IsEmpty && !IsStopped;
+
+    /// <summary>The input's count when it was known without enumerating it (an array, a collection); else null.</summary>
+    public long? KnownCount { get; init; }
+
+    public override long? ProgressTotal => KnownCount;
 
     public void Start(IAsyncEnumerable<TArgs> source, CancellationToken cancellationToken)
     {
@@ -158,7 +165,7 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
         _available.Set();
         if (Interlocked.Add(ref _unaccounted, -count) == 0)
         {
-            Drained();
+            Drained(Reported);
         }
     }
 
@@ -285,7 +292,7 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
                     return outcome;
                 }
 
-                if (_inputDone && _taken == _total)
+                if (_inputDone && _taken == _total && (_reported || Progress is null))
                 {
                     if (_inputError is { } error)
                     {
@@ -346,6 +353,16 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
         }
 
         return new Chunk(this, 0, 0, new TArgs[size], 0);
+    }
+
+    private void Reported()
+    {
+        lock (_lock)
+        {
+            _reported = true;
+        }
+
+        _available.Set();
     }
 
     private void Abandon() => Stop(new OperationCanceledException("The enumeration of the Imap results was abandoned before its end."));

@@ -77,7 +77,11 @@ internal abstract class IndexedJob<TArgs, TResult>(
             return;
         }
 
-        Drained();
+        Drained(Complete);
+    }
+
+    private void Complete()
+    {
         if (!IsStopped)
         {
             OnCompleted(_results, Volatile.Read(ref _errors));
@@ -144,7 +148,7 @@ internal sealed class ApplyJob<TArgs, TResult>(
     {
         if (errors?[0] is { } error)
         {
-            asyncResult.SetError(error);
+            asyncResult.SetError(error, stopped: false);
         }
         else
         {
@@ -152,7 +156,7 @@ internal sealed class ApplyJob<TArgs, TResult>(
         }
     }
 
-    protected override void OnStopped(Exception reason) => asyncResult.SetError(reason);
+    protected override void OnStopped(Exception reason) => asyncResult.SetError(reason, stopped: true);
 }
 
 /// <summary>Completing a task with a stop reason: cancellation cancels, anything else faults.</summary>

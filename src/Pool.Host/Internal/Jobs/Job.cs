@@ -23,8 +23,14 @@ internal abstract class Job(PoolRuntime runtime, ShippedFunction function)
     /// <summary>How many tasks the call has, when known at the call (Map, Apply); null for Imap.</summary>
     public virtual long? Total => null;
 
-    /// <summary>Reports this call's progress to <see cref="ProcessPoolOptions.Progress"/>; null when none is set.</summary>
+    /// <summary>How many tasks progress reports give as the call's total: <see cref="Total"/>, or for an Imap the input's count when it is known without enumerating it.</summary>
+    public virtual long? ProgressTotal => Total;
+
+    /// <summary>Reports this call's progress (its own, or <see cref="ProcessPoolOptions.Progress"/>); null when none is set.</summary>
     public ProgressReporter? Progress { get; set; }
+
+    /// <summary>The pool's owner: a pending call keeps its pool from being finalized (and its workers terminated).</summary>
+    public object? Owner { get; init; }
 
     /// <summary>How long each task may run; null for no limit.</summary>
     public TimeSpan? TaskTimeout { get; init; }
@@ -104,13 +110,23 @@ internal abstract class Job(PoolRuntime runtime, ShippedFunction function)
         Progress?.OnTasksEnded(completed, failed);
     }
 
-    /// <summary>Every task pulled has an outcome and no more will be pulled: the pool may shut down.</summary>
-    protected void Drained()
+    /// <summary>
+    /// Every task pulled has an outcome and no more will be pulled: the pool may shut down. <paramref name="then"/>
+    /// completes the call: at once, or after the final progress report when there is one.
+    /// </summary>
+    protected void Drained(Action? then = null)
     {
         if (Interlocked.Exchange(ref _drained, 1) == 0)
         {
-            Progress?.Finish();
             runtime.OnJobDrained(this);
+            if (Progress is { } progress)
+            {
+                progress.Finish(then);
+            }
+            else
+            {
+                then?.Invoke();
+            }
         }
     }
 }
