@@ -2,7 +2,12 @@ using System.Diagnostics;
 
 namespace Pool.Tests.Faults;
 
+/// <summary>Runs alone: it bounds the host's allocations, which GC.GetTotalAllocatedBytes counts for the whole process.</summary>
+[CollectionDefinition(nameof(CorruptStreamTests), DisableParallelization = true)]
+public sealed class SerialCorruptStreamTests;
+
 /// <summary>A task that corrupts its worker's stream to the pool costs that task only, in bounded time.</summary>
+[Collection(nameof(CorruptStreamTests))]
 public class CorruptStreamTests
 {
     public static TheoryData<StreamFault> Faults => [.. Enum.GetValues<StreamFault>()];
