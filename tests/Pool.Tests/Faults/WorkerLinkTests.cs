@@ -125,17 +125,35 @@ public partial class WorkerLinkTests
     }
 
     [RootFact(Timeout = 120_000)]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
     public async Task A_host_under_a_process_limit_ends_with_WorkerStartException_or_the_runtime_abort_and_leaves_no_worker()
     {
         // RLIMIT_NPROC counts a user's threads and does not bind root: the test host runs as the other user, with room
         // for itself and a few workers' threads but not for eight workers (20 is too few for the host alone).
         string user = EnsureOtherUser();
-        string host = Path.Combine(AppContext.BaseDirectory, "Pool.TestHost.dll");
+        // The other user may not be able to read the build output where it is (a clone in a 0700 directory): a copy
+        // of it in a directory of its own that every user can read.
+        string copy = Directory.CreateTempSubdirectory("pp-nproc-").FullName;
+        File.SetUnixFileMode(copy, (UnixFileMode)0b111_101_101);
+        try
+        {
+            CopyTree(AppContext.BaseDirectory, copy);
+            await HostUnderProcessLimitAsync(user, Path.Combine(copy, "Pool.TestHost.dll"));
+        }
+        finally
+        {
+            Directory.Delete(copy, recursive: true);
+        }
+    }
+
+    private static async Task HostUnderProcessLimitAsync(string user, string host)
+    {
         string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
         using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(90));
 
         BufferedCommandResult result = await Cli.Wrap("runuser")
             .WithArguments(["-u", user, "--", "prlimit", "--nproc=40", dotnet, host, "8"])
+            .WithEnvironmentVariables(env => env.Set("DOTNET_CLI_HOME", Path.GetTempPath()))
             .WithValidation(CommandResultValidation.None)
             .ExecuteBufferedAsync(bound.Token);
 
@@ -158,6 +176,25 @@ public partial class WorkerLinkTests
             // A host that aborted may leave the cell of a worker that had not connected yet: the next pool sweeps it.
             string cellsLeft = await RunAsAsync("root", "find", Pool.Contracts.ProgressCell.Directory, "-maxdepth", "1", "-user", user, "-name", "pp-*");
             cellsLeft.Trim().Should().BeEmpty("no cell of a failed start is left");
+        }
+    }
+
+    /// <summary>Copies the files under <paramref name="from"/> to <paramref name="to"/>, readable by every user.</summary>
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    private static void CopyTree(string from, string to)
+    {
+        foreach (string directory in Directory.GetDirectories(from, "*", SearchOption.AllDirectories))
+        {
+            string made = Path.Combine(to, Path.GetRelativePath(from, directory));
+            Directory.CreateDirectory(made);
+            File.SetUnixFileMode(made, (UnixFileMode)0b111_101_101);
+        }
+
+        foreach (string file in Directory.GetFiles(from, "*", SearchOption.AllDirectories))
+        {
+            string made = Path.Combine(to, Path.GetRelativePath(from, file));
+            File.Copy(file, made);
+            File.SetUnixFileMode(made, (UnixFileMode)0b110_100_100);
         }
     }
 
