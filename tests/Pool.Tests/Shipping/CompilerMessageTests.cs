@@ -59,17 +59,65 @@ public class CompilerMessageTests
         }
     }
 
+    [Fact]
+    public void Every_csharp_block_of_the_README_quick_start_and_how_tos_compiles()
+    {
+        string readme = File.ReadAllText(Path.Combine(RepositoryRoot(), "README.md"));
+        string[] blocks = [.. CSharpBlocks(Section(readme, "## Quick start")), .. CSharpBlocks(Section(readme, "## How-tos"))];
+
+        blocks.Should().HaveCountGreaterThanOrEqualTo(6);
+        foreach (string block in blocks)
+        {
+            Compile(block).Select(d => d.ToString()).Should().BeEmpty(block);
+        }
+    }
+
+    private static string Section(string readme, string heading)
+    {
+        int start = readme.IndexOf("\n" + heading + "\n", StringComparison.Ordinal);
+        start.Should().BeGreaterThan(0, $"the README has a section {heading}");
+        int end = readme.IndexOf("\n## ", start + heading.Length + 2, StringComparison.Ordinal);
+        return end < 0 ? readme[start..] : readme[start..end];
+    }
+
+    private static IEnumerable<string> CSharpBlocks(string markdown)
+    {
+        string[] parts = markdown.Split("```");
+        for (int i = 1; i < parts.Length; i += 2)
+        {
+            if (parts[i].StartsWith("csharp\n", StringComparison.Ordinal))
+            {
+                yield return parts[i]["csharp\n".Length..];
+            }
+        }
+    }
+
+    private static string RepositoryRoot()
+    {
+        for (DirectoryInfo? directory = new(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
+        {
+            if (File.Exists(Path.Combine(directory.FullName, "ProcessPool.sln")))
+            {
+                return directory.FullName;
+            }
+        }
+
+        throw new InvalidOperationException($"No ProcessPool.sln above {AppContext.BaseDirectory}.");
+    }
+
     /// <summary>The errors of a top-level program that has a pool in <c>pool</c> and runs <paramref name="statements"/>.</summary>
     private static Diagnostic[] Compile(string statements)
     {
+        // A block with its own `using Pool;` (the quick start) makes its own pool; the others get one in `pool`.
+        string pool = statements.Contains("using Pool;", StringComparison.Ordinal) ? string.Empty : "using Pool;\nusing var pool = new ProcessPool(2);";
         string source = $$"""
             using System;
+            using System.Collections.Generic;
             using System.IO;
+            using System.Linq;
             using System.Threading;
             using System.Threading.Tasks;
-            using Pool;
-
-            using var pool = new ProcessPool(2);
+            {{pool}}
             {{statements}}
             """;
         CSharpCompilation compilation = CSharpCompilation.Create(
