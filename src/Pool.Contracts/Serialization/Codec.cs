@@ -3,6 +3,8 @@ using System.Collections.Concurrent;
 using System.Reflection;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using MessagePack;
+using MessagePack.Formatters;
 
 namespace Pool.Contracts;
 
@@ -129,6 +131,113 @@ internal sealed class SerializedCodec<T>(PoolSerializer serializer) : Codec<T>
 }
 
 /// <summary>
+/// A value of <see cref="MessagePackPoolSerializer"/> that is not raw, written as <see cref="SerializedCodec{T}"/> writes it
+/// (a length, then MessagePack's bytes) but through the type's formatter, found once: no generic virtual call into
+/// the serializer, no raw-type checks and no lookup of the formatter per value, the per-value costs of
+/// <see cref="PoolSerializer.Serialize{T}"/> on a record. Failures are explained as the serializer explains them.
+/// Options that need MessagePack's own entry points (compression, the old spec) take the serializer's path.
+/// </summary>
+internal sealed class MessagePackCodec<T>(MessagePackPoolSerializer serializer) : Codec<T>
+{
+    // Found once, published whole (one reference), as threads share the codec; null until then, or for the serializer's path.
+    private Direct? _direct;
+    private bool _serializerPath;
+
+    public override int FixedSize => -1;
+
+    public override bool CanFail => true;
+
+    public override PoolSerializer Serializer => serializer;
+
+    public override void Write(FrameWriter writer, T value)
+    {
+        if (value is null)
+        {
+            writer.WriteInt32(-1);
+            return;
+        }
+
+        int position = writer.ReserveInt32();
+        if ((_direct ?? Find()) is { } direct)
+        {
+            var packer = new MessagePackWriter(writer);
+            try
+            {
+                direct.Formatter.Serialize(ref packer, value, direct.Options);
+            }
+            catch (Exception e)
+            {
+                // As MessagePackSerializer.Serialize wraps it, then as the serializer explains it.
+                throw MessagePackFailure.Explain(typeof(T), new MessagePackSerializationException($"Failed to serialize {typeof(T).FullName} value.", e), "write");
+            }
+
+            packer.Flush();
+        }
+        else
+        {
+            serializer.Serialize(writer, value);
+        }
+
+        writer.PatchInt32(position, writer.Position - position - 4);
+    }
+
+    public override T Read(ref SequenceReader<byte> reader)
+    {
+        int length = reader.ReadInt32();
+        if (length < 0)
+        {
+            return default!;
+        }
+
+        // Advance first: a value that fails to deserialize must not desynchronise the ones after it.
+        ReadOnlySequence<byte> bytes = reader.ReadBytes(length);
+        if ((_direct ?? Find()) is not { } direct)
+        {
+            return serializer.Deserialize<T>(bytes);
+        }
+
+        var unpacker = new MessagePackReader(bytes);
+        try
+        {
+            return direct.Formatter.Deserialize(ref unpacker, direct.Options);
+        }
+        catch (Exception e)
+        {
+            throw MessagePackFailure.Explain(typeof(T), new MessagePackSerializationException($"Failed to deserialize {typeof(T).FullName} value.", e), "read");
+        }
+    }
+
+    /// <summary>The formatter, found on first use (as the serializer's options are made on first use); null when this type takes the serializer's path.</summary>
+    private Direct? Find()
+    {
+        if (_serializerPath)
+        {
+            return null;
+        }
+
+        MessagePackSerializerOptions options = serializer.Options;
+        if (options.Compression != MessagePackCompression.None || options.OldSpec is not null)
+        {
+            _serializerPath = true;
+            return null;
+        }
+
+        try
+        {
+            return _direct = new Direct(options.Resolver.GetFormatterWithVerify<T>(), options);
+        }
+        catch (Exception e) when (e is FormatterNotRegisteredException or TypeInitializationException or MessagePackSerializationException)
+        {
+            // No formatter (an interface without [Union]): the serializer's own path throws the error it explains, value by value.
+            _serializerPath = true;
+            return null;
+        }
+    }
+
+    private sealed record Direct(IMessagePackFormatter<T> Formatter, MessagePackSerializerOptions Options);
+}
+
+/// <summary>
 /// An array of raw elements (with a serializer that <see cref="PoolSerializer.WritesRawValues"/>): an <c>int32</c> byte count (-1 for null) and the
 /// elements' bytes, or <see cref="InBlock"/> when the array went ahead of the frame in a
 /// <see cref="MessageType.Block"/> frame of its own (a large one, from a writer that sends blocks), so
@@ -206,8 +315,14 @@ internal sealed class CodecProvider(PoolSerializer serializer)
             return new RawCodec<T>();
         }
 
-        return typeof(T).IsSZArray && typeof(T).GetElementType() is { } element && RawTypes.IsRaw(element)
-            ? (Codec<T>)Activator.CreateInstance(typeof(RawElementsCodec<>).MakeGenericType(element))!
+        if (typeof(T).IsSZArray && typeof(T).GetElementType() is { } element && RawTypes.IsRaw(element))
+        {
+            return (Codec<T>)Activator.CreateInstance(typeof(RawElementsCodec<>).MakeGenericType(element))!;
+        }
+
+        // The default serializer's values that are not raw (records, classes, lists): straight to MessagePack's formatter.
+        return serializer is MessagePackPoolSerializer messagePack && typeof(T) != typeof(string)
+            ? new MessagePackCodec<T>(messagePack)
             : new SerializedCodec<T>(serializer);
     }
 }

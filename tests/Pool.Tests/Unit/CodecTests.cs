@@ -1,4 +1,5 @@
 using System.Buffers;
+using MessagePack;
 using Pool.Contracts;
 
 namespace Pool.Tests.Unit;
@@ -106,6 +107,45 @@ public class CodecTests
         consumed = (int)reader.Consumed;
         return value;
     }
+
+    [Fact]
+    public void The_default_serializers_records_go_straight_to_their_formatter_in_frames_of_any_shape_and_fail_as_explained()
+    {
+        var codecs = new CodecProvider(new MessagePackPoolSerializer());
+        Codec<Reading> codec = codecs.Get<Reading>();
+        codec.Should().BeOfType<MessagePackCodec<Reading>>();
+        codecs.Get<string>().Should().BeOfType<SerializedCodec<string>>("strings are raw UTF-8");
+
+        using var writer = new FrameWriter(4);
+        Reading[] readings = [new(1, 2.5, "a"), null!, new(3, double.NaN, "ünï")];
+        foreach (Reading value in readings)
+        {
+            codec.Write(writer, value);
+        }
+
+        // Split into 3-byte segments: a value that spans segments reads as one in one piece.
+        var reader = new SequenceReader<byte>(Segments.Of(writer.WrittenMemory.ToArray(), 3));
+        Reading[] back = [codec.Read(ref reader), codec.Read(ref reader), codec.Read(ref reader)];
+        back.Should().Equal(readings);
+        reader.Remaining.Should().Be(0);
+
+        var broken = new SequenceReader<byte>(new ReadOnlySequence<byte>([3, 0, 0, 0, 0xc1, 0xc1, 0xc1]));
+        Reading Read(ref SequenceReader<byte> r) => codec.Read(ref r);
+        Exception? error = null;
+        try
+        {
+            Read(ref broken);
+        }
+        catch (MessagePackSerializationException e)
+        {
+            error = e;
+        }
+
+        error.Should().NotBeNull().And.Subject.As<Exception>().Message.Should().StartWith("MessagePack cannot read a Pool.Tests.Unit.CodecTests.Reading");
+        broken.Remaining.Should().Be(0, "the value is read past even when it fails");
+    }
+
+    public sealed record Reading(int Id, double Value, string Label);
 
     private T RoundTrip<T>(T value)
     {
