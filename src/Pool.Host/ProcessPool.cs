@@ -303,20 +303,22 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
     }
 
     private Task<Outcome<TResult>[]> MapOutcomesCore<TArgs, TResult>(
-        ShippedFunction function, ArgsCodec<TArgs> args, TArgs[] inputs, int? chunkSize, TimeSpan? taskTimeout, CancellationToken cancellationToken)
+        ShippedFunction function, ArgsCodec<TArgs> args, TArgs[] inputs, int? chunkSize, TimeSpan? taskTimeout, CancellationToken cancellationToken,
+        string operation = nameof(MapOutcomes), ProgressReporter? progress = null)
     {
         TimeSpan? timeout = TimeoutFor(taskTimeout);
-        if (Prepare(args, inputs, ref chunkSize, nameof(MapOutcomes), cancellationToken) is { } early)
+        if (Prepare(args, inputs, ref chunkSize, operation, cancellationToken) is { } early)
         {
             return early.ContinueWith(static _ => Array.Empty<Outcome<TResult>>(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
         }
 
-        var job = new MapOutcomesJob<TArgs, TResult>(_runtime, function, args, _runtime.Codecs.Get<TResult>(), inputs, chunkSize!.Value) { TaskTimeout = timeout, Owner = _owner };
-        return Submit(job, job.Task, nameof(MapOutcomes), cancellationToken);
+        var job = new MapOutcomesJob<TArgs, TResult>(_runtime, function, args, _runtime.Codecs.Get<TResult>(), inputs, chunkSize!.Value) { TaskTimeout = timeout, Owner = _owner, Progress = progress };
+        return Submit(job, job.Task, operation, cancellationToken);
     }
 
     private ImapJob<TArgs, TResult> ImapCore<TArgs, TResult>(
-        ShippedFunction function, ArgsCodec<TArgs> args, IAsyncEnumerable<TArgs> items, int? chunkSize, bool ordered, string operation, TimeSpan? taskTimeout, CancellationToken cancellationToken)
+        ShippedFunction function, ArgsCodec<TArgs> args, IAsyncEnumerable<TArgs> items, int? chunkSize, bool ordered, string operation, TimeSpan? taskTimeout, CancellationToken cancellationToken,
+        ProgressReporter? progress = null)
     {
         ArgumentNullException.ThrowIfNull(items);
         TimeSpan? timeout = TimeoutFor(taskTimeout);
@@ -330,6 +332,7 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
             TaskTimeout = timeout,
             Owner = _owner,
             KnownCount = items is LazySequence<TArgs> { Count: { } count } ? count : null,
+            Progress = progress,
         };
         _runtime.Submit(job, operation, _progress);
         job.Start(items, cancellationToken);

@@ -142,10 +142,7 @@ internal sealed class PoolRuntime
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
     public void Submit(Job job, string operation, IProgress<PoolProgress>? callProgress = null)
     {
-        if ((callProgress ?? Options.Progress) is { } progress)
-        {
-            job.Progress = new ProgressReporter(progress, Options.ProgressInterval, operation, Interlocked.Increment(ref _calls), job.ProgressTotal);
-        }
+        job.Progress ??= NewProgress(operation, callProgress, job.ProgressTotal, parts: 1);
 
         lock (_jobsLock)
         {
@@ -161,6 +158,12 @@ internal sealed class PoolRuntime
 
         Dispatcher.Enqueue(job);
     }
+
+    /// <summary>The reporter of one call, shared by its <paramref name="parts"/> jobs (a <c>Run</c> of several functions); null when no progress is asked for.</summary>
+    public ProgressReporter? NewProgress(string operation, IProgress<PoolProgress>? callProgress, long? total, int parts) =>
+        (callProgress ?? Options.Progress) is { } progress
+            ? new ProgressReporter(progress, Options.ProgressInterval, operation, Interlocked.Increment(ref _calls), total, parts)
+            : null;
 
     public void OnJobDrained(Job job)
     {
