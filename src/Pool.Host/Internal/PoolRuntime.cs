@@ -143,12 +143,13 @@ internal sealed class PoolRuntime
     public void Submit(Job job, string operation, IProgress<PoolProgress>? callProgress = null)
     {
         job.Progress ??= NewProgress(operation, callProgress, job.ProgressTotal, parts: 1);
-
         lock (_jobsLock)
         {
             EnsureRunning(operation);
             _jobs.Add(job);
         }
+
+        job.StartTrace(operation);
 
         if (job.Total is { } total)
         {

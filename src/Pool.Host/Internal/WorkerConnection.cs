@@ -151,8 +151,7 @@ internal sealed class WorkerConnection : IDisposable
         }
 
         frames.BeginFrame(MessageType.Run);
-        RunFlags flags = chunk.Job.TaskTimeout is null ? RunFlags.None : RunFlags.Timed;
-        int countPosition = new RunHeader(chunk.Id, function.Id, chunk.Count, flags).Write(frames);
+        int countPosition = chunk.Job.WriteRunHeader(frames, chunk, function.Id);
         int written = chunk.Job.WriteArguments(frames, chunk, out error);
         if (written == 0 && error is not null)
         {

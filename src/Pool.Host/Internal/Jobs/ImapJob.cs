@@ -311,7 +311,7 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
 
     /// <summary>Takes back a chunk that completed where it was sent, with its array, unless it shares the array with
     /// another chunk (cut from it when a worker was lost or a frame was split).</summary>
-    public override void OnChunkCompleted(Chunk chunk)
+    protected override void ChunkCompleted(Chunk chunk)
     {
         if (chunk.SharesItems || IsStopped)
         {
