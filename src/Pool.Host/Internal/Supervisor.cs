@@ -368,7 +368,7 @@ internal sealed class Supervisor(PoolRuntime runtime)
         }
         else
         {
-            Log.WorkerCrashed(logger, worker.Id, worker.ProcessId, loss.Exit.ExitCode, loss.Exit.SignalName ?? "none", loss.Orphans.Count, Reason(loss));
+            Log.WorkerCrashed(logger, worker.Id, worker.ProcessId, loss.Exit.ExitCode, loss.Exit.SignalName ?? "none", loss.Orphans.Count, Reason(loss), worker.Transport.StandardErrorTail);
         }
     }
 
