@@ -25,6 +25,7 @@ internal sealed class PoolRuntime
     {
         Options = options;
         Logger = options.Logger is { } logger ? new GuardedLogger(logger) : null;
+        Metrics = PoolMetrics.For(options.MeterFactory);
         WorkerCount = workerCount;
         Serializer = options.Serializer ?? PoolSerializer.Default;
         Codecs = new CodecProvider(Serializer);
@@ -50,6 +51,9 @@ internal sealed class PoolRuntime
     }
 
     public ProcessPoolOptions Options { get; }
+
+    /// <summary>The pool's instruments: on <see cref="ProcessPoolOptions.MeterFactory"/>'s meter, else the process-wide one.</summary>
+    public PoolMetrics Metrics { get; }
 
     /// <summary><see cref="ProcessPoolOptions.Logger"/>, guarded against loggers that throw; null for none.</summary>
     public ILogger? Logger { get; }
@@ -153,8 +157,8 @@ internal sealed class PoolRuntime
 
         if (job.Total is { } total)
         {
-            PoolMetrics.Submitted.Add(total);
-            PoolMetrics.Queued.Add(total);
+            Metrics.Submitted.Add(total);
+            Metrics.Queued.Add(total);
         }
 
         Dispatcher.Enqueue(job);

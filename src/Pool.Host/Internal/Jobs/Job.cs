@@ -154,12 +154,12 @@ internal abstract class Job(PoolRuntime runtime, ShippedFunction function)
     {
         if (completed != 0)
         {
-            PoolMetrics.Completed.Add(completed);
+            runtime.Metrics.Completed.Add(completed);
         }
 
         if (failed != 0)
         {
-            PoolMetrics.Failed.Add(failed);
+            runtime.Metrics.Failed.Add(failed);
         }
 
         Progress?.OnTasksEnded(completed, failed);
