@@ -35,7 +35,7 @@ var shapes = new Shape[]
 // Functions that return nothing, in the same six shapes, each one below its value-returning form (a method group with
 // both forms, or a lambda that may be either, takes the value form), so that the order reads 10 (token, Task<T>),
 // 9 (token, Task), 8, 7, ... down to 0 (plain Func) and -1 (plain Action).
-const string VoidText = "a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing and ApplyAsync's result holds an empty ValueTuple";
+const string VoidText = "a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing, ApplyAsync's result and each outcome of MapOutcomes and ImapOutcomes hold an empty ValueTuple";
 var voids = new Shape[]
 {
     new("Void", "void", "void", Token: false, Priority: -1, VoidText, Void: true),
@@ -131,15 +131,13 @@ static void One(StringBuilder code, Shape shape)
     Method(code, shape, $"MapAsync{{T, TResult}}({f}, IEnumerable{{T}}, {rest})", "<c>Pool.map_async</c>",
         $"public {(shape.Void ? "Task" : "Task<TResult[]>")} MapAsync<{g}>({d} fn, {s}) =>",
         $"MapCore<T, {r}>({ship}, One<T>(), Materialize(items), chunkSize, nameof(Map), taskTimeout, cancellationToken);");
-    if (!shape.Void)
-    {
-        Method(code, shape, $"MapOutcomes{{T, TResult}}({f}, IEnumerable{{T}}, {rest})", null,
-            $"public Outcome<TResult>[] MapOutcomes<T, TResult>({d} fn, {s}) =>",
-            "Block(MapOutcomesAsync(fn, items, chunkSize, taskTimeout, cancellationToken));");
-        Method(code, shape, $"MapOutcomesAsync{{T, TResult}}({f}, IEnumerable{{T}}, {rest})", null,
-            $"public Task<Outcome<TResult>[]> MapOutcomesAsync<T, TResult>({d} fn, {s}) =>",
-            $"MapOutcomesCore<T, TResult>({ship}, One<T>(), Materialize(items), chunkSize, taskTimeout, cancellationToken);");
-    }
+    // Outcomes of a function that returns nothing hold an empty ValueTuple: the index and the exception are what count.
+    Method(code, shape, $"MapOutcomes{{T, TResult}}({f}, IEnumerable{{T}}, {rest})", null,
+        $"public Outcome<{r}>[] MapOutcomes<{g}>({d} fn, {s}) =>",
+        "Block(MapOutcomesAsync(fn, items, chunkSize, taskTimeout, cancellationToken));");
+    Method(code, shape, $"MapOutcomesAsync{{T, TResult}}({f}, IEnumerable{{T}}, {rest})", null,
+        $"public Task<Outcome<{r}>[]> MapOutcomesAsync<{g}>({d} fn, {s}) =>",
+        $"MapOutcomesCore<T, {r}>({ship}, One<T>(), Materialize(items), chunkSize, taskTimeout, cancellationToken);");
 
     Method(code, shape, $"Imap{{T, TResult}}({f}, IEnumerable{{T}}, {rest})", "<c>Pool.imap</c>",
         $"public IEnumerable<{ordered}> Imap<{g}>({d} fn, {s}) =>",
@@ -159,15 +157,12 @@ static void One(StringBuilder code, Shape shape)
     Method(code, shape, $"ImapUnorderedAsync{{T, TResult}}({f}, IAsyncEnumerable{{T}}, {rest})", "<c>Pool.imap_unordered</c>",
         $"public IAsyncEnumerable<{unordered}> ImapUnorderedAsync<{g}>({d} fn, {sa}) =>",
         $"ImapCore<T, {r}>({ship}, One<T>(), items, chunkSize, ordered: false, nameof(ImapUnordered), taskTimeout, cancellationToken).Results(static outcome => {unorderedOut});");
-    if (!shape.Void)
-    {
-        Method(code, shape, $"ImapOutcomes{{T, TResult}}({f}, IEnumerable{{T}}, {rest})", null,
-            $"public IEnumerable<Outcome<TResult>> ImapOutcomes<T, TResult>({d} fn, {s}) =>",
-            "ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);");
-        Method(code, shape, $"ImapOutcomesAsync{{T, TResult}}({f}, IAsyncEnumerable{{T}}, {rest})", null,
-            $"public IAsyncEnumerable<Outcome<TResult>> ImapOutcomesAsync<T, TResult>({d} fn, {sa}) =>",
-            $"ImapCore<T, TResult>({ship}, One<T>(), items, chunkSize, ordered: true, \"ImapOutcomes\", taskTimeout, cancellationToken).Results(static outcome => outcome);");
-    }
+    Method(code, shape, $"ImapOutcomes{{T, TResult}}({f}, IEnumerable{{T}}, {rest})", null,
+        $"public IEnumerable<Outcome<{r}>> ImapOutcomes<{g}>({d} fn, {s}) =>",
+        "ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);");
+    Method(code, shape, $"ImapOutcomesAsync{{T, TResult}}({f}, IAsyncEnumerable{{T}}, {rest})", null,
+        $"public IAsyncEnumerable<Outcome<{r}>> ImapOutcomesAsync<{g}>({d} fn, {sa}) =>",
+        $"ImapCore<T, {r}>({ship}, One<T>(), items, chunkSize, ordered: true, \"ImapOutcomes\", taskTimeout, cancellationToken).Results(static outcome => outcome);");
 
     Method(code, shape, $"Apply{{T, TResult}}({f}, T, TimeSpan?, CancellationToken)", "<c>Pool.apply</c>",
         $"public {(shape.Void ? "void" : "TResult")} Apply<{g}>({d} fn, T arg, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>",

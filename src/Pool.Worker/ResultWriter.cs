@@ -93,8 +93,11 @@ internal sealed class ResultWriter(Stream output) : IDisposable
             // The bytes were written: it is reading them back, as the host would, that failed.
             return RemoteError.FromException(new InvalidOperationException(
                 $"The function returned a {value?.GetType().FullName ?? typeof(T).FullName} that the pool's serializer encoded but could not decode " +
-                $"as {TypeFacts.Describe(typeof(T))} (as the host would read it): {e.Message} Return plain data the serializer reads back " +
-                "(concrete types with public properties or constructor parameters, not interfaces or abstract types), or set a serializer that handles this type.",
+                $"as {TypeFacts.Describe(typeof(T))} (as the host would read it): " +
+                (ValueAdvice.For(typeof(T), value, "The function's return type") is { } advice
+                    ? $"{advice} (the serializer said: {ValueAdvice.Innermost(e).Message})"
+                    : $"{e.Message} Return plain data the serializer reads back (concrete types with public properties or constructor parameters, " +
+                      "not interfaces or abstract types), or set a serializer that handles this type."),
                 e));
         }
     }
@@ -179,8 +182,10 @@ internal sealed class ResultWriter(Stream output) : IDisposable
     public void Dispose() => _frames.Dispose();
 
     private static RemoteError ResultEncodingError<T>(T value, Exception e) => RemoteError.FromException(new InvalidOperationException(
-        $"The function returned a {value?.GetType().FullName ?? typeof(T).FullName} that the pool's serializer could not encode: {e.Message} " +
-        "Return plain data (numbers, strings, arrays, records with public properties), or set a serializer that handles this type.",
+        $"The function returned a {value?.GetType().FullName ?? typeof(T).FullName} that the pool's serializer could not encode: " +
+        (ValueAdvice.For(typeof(T), value, "The function's return type") is { } advice
+            ? $"{advice} (the serializer said: {ValueAdvice.Innermost(e).Message})"
+            : $"{e.Message} Return plain data (numbers, strings, arrays, records with public properties), or set a serializer that handles this type."),
         e));
 
     /// <summary>Makes the open results frame the one of task <paramref name="index"/> of <paramref name="chunkId"/>.</summary>

@@ -33,7 +33,16 @@ internal static class Shipping
         catch (Exception e)
         {
             // Whatever the serializer throws, the call fails here, naming the value, instead of in a worker.
-            // An ArgumentException or NotSupportedException from it already says what to do.
+            // An ArgumentException or NotSupportedException from it already says what to do; a declaration no
+            // serializer can honour (an interface, a delegate) gets its own fix first.
+            if (ValueAdvice.For(typeof(TArgs), value, "The function's parameter") is { } advice)
+            {
+                throw new ArgumentException(
+                    $"{What(value, parameterName)} cannot be sent to a worker with {serializer.GetType().Name}. {advice} ({serializer.GetType().Name} said: {ValueAdvice.Innermost(e).Message})",
+                    parameterName,
+                    e);
+            }
+
             throw new ArgumentException(
                 $"{What(value, parameterName)} cannot be sent to a worker with {serializer.GetType().Name}: {e.Message}" + (e is ArgumentException or NotSupportedException ? string.Empty :
                 " Pass plain data (numbers, strings, arrays, records or classes with public properties and a constructor the serializer can use), " +

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text;
 using CliWrap;
 using CliWrap.Buffered;
@@ -7,7 +8,7 @@ namespace Pool.Tests.Packaging;
 /// <summary>
 /// The package as a user gets it: <c>dotnet pack</c> of Pool.Host, a fresh console app outside the repository
 /// that references it from a local feed (with its own empty package folder, so no stale cache entry is read
-/// and none is left behind), run with <c>dotnet run</c> and published framework-dependent.
+/// and none is left behind), run with <c>dotnet run</c>, published framework-dependent, and published as a single file.
 /// </summary>
 [Trait("Category", "Package")]
 public class PackageTests
@@ -75,6 +76,14 @@ public class PackageTests
             await RunAsync(app, "publish", "-c", "Release", "-o", "out");
             AssertRanInAWorker(await RunAsync(app, Path.Combine("out", "app.dll")));
             AssertRanInAWorker(await RunProgramAsync(app, executable: Path.Combine(app, "out", OperatingSystem.IsWindows() ? "app.exe" : "app")));
+
+            // A single-file app hosts workers when its assemblies are extracted to files (here under the test's own
+            // directory: DOTNET_BUNDLE_EXTRACT_BASE_DIR), which IncludeAllContentForSelfExtract asks for. The single-file
+            // analyzer only warns, and its package (ILLink.Tasks) is not in the offline sources of this test.
+            await RunAsync(app, "publish", "-c", "Release", "-r", RuntimeInformation.RuntimeIdentifier, "--self-contained", "false",
+                "-p:PublishSingleFile=true", "-p:IncludeAllContentForSelfExtract=true", "-p:EnableSingleFileAnalyzer=false", "-o", "single");
+            Directory.GetFiles(Path.Combine(app, "single"), "*.dll").Should().BeEmpty("the assemblies are inside the single file");
+            AssertRanInAWorker(await RunProgramAsync(app, executable: Path.Combine(app, "single", OperatingSystem.IsWindows() ? "app.exe" : "app")));
         }
         finally
         {
@@ -164,6 +173,7 @@ public class PackageTests
         variables["UseSharedCompilation"] = "false";
         variables["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         variables["DOTNET_NOLOGO"] = "1";
+        variables["DOTNET_BUNDLE_EXTRACT_BASE_DIR"] = Path.Combine(Path.GetDirectoryName(directory.TrimEnd(Path.DirectorySeparatorChar)) ?? directory, "extracted");
         variables["DOTNET_SKIP_FIRST_TIME_EXPERIENCE"] = "1";
         return variables;
     }

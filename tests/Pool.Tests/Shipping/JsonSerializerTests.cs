@@ -22,6 +22,16 @@ public class JsonSerializerTests(JsonPoolFixture fixture) : IClassFixture<JsonPo
     }
 
     [Fact(Timeout = 60_000)]
+    public async Task An_item_declared_as_an_interface_is_refused_at_the_call_saying_to_declare_the_concrete_type()
+    {
+        Action map = () => Pool.MapAsync(DeclarationTests.Area, new DeclarationTests.IShape[] { new DeclarationTests.Square(2) });
+
+        map.Should().Throw<ArgumentException>().WithParameterName("items")
+            .WithMessage("The first item (a *Square) cannot be sent to a worker with JsonPoolSerializer*declared as *IShape, an interface*Declare it as the concrete type*");
+        await StillWorksAsync();
+    }
+
+    [Fact(Timeout = 60_000)]
     public async Task Private_state_the_serializer_does_not_write_is_refused_naming_the_field()
     {
         var counter = new FidelityTests.Counter();

@@ -134,5 +134,25 @@ public sealed class VoidFunctionTests(PoolFixture fixture) : IClassFixture<PoolF
         (await map.Should().ThrowAsync<ArgumentException>()).Which.ParamName.Should().Be("path");
     }
 
+    [Fact(Timeout = 60_000)]
+    public async Task Outcomes_of_a_void_function_say_which_items_failed_and_every_other_item_runs()
+    {
+        string[] files = [.. Files(2), string.Empty, .. Files(2)];
+
+        Outcome<ValueTuple>[] outcomes = await Pool.MapOutcomesAsync(VoidFunctions.FailOnEmpty, files, chunkSize: 1).Within();
+        List<Outcome<ValueTuple>> streamed = [];
+        await foreach (Outcome<ValueTuple> outcome in Pool.ImapOutcomesAsync(VoidFunctions.Touch, files.Where(f => f.Length > 0).ToAsyncEnumerable()))
+        {
+            streamed.Add(outcome);
+        }
+
+        outcomes.Select(o => o.Succeeded).Should().Equal(true, true, false, true, true);
+        outcomes[2].Index.Should().Be(2);
+        outcomes[2].Exception.Should().BeOfType<ArgumentException>().Which.ParamName.Should().Be("path");
+        streamed.Select(o => o.Index).Should().Equal(0, 1, 2, 3);
+        streamed.Should().OnlyContain(o => o.Succeeded);
+        files.Where(f => f.Length > 0).Should().OnlyContain(f => File.ReadAllText(f) == "touched");
+    }
+
     private string[] Files(int count) => [.. Enumerable.Range(0, count).Select(_ => Path.Combine(_directory, Guid.NewGuid().ToString("N")))];
 }

@@ -301,8 +301,10 @@ internal abstract class Job<TArgs, TResult>(PoolRuntime runtime, ShippedFunction
 internal static class Arguments
 {
     public static ArgumentException SerializationError<T>(long index, T value, Exception e, string parameterName) => new(
-        $"Item {index} (a {value?.GetType().FullName ?? typeof(T).FullName}) could not be serialized to send it to a worker: {e.Message} " +
-        "Pass plain data (numbers, strings, arrays, records or classes with public properties), or set ProcessPoolOptions.Serializer to one that handles this type.",
+        $"Item {index} (a {value?.GetType().FullName ?? typeof(T).FullName}) could not be serialized to send it to a worker: " +
+        (ValueAdvice.For(typeof(T), value, "The function's parameter") is { } advice
+            ? $"{advice} (the serializer said: {ValueAdvice.Innermost(e).Message})"
+            : $"{e.Message} Pass plain data (numbers, strings, arrays, records or classes with public properties), or set ProcessPoolOptions.Serializer to one that handles this type."),
         parameterName,
         e);
 
