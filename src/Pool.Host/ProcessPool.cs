@@ -11,7 +11,9 @@ namespace Pool;
 /// <see cref="StarMap{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>,
 /// <see cref="Apply{T, TResult}(Func{T, TResult}, T, TimeSpan?, CancellationToken)"/>,
 /// <see cref="ApplyAsync{T, TResult}(Func{T, TResult}, T, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>,
-/// <see cref="Close"/>, <see cref="Join"/>, <see cref="Terminate"/>.
+/// <see cref="Close"/>, <see cref="Join"/>, <see cref="Terminate"/>; joblib's list of different calls as
+/// <see cref="Run{TResult}(IEnumerable{Call{TResult}}, int?, TimeSpan?, CancellationToken)"/>, and a pool for the whole
+/// process as <see cref="Shared"/>.
 /// A function is shipped by reference (its method, not its code); its target object, if any (a closure's
 /// captured variables, the object of an instance method), its arguments and its results travel by value,
 /// through <see cref="ProcessPoolOptions.Serializer"/>. Every call also takes async functions and functions
