@@ -64,10 +64,16 @@ public static class Call
     public static Call<TResult> Of<T1, T2, TResult>(Func<T1, T2, Task<TResult>> fn, T1 arg1, T2 arg2) =>
         Build<(T1, T2), TResult>(fn, typeof(Func<T1, T2, Task<TResult>>), (arg1, arg2), static codecs => new Args2<T1, T2>(codecs.Get<T1>(), codecs.Get<T2>()));
 
+    /// <summary>The default serializer's codec of each argument shape, built once (it depends on the types alone).</summary>
+    private static class DefaultArgs<TArgs>
+    {
+        public static ArgsCodec<TArgs>? Codec;
+    }
+
     private static ArgsCall<TArgs, TResult> Build<TArgs, TResult>(Delegate fn, Type delegateType, TArgs args, Func<CodecProvider, ArgsCodec<TArgs>> codec)
     {
         DefaultFunctions.Get(fn, delegateType, nameof(fn));
-        Shipping.CheckArgument(codec(DefaultCodecs), args, PoolSerializer.Default, "args");
+        Shipping.CheckArgument(DefaultArgs<TArgs>.Codec ??= codec(DefaultCodecs), args, PoolSerializer.Default, "args");
         return new ArgsCall<TArgs, TResult>(fn, delegateType, args, codec);
     }
 }

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -100,6 +99,8 @@ public sealed class HostingTests
         await host.StartAsync().WaitAsync(Bound);
         ProcessPool pool = host.Services.GetRequiredService<ProcessPool>();
         pool.WorkerCount.Should().Be(1, "Workers came from configuration");
+        ProcessPoolOptions bound = host.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<ProcessPoolOptions>>().Value;
+        bound.Should().Match<ProcessPoolOptions>(o => o.TaskTimeout == TimeSpan.FromSeconds(45) && o.MaxTasksPerWorker == 1000);
         int[] workers = [.. pool.ProcessIds];
         workers.Should().ContainSingle().Which.Should().NotBe(Environment.ProcessId);
         logs.Entries.Should().Contain((LogLevel.Debug, "WorkerStarted"), "the pool logs through the app's logger");
