@@ -127,6 +127,42 @@ public class RunTests(PoolFixture fixture) : IClassFixture<PoolFixture>
         (await pool.RunAsync([Call.Of(Functions.Square, 5)]).Within()).Should().Equal(25);
     }
 
+    [Fact(Timeout = 90_000)]
+    public async Task Cancelling_a_RunAsCompleted_of_several_functions_stops_its_running_calls_and_frees_the_workers()
+    {
+        int sleeping = 0;
+        var bothSleep = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using ProcessPool pool = await TestPools.StartAsync(options: new ProcessPoolOptions
+        {
+            CancellationGrace = TimeSpan.FromMilliseconds(200),
+            WorkerOutput = line =>
+            {
+                if (line.Text.StartsWith("sleeping", StringComparison.Ordinal) && Interlocked.Increment(ref sleeping) == 2)
+                {
+                    bothSleep.TrySetResult();
+                }
+            },
+        });
+        Call<int>[] calls = [.. Enumerable.Range(0, 3).SelectMany(_ => new[] { Call.Of(Functions.AnnounceAndSleep, 120_000), Call.Of(AnnounceAndSleepToo, 120_000, 0) })];
+        using var cancel = new CancellationTokenSource();
+        Func<Task> enumerate = async () =>
+        {
+            await foreach (Outcome<int> outcome in pool.RunAsCompletedAsync(calls, chunkSize: 1, cancellationToken: cancel.Token))
+            {
+                throw new InvalidOperationException($"no call should end, yet {outcome.Index} did");
+            }
+        };
+        Task running = enumerate();
+        await bothSleep.Task.Within();
+        await cancel.CancelAsync();
+
+        await running.Invoking(r => r.Within()).Should().ThrowAsync<OperationCanceledException>();
+        // Had the sleeping calls gone on, both workers would be busy for minutes.
+        (await pool.RunAsync([Call.Of(Functions.Square, 5)]).Within()).Should().Equal(25);
+    }
+
+    public static int AnnounceAndSleepToo(int milliseconds, int _) => Functions.AnnounceAndSleep(milliseconds);
+
     [Fact(Timeout = 60_000)]
     public async Task Run_reports_the_progress_of_all_its_calls_as_one_call()
     {
