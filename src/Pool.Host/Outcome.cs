@@ -19,6 +19,9 @@ public readonly record struct Outcome<T>
         Exception = exception;
     }
 
+    /// <summary>The same outcome at another position (a <c>Run</c>'s call order).</summary>
+    internal Outcome<T> WithIndex(long index) => Exception is { } error ? new(index, error) : new(index, Value!);
+
     /// <summary>The position of the task in the call's input.</summary>
     public long Index { get; }
 

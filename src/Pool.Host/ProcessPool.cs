@@ -11,7 +11,9 @@ namespace Pool;
 /// <see cref="StarMap{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>,
 /// <see cref="Apply{T, TResult}(Func{T, TResult}, T, TimeSpan?, CancellationToken)"/>,
 /// <see cref="ApplyAsync{T, TResult}(Func{T, TResult}, T, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>,
-/// <see cref="Close"/>, <see cref="Join"/>, <see cref="Terminate"/>.
+/// <see cref="Close"/>, <see cref="Join"/>, <see cref="Terminate"/>; joblib's list of different calls as
+/// <see cref="Run{TResult}(IEnumerable{Call{TResult}}, int?, TimeSpan?, CancellationToken)"/>, and a pool for the whole
+/// process as <see cref="Shared"/>.
 /// A function is shipped by reference (its method, not its code); its target object, if any (a closure's
 /// captured variables, the object of an instance method), its arguments and its results travel by value,
 /// through <see cref="ProcessPoolOptions.Serializer"/>. Every call also takes async functions and functions
@@ -303,20 +305,22 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
     }
 
     private Task<Outcome<TResult>[]> MapOutcomesCore<TArgs, TResult>(
-        ShippedFunction function, ArgsCodec<TArgs> args, TArgs[] inputs, int? chunkSize, TimeSpan? taskTimeout, CancellationToken cancellationToken)
+        ShippedFunction function, ArgsCodec<TArgs> args, TArgs[] inputs, int? chunkSize, TimeSpan? taskTimeout, CancellationToken cancellationToken,
+        string operation = nameof(MapOutcomes), ProgressReporter? progress = null)
     {
         TimeSpan? timeout = TimeoutFor(taskTimeout);
-        if (Prepare(args, inputs, ref chunkSize, nameof(MapOutcomes), cancellationToken) is { } early)
+        if (Prepare(args, inputs, ref chunkSize, operation, cancellationToken) is { } early)
         {
             return early.ContinueWith(static _ => Array.Empty<Outcome<TResult>>(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
         }
 
-        var job = new MapOutcomesJob<TArgs, TResult>(_runtime, function, args, _runtime.Codecs.Get<TResult>(), inputs, chunkSize!.Value) { TaskTimeout = timeout, Owner = _owner };
-        return Submit(job, job.Task, nameof(MapOutcomes), cancellationToken);
+        var job = new MapOutcomesJob<TArgs, TResult>(_runtime, function, args, _runtime.Codecs.Get<TResult>(), inputs, chunkSize!.Value) { TaskTimeout = timeout, Owner = _owner, Progress = progress };
+        return Submit(job, job.Task, operation, cancellationToken);
     }
 
     private ImapJob<TArgs, TResult> ImapCore<TArgs, TResult>(
-        ShippedFunction function, ArgsCodec<TArgs> args, IAsyncEnumerable<TArgs> items, int? chunkSize, bool ordered, string operation, TimeSpan? taskTimeout, CancellationToken cancellationToken)
+        ShippedFunction function, ArgsCodec<TArgs> args, IAsyncEnumerable<TArgs> items, int? chunkSize, bool ordered, string operation, TimeSpan? taskTimeout, CancellationToken cancellationToken,
+        ProgressReporter? progress = null)
     {
         ArgumentNullException.ThrowIfNull(items);
         TimeSpan? timeout = TimeoutFor(taskTimeout);
@@ -330,6 +334,7 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
             TaskTimeout = timeout,
             Owner = _owner,
             KnownCount = items is LazySequence<TArgs> { Count: { } count } ? count : null,
+            Progress = progress,
         };
         _runtime.Submit(job, operation, _progress);
         job.Start(items, cancellationToken);

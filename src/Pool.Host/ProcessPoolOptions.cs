@@ -40,7 +40,7 @@ public sealed record ProcessPoolOptions
 
     /// <summary>
     /// Receives each line the workers write to stdout or stderr. Default (null): the line goes to
-    /// <see cref="Logger"/> when one is set (stdout at Information, stderr at Warning, with WorkerId and
+    /// <see cref="Logger"/> when one is set (stdout and stderr at Information, with WorkerId and
     /// ProcessId fields), else to this process's stderr as <c>[worker 2#12345] text</c>. Called on a
     /// thread-pool thread.
     /// </summary>
@@ -55,6 +55,14 @@ public sealed record ProcessPoolOptions
     /// Python: <c>multiprocessing.log_to_stderr()</c> / <c>get_logger()</c>; joblib's <c>verbose</c>.
     /// </summary>
     public ILogger? Logger { get; init; }
+
+    /// <summary>
+    /// Where the pool creates its meter (<see cref="ProcessPoolTelemetry.MeterName"/>): an application's
+    /// <see cref="System.Diagnostics.Metrics.IMeterFactory"/> from dependency injection, so that its metrics pipeline
+    /// and tests (<c>MetricCollector</c>) see this pool's instruments. Default (null): the process-wide meter of that
+    /// name, which every pool without a factory shares. Python has no equivalent.
+    /// </summary>
+    public System.Diagnostics.Metrics.IMeterFactory? MeterFactory { get; init; }
 
     /// <summary>
     /// Receives the progress of every call of the pool (Map, Imap, Apply...), each identified by

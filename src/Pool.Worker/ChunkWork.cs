@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 using Pool.Contracts;
@@ -43,6 +44,9 @@ internal abstract class ChunkWork(int chunkId, int count) : WorkItem
     public int ChunkId => chunkId;
 
     public int Count => count;
+
+    /// <summary>The W3C context the host sent with the chunk (<see cref="RunFlags.Traced"/>), else default.</summary>
+    public ActivityContext Trace { get; set; }
 
     protected bool IsCanceled => _canceled;
 

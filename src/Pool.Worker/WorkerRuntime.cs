@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using Pool.Contracts;
 
 namespace Pool.Worker;
@@ -71,12 +72,15 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
 
         for (WorkItem? work = first; work is not null; work = _queue.Take())
         {
+            Activity? trace = WorkerTracing.Start(work);
             ValueTask running = work.RunAsync(context);
             if (!running.IsCompletedSuccessfully)
             {
                 // An async function: this thread waits for it (one task at a time), its continuations run on the pool.
                 running.AsTask().GetAwaiter().GetResult();
             }
+
+            trace?.Stop();
 
             if (work is ChunkWork chunk)
             {
@@ -102,12 +106,17 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
         {
             if (work is ChunkWork { CanOverlap: true } overlapping)
             {
+                // Its tasks start here and take the activity with them; it ends once the last has started.
+                Activity? trace = WorkerTracing.Start(work);
                 await overlapping.StartConcurrentlyAsync(executor).ConfigureAwait(false);
+                trace?.Stop();
             }
             else
             {
                 await executor.WhenIdleAsync().ConfigureAwait(false);
+                Activity? trace = WorkerTracing.Start(work);
                 await work.RunAsync(context).ConfigureAwait(false);
+                trace?.Stop();
                 if (work is ChunkWork chunk)
                 {
                     _pending.TryRemove(chunk.ChunkId, out _);
@@ -276,6 +285,11 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
         else
         {
             throw new ProtocolException($"Chunk {header.ChunkId} names function {header.FunctionId}, which was never bound.");
+        }
+
+        if ((header.Flags & RunFlags.Traced) != 0)
+        {
+            work.Trace = header.Trace;
         }
 
         _pending[header.ChunkId] = work;

@@ -3,6 +3,15 @@ using Pool.TestHost;
 
 // Starts a pool, prints its worker pids, keeps every worker busy in user code, and says so; then waits
 // to be killed. Output: "pids 123,456", then "running <pid>" once per busy worker.
+if (args is ["shared"])
+{
+    // The shared pool: used twice, then the host exits normally without disposing it. Output: "same True", "pids 1,2".
+    int[] first = ProcessPool.Shared.Map(Busy.Pid, [0, 1, 2, 3], chunkSize: 1);
+    Console.WriteLine($"same {ReferenceEquals(ProcessPool.Shared, ProcessPool.Shared) && first.All(ProcessPool.Shared.ProcessIds.Contains)}");
+    Console.WriteLine($"pids {string.Join(',', ProcessPool.Shared.ProcessIds)}");
+    return 0;
+}
+
 int workers = args.Length > 0 ? int.Parse(args[0], System.Globalization.CultureInfo.InvariantCulture) : 2;
 await using var pool = await ProcessPool.StartAsync(new ProcessPoolOptions
 {
@@ -18,6 +27,8 @@ namespace Pool.TestHost
 /// <summary>What the workers run: announce, then sleep far longer than any test.</summary>
 public static class Busy
 {
+    public static int Pid(int _) => Environment.ProcessId;
+
     public static int Run(int x)
     {
         Console.WriteLine($"running {Environment.ProcessId}");

@@ -1,11 +1,12 @@
 using System.Buffers;
+using System.Diagnostics;
 
 namespace Pool.Contracts;
 
 /// <summary>The protocol's version; host and worker refuse each other when it differs.</summary>
 internal static class ProtocolInfo
 {
-    public const int Version = 3;
+    public const int Version = 4;
 }
 
 /// <summary>Worker to host, the first frame: the worker is connected and speaks this protocol.</summary>
@@ -92,18 +93,27 @@ internal enum RunFlags : byte
 
     /// <summary>The tasks have a deadline: the worker records when each one starts.</summary>
     Timed = 1,
+
+    /// <summary>The header carries a W3C trace context (<see cref="RunHeader.Trace"/>): the caller's activity, or the pool's for this chunk.</summary>
+    Traced = 2,
 }
 
 /// <summary>
-/// Host to worker: run <see cref="Count"/> tasks of one function. The frame's payload after this header is
-/// the arguments, task after task, each encoded by the function's argument codec.
+/// Host to worker: run <see cref="Count"/> tasks of one function. With <see cref="RunFlags.Traced"/> the header ends
+/// with a W3C trace context (16 bytes of trace id, 8 of span id, 1 of trace flags), the parent of the activity the
+/// worker runs the chunk in. The frame's payload after the header is the arguments, task after task, each encoded by
+/// the function's argument codec.
 /// </summary>
-internal readonly record struct RunHeader(int ChunkId, int FunctionId, int Count, RunFlags Flags)
+internal readonly record struct RunHeader(int ChunkId, int FunctionId, int Count, RunFlags Flags, ActivityContext Trace = default)
 {
     /// <summary>Bytes from the start of the payload to the position of <see cref="Count"/>.</summary>
     public const int CountOffset = 8;
 
+    /// <summary>The bytes of the header without a trace context.</summary>
     public const int Size = 13;
+
+    /// <summary>The bytes a trace context adds.</summary>
+    public const int TraceSize = 25;
 
     /// <summary>Writes the header into an open frame; returns the position of the count, for patching.</summary>
     public int Write(FrameWriter writer)
@@ -113,11 +123,37 @@ internal readonly record struct RunHeader(int ChunkId, int FunctionId, int Count
         int countPosition = writer.Position;
         writer.WriteInt32(Count);
         writer.WriteByte((byte)Flags);
+        if ((Flags & RunFlags.Traced) != 0)
+        {
+            Span<byte> trace = stackalloc byte[TraceSize];
+            Trace.TraceId.CopyTo(trace[..16]);
+            Trace.SpanId.CopyTo(trace[16..24]);
+            trace[24] = (byte)Trace.TraceFlags;
+            writer.WriteBytes(trace);
+        }
+
         return countPosition;
     }
 
-    public static RunHeader Read(ref SequenceReader<byte> reader) =>
-        new(reader.ReadInt32(), reader.ReadInt32(), reader.ReadInt32(), (RunFlags)reader.ReadByte());
+    public static RunHeader Read(ref SequenceReader<byte> reader)
+    {
+        var header = new RunHeader(reader.ReadInt32(), reader.ReadInt32(), reader.ReadInt32(), (RunFlags)reader.ReadByte());
+        if ((header.Flags & RunFlags.Traced) == 0)
+        {
+            return header;
+        }
+
+        Span<byte> trace = stackalloc byte[TraceSize];
+        if (!reader.TryCopyTo(trace))
+        {
+            throw WireReader.Truncated();
+        }
+
+        reader.Advance(TraceSize);
+        var context = new ActivityContext(
+            ActivityTraceId.CreateFromBytes(trace[..16]), ActivitySpanId.CreateFromBytes(trace[16..24]), (ActivityTraceFlags)(trace[24] & 1), isRemote: true);
+        return header with { Trace = context };
+    }
 }
 
 /// <summary>

@@ -237,7 +237,7 @@ internal sealed class Dispatcher(PoolRuntime runtime)
 
             if (chunk is not null)
             {
-                PoolMetrics.Queued.Add(-chunk.Count);
+                runtime.Metrics.Queued.Add(-chunk.Count);
                 return chunk;
             }
         }

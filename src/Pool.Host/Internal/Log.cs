@@ -14,8 +14,18 @@ internal static partial class Log
     [LoggerMessage(2, LogLevel.Debug, "Worker {WorkerId}#{ProcessId} exited as the pool asked, with exit code {ExitCode}")]
     public static partial void WorkerExited(ILogger logger, int workerId, int processId, int exitCode);
 
-    [LoggerMessage(3, LogLevel.Warning, "Worker {WorkerId}#{ProcessId} was lost with exit code {ExitCode}, signal {Signal}, holding {OrphanChunks} chunks: {Reason}")]
-    public static partial void WorkerCrashed(ILogger logger, int workerId, int processId, int exitCode, string signal, int orphanChunks, string reason);
+    [LoggerMessage(3, LogLevel.Warning, "Worker {WorkerId}#{ProcessId} was lost with exit code {ExitCode}, signal {Signal}, holding {OrphanChunks} chunks: {Reason}{StandardError}")]
+    private static partial void WorkerCrashed(ILogger logger, int workerId, int processId, int exitCode, string signal, int orphanChunks, string reason, string standardError);
+
+    /// <summary>A worker was lost: one Warning entry, with the last lines of its stderr (what a FailFast or an unhandled exception printed), not one per line.</summary>
+    public static void WorkerCrashed(ILogger logger, int workerId, int processId, int exitCode, string signal, int orphanChunks, string reason, IReadOnlyList<string> standardErrorTail)
+    {
+        if (logger.IsEnabled(LogLevel.Warning))
+        {
+            WorkerCrashed(logger, workerId, processId, exitCode, signal, orphanChunks, reason,
+                standardErrorTail.Count == 0 ? string.Empty : ". The end of its stderr:" + Environment.NewLine + string.Join(Environment.NewLine, standardErrorTail));
+        }
+    }
 
     [LoggerMessage(4, LogLevel.Information, "Replacement worker {WorkerId}#{ProcessId} started")]
     public static partial void ReplacementStarted(ILogger logger, int workerId, int processId);
@@ -35,13 +45,14 @@ internal static partial class Log
     [LoggerMessage(9, LogLevel.Information, "[worker {WorkerId}#{ProcessId}] {Text}")]
     public static partial void WorkerStandardOutput(ILogger logger, int workerId, int processId, string text);
 
-    [LoggerMessage(10, LogLevel.Warning, "[worker {WorkerId}#{ProcessId}] {Text}")]
+    // Information, as stdout: a crash's stderr comes once more, as its tail, in the WorkerCrashed warning.
+    [LoggerMessage(10, LogLevel.Information, "[worker {WorkerId}#{ProcessId}] {Text}")]
     public static partial void WorkerStandardError(ILogger logger, int workerId, int processId, string text);
 
     [LoggerMessage(11, LogLevel.Warning, "Refused a connection to worker {WorkerId}'s pipe from pid {PeerProcessId} (uid {PeerUserId}): {Reason}. It received nothing of the pool, which goes on waiting for its worker")]
     public static partial void StrayConnection(ILogger logger, int workerId, string peerProcessId, string peerUserId, string reason);
 
-    /// <summary>A worker's output line, at Information (stdout) or Warning (stderr).</summary>
+    /// <summary>A worker's output line, at Information (stdout and stderr, as events 9 and 10).</summary>
     public static void WorkerOutput(ILogger logger, WorkerOutputLine line)
     {
         if (line.IsError)

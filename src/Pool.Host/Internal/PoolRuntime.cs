@@ -25,6 +25,7 @@ internal sealed class PoolRuntime
     {
         Options = options;
         Logger = options.Logger is { } logger ? new GuardedLogger(logger) : null;
+        Metrics = PoolMetrics.For(options.MeterFactory);
         WorkerCount = workerCount;
         Serializer = options.Serializer ?? PoolSerializer.Default;
         Codecs = new CodecProvider(Serializer);
@@ -50,6 +51,9 @@ internal sealed class PoolRuntime
     }
 
     public ProcessPoolOptions Options { get; }
+
+    /// <summary>The pool's instruments: on <see cref="ProcessPoolOptions.MeterFactory"/>'s meter, else the process-wide one.</summary>
+    public PoolMetrics Metrics { get; }
 
     /// <summary><see cref="ProcessPoolOptions.Logger"/>, guarded against loggers that throw; null for none.</summary>
     public ILogger? Logger { get; }
@@ -142,25 +146,29 @@ internal sealed class PoolRuntime
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
     public void Submit(Job job, string operation, IProgress<PoolProgress>? callProgress = null)
     {
-        if ((callProgress ?? Options.Progress) is { } progress)
-        {
-            job.Progress = new ProgressReporter(progress, Options.ProgressInterval, operation, Interlocked.Increment(ref _calls), job.ProgressTotal);
-        }
-
+        job.Progress ??= NewProgress(operation, callProgress, job.ProgressTotal, parts: 1);
         lock (_jobsLock)
         {
             EnsureRunning(operation);
             _jobs.Add(job);
         }
 
+        job.StartTrace(operation);
+
         if (job.Total is { } total)
         {
-            PoolMetrics.Submitted.Add(total);
-            PoolMetrics.Queued.Add(total);
+            Metrics.Submitted.Add(total);
+            Metrics.Queued.Add(total);
         }
 
         Dispatcher.Enqueue(job);
     }
+
+    /// <summary>The reporter of one call, shared by its <paramref name="parts"/> jobs (a <c>Run</c> of several functions); null when no progress is asked for.</summary>
+    public ProgressReporter? NewProgress(string operation, IProgress<PoolProgress>? callProgress, long? total, int parts) =>
+        (callProgress ?? Options.Progress) is { } progress
+            ? new ProgressReporter(progress, Options.ProgressInterval, operation, Interlocked.Increment(ref _calls), total, parts)
+            : null;
 
     public void OnJobDrained(Job job)
     {

@@ -10,9 +10,12 @@ namespace Pool.Internal;
 /// down. The final report (<see cref="Finish"/>) is sent once, after every other, and the call completes after it
 /// (its continuation), so that a caller never sees its results before the last progress line.
 /// </summary>
-internal sealed class ProgressReporter(IProgress<PoolProgress> progress, TimeSpan interval, string operation, long callId, long? total)
+/// A call made of several jobs (a <c>Run</c> of several functions) shares one reporter: each job but the last to finish
+/// completes at once, and the last one sends the final report.
+internal sealed class ProgressReporter(IProgress<PoolProgress> progress, TimeSpan interval, string operation, long callId, long? total, int parts = 1)
     : IThreadPoolWorkItem
 {
+    private int _parts = parts;
     private readonly long _startedAt = Stopwatch.GetTimestamp();
     private readonly long _intervalTicks = (long)(interval.TotalSeconds * Stopwatch.Frequency);
     private long _nextAt = Stopwatch.GetTimestamp() + (long)(interval.TotalSeconds * Stopwatch.Frequency);
@@ -47,6 +50,12 @@ internal sealed class ProgressReporter(IProgress<PoolProgress> progress, TimeSpa
     /// <summary>The call has every outcome (or was stopped): one last report, then <paramref name="then"/> (the call's completion).</summary>
     public void Finish(Action? then)
     {
+        if (Interlocked.Decrement(ref _parts) > 0)
+        {
+            then?.Invoke();
+            return;
+        }
+
         Volatile.Write(ref _then, then);
         Volatile.Write(ref _finalPending, 1);
         Schedule();

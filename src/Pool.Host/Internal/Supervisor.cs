@@ -208,7 +208,7 @@ internal sealed class Supervisor(PoolRuntime runtime)
             try
             {
                 WorkerConnection replacement = await StartOneAsync(runtime.Stopping).ConfigureAwait(false);
-                PoolMetrics.Restarts.Add(1);
+                runtime.Metrics.Restarts.Add(1);
                 if (Logger is { } logger)
                 {
                     Log.ReplacementStarted(logger, replacement.Id, replacement.ProcessId);
@@ -368,7 +368,7 @@ internal sealed class Supervisor(PoolRuntime runtime)
         }
         else
         {
-            Log.WorkerCrashed(logger, worker.Id, worker.ProcessId, loss.Exit.ExitCode, loss.Exit.SignalName ?? "none", loss.Orphans.Count, Reason(loss));
+            Log.WorkerCrashed(logger, worker.Id, worker.ProcessId, loss.Exit.ExitCode, loss.Exit.SignalName ?? "none", loss.Orphans.Count, Reason(loss), worker.Transport.StandardErrorTail);
         }
     }
 

@@ -151,8 +151,7 @@ internal sealed class WorkerConnection : IDisposable
         }
 
         frames.BeginFrame(MessageType.Run);
-        RunFlags flags = chunk.Job.TaskTimeout is null ? RunFlags.None : RunFlags.Timed;
-        int countPosition = new RunHeader(chunk.Id, function.Id, chunk.Count, flags).Write(frames);
+        int countPosition = chunk.Job.WriteRunHeader(frames, chunk, function.Id);
         int written = chunk.Job.WriteArguments(frames, chunk, out error);
         if (written == 0 && error is not null)
         {
@@ -575,9 +574,9 @@ internal sealed class WorkerConnection : IDisposable
         long service = Math.Max(1, now - Math.Max(_lastCompletion, chunk.SentAt));
         _lastCompletion = now;
         chunk.Job.OnChunkServiced(chunk.Count, service);
-        if (PoolMetrics.TaskDuration.Enabled)
+        if (_runtime.Metrics.TaskDuration.Enabled)
         {
-            PoolMetrics.TaskDuration.Record((double)service / Stopwatch.Frequency / chunk.Count);
+            _runtime.Metrics.TaskDuration.Record((double)service / Stopwatch.Frequency / chunk.Count);
         }
         _serviceTicks = _serviceTicks < 0 ? service : (0.8 * _serviceTicks) + (0.2 * service);
         _window = (int)Math.Clamp(1 + Math.Ceiling(TargetQueuedTicks / _serviceTicks), _minWindow, Math.Max(MaxWindow, _minWindow));

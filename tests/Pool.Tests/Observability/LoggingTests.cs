@@ -82,6 +82,30 @@ public sealed class LoggingTests
     }
 
     [Fact]
+    public async Task A_fail_fast_is_one_warning_with_the_end_of_the_workers_stderr_not_one_warning_per_line()
+    {
+        var logger = new RecordingLogger(e => e.EventName == "ReplacementStarted");
+        ProcessPool pool = await ProcessPool.StartAsync(new ProcessPoolOptions { Workers = 1, Logger = logger });
+        try
+        {
+            Outcome<int>[] outcomes = await pool.MapOutcomesAsync(Crashes.DoubleOrCrash, [(int)CrashKind.FailFast], chunkSize: 1).Within();
+            outcomes[0].Exception.Should().BeOfType<WorkerCrashedException>();
+            await logger.Seen.Task.Within();
+        }
+        finally
+        {
+            await TestPools.DisposeAndAssertNoWorkersAsync(pool);
+        }
+
+        Entry[] entries = logger.Entries;
+        entries.Where(e => e.Level >= LogLevel.Warning).Should().ContainSingle("a crash is one warning, whatever its stderr printed")
+            .Which.EventName.Should().Be("WorkerCrashed");
+        Entry crash = entries.Single(e => e.EventName == "WorkerCrashed");
+        crash.Message.Should().Contain("The end of its stderr:").And.Contain("ProcessPool test fail-fast");
+        entries.Where(e => e.EventName == "WorkerStandardError").Should().NotBeEmpty().And.OnlyContain(e => e.Level == LogLevel.Information);
+    }
+
+    [Fact]
     public async Task Worker_output_goes_to_the_logger_when_no_output_handler_is_set()
     {
         var logger = new RecordingLogger(e => e.EventName == "WorkerStandardOutput");

@@ -30,46 +30,12 @@ public class PackageTests
     [Fact(Timeout = 1_800_000)]
     public async Task The_packed_package_runs_a_lambda_in_a_worker_under_dotnet_run_and_when_published()
     {
-        string id = Guid.NewGuid().ToString("N")[..12];
-        string version = "0.0.0-test." + id;
-        string root = Path.Combine(Path.GetTempPath(), "pp-package-" + id);
-        string feed = Path.Combine(root, "feed");
-        string app = Path.Combine(root, "app");
-        Directory.CreateDirectory(app);
+        (string root, string feed, string app, string version) = NewWorkspace("pp-package-");
         try
         {
-            string project = Path.Combine(RepositoryRoot(), "src", "Pool.Host", "Pool.Host.csproj");
-            await RunAsync(root, "pack", project, "-c", "Release", "-o", feed, $"-p:Version={version}");
+            await PackAsync(root, feed, version, "Pool.Host");
             File.Exists(Path.Combine(feed, $"ProcessPool.{version}.nupkg")).Should().BeTrue();
-
-            await File.WriteAllTextAsync(Path.Combine(app, "app.csproj"), $"""
-                <Project Sdk="Microsoft.NET.Sdk">
-                  <PropertyGroup>
-                    <OutputType>Exe</OutputType>
-                    <TargetFramework>net10.0</TargetFramework>
-                    <ImplicitUsings>enable</ImplicitUsings>
-                    <Nullable>enable</Nullable>
-                  </PropertyGroup>
-                  <ItemGroup>
-                    <PackageReference Include="ProcessPool" Version="{version}" />
-                  </ItemGroup>
-                </Project>
-                """);
-            await File.WriteAllTextAsync(Path.Combine(app, "Program.cs"), Program);
-            // The local feed, and this machine's package folder (already restored by this repository's build) for the
-            // package's one dependency, Microsoft.Extensions.Logging.Abstractions: no network needed.
-            string restored = Environment.GetEnvironmentVariable("NUGET_PACKAGES")
-                ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
-            await File.WriteAllTextAsync(Path.Combine(app, "nuget.config"), $"""
-                <?xml version="1.0" encoding="utf-8"?>
-                <configuration>
-                  <packageSources>
-                    <clear />
-                    <add key="local" value="{feed}" />
-                    <add key="restored" value="{restored}" />
-                  </packageSources>
-                </configuration>
-                """);
+            await WriteAppAsync(app, feed, $"""<PackageReference Include="ProcessPool" Version="{version}" />""", Program);
 
             AssertRanInAWorker(await RunAsync(app, "run"));
 
@@ -87,17 +53,116 @@ public class PackageTests
         }
         finally
         {
-            try
-            {
-                Directory.Delete(root, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
-            catch (UnauthorizedAccessException)
-            {
-            }
+            DeleteWorkspace(root);
         }
+    }
+
+    private const string HostedProgram = """
+        using Microsoft.Extensions.DependencyInjection;
+        using Microsoft.Extensions.Hosting;
+        using Pool;
+
+        HostApplicationBuilder builder = Host.CreateApplicationBuilder(args);
+        builder.Services.AddProcessPool(configure: options => options with { Workers = 2 });
+        using IHost host = builder.Build();
+        await host.StartAsync();
+        ProcessPool pool = host.Services.GetRequiredService<ProcessPool>();
+        int offset = 1;
+        int[] results = pool.Map(x => x * x + offset, Enumerable.Range(0, 5));
+        int worker = pool.Apply(_ => Environment.ProcessId, 0);
+        Console.WriteLine("results " + string.Join(",", results));
+        Console.WriteLine($"host {Environment.ProcessId} worker {worker}");
+        await host.StopAsync();
+        """;
+
+    [Fact(Timeout = 1_800_000)]
+    public async Task The_hosting_package_starts_a_pool_with_a_generic_host_and_brings_the_pool_package_with_it()
+    {
+        (string root, string feed, string app, string version) = NewWorkspace("pp-hosting-");
+        try
+        {
+            await PackAsync(root, feed, version, "Pool.Host", "Pool.Hosting");
+            File.Exists(Path.Combine(feed, $"ProcessPool.Hosting.{version}.nupkg")).Should().BeTrue();
+            // Microsoft.Extensions.Hosting from the ASP.NET Core shared framework: no package to restore for it.
+            await WriteAppAsync(app, feed, $"""
+                <PackageReference Include="ProcessPool.Hosting" Version="{version}" />
+                <FrameworkReference Include="Microsoft.AspNetCore.App" />
+                """, HostedProgram);
+            AssertRanInAWorker(await RunAsync(app, "run"));
+        }
+        finally
+        {
+            DeleteWorkspace(root);
+        }
+    }
+
+    /// <summary>A directory of its own under the temp directory: the feed, the app, and a version no cache has seen.</summary>
+    private static (string Root, string Feed, string App, string Version) NewWorkspace(string prefix)
+    {
+        string id = Guid.NewGuid().ToString("N")[..12];
+        string root = Path.Combine(Path.GetTempPath(), prefix + id);
+        string app = Path.Combine(root, "app");
+        Directory.CreateDirectory(app);
+        return (root, Path.Combine(root, "feed"), app, "0.0.0-test." + id);
+    }
+
+    private static void DeleteWorkspace(string root)
+    {
+        try
+        {
+            Directory.Delete(root, recursive: true);
+        }
+        catch (IOException)
+        {
+            // Best effort: a file still open (a build server) leaves the directory for the temp cleaner.
+        }
+        catch (UnauthorizedAccessException)
+        {
+            // As above.
+        }
+    }
+
+    /// <summary>Packs the projects of src/ named, with one version, into <paramref name="feed"/>.</summary>
+    private static async Task PackAsync(string root, string feed, string version, params string[] projects)
+    {
+        foreach (string name in projects)
+        {
+            string project = Path.Combine(RepositoryRoot(), "src", name, name + ".csproj");
+            await RunAsync(root, "pack", project, "-c", "Release", "-o", feed, $"-p:Version={version}");
+        }
+    }
+
+    /// <summary>A console app with these package (or framework) references, that restores from the feed alone.</summary>
+    private static async Task WriteAppAsync(string app, string feed, string references, string program)
+    {
+        await File.WriteAllTextAsync(Path.Combine(app, "app.csproj"), $"""
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup>
+                <OutputType>Exe</OutputType>
+                <TargetFramework>net10.0</TargetFramework>
+                <ImplicitUsings>enable</ImplicitUsings>
+                <Nullable>enable</Nullable>
+              </PropertyGroup>
+              <ItemGroup>
+                {references}
+              </ItemGroup>
+            </Project>
+            """);
+        await File.WriteAllTextAsync(Path.Combine(app, "Program.cs"), program);
+        // The local feed, and this machine's package folder (already restored by this repository's build) for the
+        // packages' dependencies (Microsoft.Extensions.*, MessagePack): no network needed.
+        string restored = Environment.GetEnvironmentVariable("NUGET_PACKAGES")
+            ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+        await File.WriteAllTextAsync(Path.Combine(app, "nuget.config"), $"""
+            <?xml version="1.0" encoding="utf-8"?>
+            <configuration>
+              <packageSources>
+                <clear />
+                <add key="local" value="{feed}" />
+                <add key="restored" value="{restored}" />
+              </packageSources>
+            </configuration>
+            """);
     }
 
     private static void AssertRanInAWorker(string output)

@@ -32,6 +32,9 @@ internal sealed class Chunk(Job job, long firstIndex, int count, Array items, in
     /// <summary>How many workers died while this chunk was queued on them without it being to blame.</summary>
     public int Attempts { get; set; }
 
+    /// <summary>Its activity while it is out on a worker (tracing on, someone listening); ended when it completes.</summary>
+    public System.Diagnostics.Activity? Activity { get; set; }
+
     /// <summary>Whether another chunk was cut from this one, or this one from another: they share <see cref="Items"/>,
     /// so neither may be used again (<see cref="Reuse"/>) when it completes.</summary>
     public bool SharesItems { get; private set; }
@@ -59,5 +62,6 @@ internal sealed class Chunk(Job job, long firstIndex, int count, Array items, in
         SentAt = 0;
         Bytes = 0;
         Attempts = 0;
+        Activity = null;
     }
 }

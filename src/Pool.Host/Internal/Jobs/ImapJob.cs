@@ -98,7 +98,7 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
     {
         while (_chunks.TryDequeue(out Chunk? chunk))
         {
-            PoolMetrics.Queued.Add(-chunk.Count);
+            Runtime.Metrics.Queued.Add(-chunk.Count);
             Account(chunk.Count);
         }
     }
@@ -264,8 +264,8 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
 
     private void Publish(Chunk chunk, int count)
     {
-        PoolMetrics.Submitted.Add(count);
-        PoolMetrics.Queued.Add(count);
+        Runtime.Metrics.Submitted.Add(count);
+        Runtime.Metrics.Queued.Add(count);
         chunk.Reuse(_pulled - count, count);
         _chunks.Enqueue(chunk);
         Runtime.Dispatcher.Enqueue(this);
@@ -311,7 +311,7 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
 
     /// <summary>Takes back a chunk that completed where it was sent, with its array, unless it shares the array with
     /// another chunk (cut from it when a worker was lost or a frame was split).</summary>
-    public override void OnChunkCompleted(Chunk chunk)
+    protected override void ChunkCompleted(Chunk chunk)
     {
         if (chunk.SharesItems || IsStopped)
         {

@@ -39,7 +39,7 @@ internal abstract class IndexedJob<TArgs, TResult>(
         _next = inputs.Length;
         if (dropped > 0)
         {
-            PoolMetrics.Queued.Add(-dropped);
+            Runtime.Metrics.Queued.Add(-dropped);
             Account(dropped);
         }
     }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using Pool.Contracts;
 
 namespace Pool.Internal;
@@ -35,6 +36,43 @@ internal abstract class Job(PoolRuntime runtime, ShippedFunction function)
     /// <summary>How long each task may run; null for no limit.</summary>
     public TimeSpan? TaskTimeout { get; init; }
 
+    /// <summary>The call's activity (<see cref="PoolTracing.StartCall"/>), when someone listens.</summary>
+    private Activity? _activity;
+
+    /// <summary>The trace context its chunks carry when there is no chunk activity; default when the call had none.</summary>
+    private ActivityContext _traceParent;
+
+    private bool _traced;
+
+    /// <summary>At the call, on the caller's thread: starts the call's activity and takes the trace context its chunks carry.</summary>
+    public void StartTrace(string operation)
+    {
+        _activity = PoolTracing.StartCall(operation, out _traceParent);
+        _traced = _traceParent != default;
+    }
+
+    /// <summary>
+    /// Dispatcher: writes a chunk's Run header into an open frame, with the trace context when the call has one (in a
+    /// chunk activity of its own when someone listens); returns the position of its count.
+    /// </summary>
+    public int WriteRunHeader(FrameWriter writer, Chunk chunk, int functionId)
+    {
+        RunFlags flags = TaskTimeout is null ? RunFlags.None : RunFlags.Timed;
+        ActivityContext trace = default;
+        if (_traced)
+        {
+            flags |= RunFlags.Traced;
+            trace = _traceParent;
+            if (_activity is { } call && PoolTracing.StartChunk(call, chunk) is { } activity)
+            {
+                chunk.Activity = activity;
+                trace = activity.Context;
+            }
+        }
+
+        return new RunHeader(chunk.Id, functionId, chunk.Count, flags, trace).Write(writer);
+    }
+
     /// <summary>The block code (<see cref="RawTypes.BlockCode{T}"/>) of the arrays its tasks return, or -1: a worker may send blocks only of this type.</summary>
     public virtual int ResultBlockCode => -1;
 
@@ -66,7 +104,19 @@ internal abstract class Job(PoolRuntime runtime, ShippedFunction function)
     }
 
     /// <summary>Router: every task of <paramref name="chunk"/> has its outcome, from the worker it was sent to.</summary>
-    public virtual void OnChunkCompleted(Chunk chunk)
+    public void OnChunkCompleted(Chunk chunk)
+    {
+        if (chunk.Activity is { } activity)
+        {
+            chunk.Activity = null;
+            PoolTracing.Stop(activity);
+        }
+
+        ChunkCompleted(chunk);
+    }
+
+    /// <inheritdoc cref="OnChunkCompleted"/>
+    protected virtual void ChunkCompleted(Chunk chunk)
     {
     }
 
@@ -84,6 +134,11 @@ internal abstract class Job(PoolRuntime runtime, ShippedFunction function)
         }
 
         OnStopped(reason);
+        if (_activity is { } activity)
+        {
+            activity.SetStatus(ActivityStatusCode.Error, reason.Message);
+        }
+
         runtime.Dispatcher.Enqueue(this);
         runtime.Dispatcher.CancelRunning(this);
     }
@@ -99,12 +154,12 @@ internal abstract class Job(PoolRuntime runtime, ShippedFunction function)
     {
         if (completed != 0)
         {
-            PoolMetrics.Completed.Add(completed);
+            runtime.Metrics.Completed.Add(completed);
         }
 
         if (failed != 0)
         {
-            PoolMetrics.Failed.Add(failed);
+            runtime.Metrics.Failed.Add(failed);
         }
 
         Progress?.OnTasksEnded(completed, failed);
@@ -118,6 +173,11 @@ internal abstract class Job(PoolRuntime runtime, ShippedFunction function)
     {
         if (Interlocked.Exchange(ref _drained, 1) == 0)
         {
+            if (_activity is { } activity)
+            {
+                PoolTracing.Stop(activity);
+            }
+
             runtime.OnJobDrained(this);
             if (Progress is { } progress)
             {
