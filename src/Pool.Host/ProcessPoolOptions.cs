@@ -32,6 +32,12 @@ public sealed record ProcessPoolOptions
     /// </summary>
     public bool InProcess { get; init; }
 
+    /// <summary>
+    /// Where the workers run: null (the default) starts them as child processes on this machine;
+    /// a <see cref="SlurmLauncher"/> runs them on the nodes of a Slurm allocation. Not with <see cref="InProcess"/>.
+    /// </summary>
+    public WorkerLauncher? Launcher { get; init; }
+
     /// <summary>The serializer for arguments and results. Default: <see cref="PoolSerializer.Default"/>.</summary>
     public PoolSerializer? Serializer { get; init; }
 
