@@ -105,12 +105,12 @@ public sealed class RemoteException : ProcessPoolException
 /// </summary>
 public class WorkerCrashedException : ProcessPoolException
 {
-    internal WorkerCrashedException(int workerId, int processId, WorkerExit exit, IReadOnlyList<string> standardError, long taskIndex, string what)
-        : this(Describe(workerId, processId, exit, standardError, what), workerId, processId, exit, standardError, taskIndex)
+    internal WorkerCrashedException(int workerId, int processId, WorkerExit exit, IReadOnlyList<string> standardError, long taskIndex, string what, string? node = null)
+        : this(Describe(workerId, processId, node, exit, standardError, what), workerId, processId, exit, standardError, taskIndex, node)
     {
     }
 
-    private protected WorkerCrashedException(string message, int workerId, int processId, WorkerExit exit, IReadOnlyList<string> standardError, long taskIndex)
+    private protected WorkerCrashedException(string message, int workerId, int processId, WorkerExit exit, IReadOnlyList<string> standardError, long taskIndex, string? node = null)
         : base(message)
     {
         WorkerId = workerId;
@@ -119,7 +119,11 @@ public class WorkerCrashedException : ProcessPoolException
         Signal = exit.SignalName;
         StandardError = standardError;
         TaskIndex = taskIndex;
+        Node = node;
     }
+
+    /// <summary>The Slurm node the worker ran on (<see cref="SlurmLauncher"/>); null for a worker on this machine.</summary>
+    public string? Node { get; }
 
     /// <summary>The pool's number for the worker.</summary>
     public int WorkerId { get; }
@@ -139,10 +143,10 @@ public class WorkerCrashedException : ProcessPoolException
     /// <summary>The position of the task in its call's input (0 for <c>Apply</c>).</summary>
     public long TaskIndex { get; }
 
-    private static string Describe(int workerId, int processId, WorkerExit exit, IReadOnlyList<string> standardError, string what)
+    private static string Describe(int workerId, int processId, string? node, WorkerExit exit, IReadOnlyList<string> standardError, string what)
     {
         var text = new StringBuilder();
-        text.Append("Worker ").Append(workerId).Append(" (pid ").Append(processId).Append(") ended with ").Append(exit.Describe())
+        text.Append("Worker ").Append(workerId).Append(" (pid ").Append(processId).Append(node is null ? string.Empty : " on node " + node).Append(") ended with ").Append(exit.Describe())
             .Append(' ').Append(what).Append('.');
         if (standardError.Count > 0)
         {
@@ -152,6 +156,33 @@ public class WorkerCrashedException : ProcessPoolException
 
         return text.ToString();
     }
+}
+
+/// <summary>
+/// A worker on another machine (<see cref="SlurmLauncher"/>) went silent while it ran this task: nothing came from
+/// it for <see cref="Silence"/> (its node went down, or the network to it was cut), so the pool gave it up, killed
+/// what it could of it, and started a replacement; the tasks it had not started run on other workers. Whether the
+/// task itself ran to its end is unknown. <see cref="WorkerCrashedException.Node"/> names the node.
+/// </summary>
+public sealed class WorkerLostException : WorkerCrashedException
+{
+    internal WorkerLostException(int workerId, int processId, string? node, TimeSpan silence, IReadOnlyList<string> standardError, long taskIndex, string function)
+        : base(
+            $"Task {taskIndex} of {function} failed: worker {workerId} (pid {processId}{(node is null ? string.Empty : " on node " + node)}) went silent while running it: " +
+            $"nothing came from it for {silence.TotalSeconds:0.#} s, as when its node goes down or the network to it is cut. The pool gave it up and started a replacement; " +
+            "the tasks it had not started run on other workers.",
+            workerId,
+            processId,
+            new WorkerExit(-1),
+            standardError,
+            taskIndex,
+            node)
+    {
+        Silence = silence;
+    }
+
+    /// <summary>How long nothing came from the worker before the pool gave it up.</summary>
+    public TimeSpan Silence { get; }
 }
 
 /// <summary>

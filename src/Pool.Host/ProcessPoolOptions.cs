@@ -192,6 +192,7 @@ public sealed record ProcessPoolOptions
 
     /// <summary>The number of workers these options ask for.</summary>
     /// <exception cref="ArgumentOutOfRangeException">The options are invalid; the message says which and why.</exception>
+    /// <summary>Checks the options; returns the worker count, or 0 when the launcher decides it (a Slurm allocation's tasks).</summary>
     internal int ResolveWorkerCount()
     {
         if (StartTimeout <= TimeSpan.Zero)
@@ -236,9 +237,27 @@ public sealed record ProcessPoolOptions
         }
 
         CheckSerializer();
+        if (InProcess && Launcher is not null)
+        {
+            throw new ArgumentException(
+                "InProcess runs every task in this process, and Launcher says where worker processes run: set one or the other.", nameof(Launcher));
+        }
+
         if (InProcess)
         {
             return 1;
+        }
+
+        if (Launcher is SlurmLauncher slurm)
+        {
+            slurm.Validate();
+            return Workers switch
+            {
+                null => 0,
+                > 0 => Workers.Value,
+                _ => throw new ArgumentOutOfRangeException(
+                    nameof(Workers), Workers, $"Workers = {Workers} with a SlurmLauncher: use a positive count of workers across the allocation, or null for one per task of the allocation."),
+            };
         }
 
         int cores = Environment.ProcessorCount;

@@ -53,4 +53,37 @@ public sealed record SlurmLauncher : WorkerLauncher
     /// uses to reach the first node of the allocation.
     /// </summary>
     public string? HostAddress { get; init; }
+
+    /// <summary>The values each option can take, checked when the pool is created.</summary>
+    internal void Validate()
+    {
+        if (Nodes is < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(Nodes), Nodes, "SlurmLauncher.Nodes must be at least 1, or null for one node (or the allocation's own).");
+        }
+
+        if (WorkersPerNode is < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(WorkersPerNode), WorkersPerNode, "SlurmLauncher.WorkersPerNode must be at least 1, or null for one per allocated CPU.");
+        }
+
+        if (CpusPerWorker < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(CpusPerWorker), CpusPerWorker, "SlurmLauncher.CpusPerWorker must be at least 1.");
+        }
+
+        if (TimeLimit is { } limit && limit < TimeSpan.FromMinutes(1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(TimeLimit), TimeLimit, "SlurmLauncher.TimeLimit must be at least a minute (Slurm counts it in minutes), or null for the partition's default.");
+        }
+
+        ArgumentNullException.ThrowIfNull(SbatchArguments, nameof(SbatchArguments));
+        ArgumentNullException.ThrowIfNull(SrunArguments, nameof(SrunArguments));
+        if (HostAddress is { } address && !System.Net.IPAddress.TryParse(address, out _))
+        {
+            throw new ArgumentException(
+                $"SlurmLauncher.HostAddress \"{address}\" is not an IP address: give the address of this machine that the nodes reach (for example 10.1.2.3), or null to find it.",
+                nameof(HostAddress));
+        }
+    }
 }

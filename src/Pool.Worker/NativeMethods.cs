@@ -14,6 +14,13 @@ internal static partial class NativeMethods
         return GetParentProcessId() == expectedParent;
     }
 
+    /// <summary>As <see cref="DieWithParent(int)"/>, with whatever process is the parent now (a Slurm step's slurmstepd).</summary>
+    public static bool DieWithParent()
+    {
+        int parent = GetParentProcessId();
+        return parent > 1 && DieWithParent(parent);
+    }
+
     [LibraryImport("libc", EntryPoint = "prctl")]
     private static partial int Prctl(int option, nuint arg2, nuint arg3, nuint arg4, nuint arg5);
 

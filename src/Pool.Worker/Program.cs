@@ -17,15 +17,18 @@ internal static class Program
 
     private static int Main(string[] args)
     {
-        if (!TryParse(args, out int parent))
+        bool remote = args is ["--remote"];
+        int parent = 0;
+        if (!remote && !TryParse(args, out parent))
         {
             Console.Error.WriteLine("Pool.Worker is started by ProcessPool: Pool.Worker --parent PID, with its setup on standard input.");
             return 2;
         }
 
         // Second line of defence against orphans (the first is end-of-stream on the pipe): the kernel kills
-        // this process when the host's launcher thread, which lives as long as the host, goes away.
-        if (OperatingSystem.IsLinux() && !NativeMethods.DieWithParent(parent))
+        // this process when the host's launcher thread, which lives as long as the host, goes away. A worker on a
+        // Slurm node dies with its parent there, the job step's slurmstepd.
+        if (OperatingSystem.IsLinux() && !(remote ? NativeMethods.DieWithParent() : NativeMethods.DieWithParent(parent)))
         {
             return 3;
         }
@@ -33,8 +36,7 @@ internal static class Program
         WorkerSetup setup;
         try
         {
-            using Stream standardInput = Console.OpenStandardInput();
-            setup = WorkerSetup.Read(standardInput);
+            setup = ReadSetup(remote);
         }
         catch (ProtocolException e)
         {
@@ -42,20 +44,20 @@ internal static class Program
             return 2;
         }
 
-        using ProgressCell cell = ProgressCell.OpenShared(setup.CellPath);
+        using ProgressCell cell = setup.ProgressInBand ? ProgressCell.CreateLocal() : ProgressCell.OpenShared(setup.CellPath);
         Stream input, output;
         try
         {
-            (input, output) = Connect(setup.Address, parent);
+            (input, output) = setup.CertificateHash is { } pinned ? TlsClient.Connect(setup.Address, pinned, ConnectTimeout) : Connect(setup.Address, parent);
         }
         catch (TimeoutException)
         {
-            Console.Error.WriteLine($"Pool.Worker could not connect to pipe {setup.Address} within {ConnectTimeout.TotalSeconds} s; the host is gone.");
+            Console.Error.WriteLine($"Pool.Worker could not connect to {setup.Address} within {ConnectTimeout.TotalSeconds} s; the host is gone.");
             return 4;
         }
-        catch (IOException e)
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or System.Security.Authentication.AuthenticationException)
         {
-            Console.Error.WriteLine(e.Message);
+            Console.Error.WriteLine($"Pool.Worker could not connect to {setup.Address}: {e.Message}");
             return 4;
         }
 
@@ -72,9 +74,27 @@ internal static class Program
                 return 4;
             }
 
-            var runtime = new WorkerRuntime(input, output, cell, exitProcessOnEndOfInput: true);
+            var runtime = new WorkerRuntime(input, output, cell, exitProcessOnEndOfInput: true, progressInBand: setup.ProgressInBand);
             return runtime.Run();
         }
+    }
+
+    /// <summary>
+    /// The setup: on a Slurm node from the environment variable Slurm passed (removed at once, so that the function's
+    /// child processes do not inherit it), else from standard input.
+    /// </summary>
+    private static WorkerSetup ReadSetup(bool remote)
+    {
+        if (remote)
+        {
+            string text = Environment.GetEnvironmentVariable(WorkerSetup.EnvironmentVariable)
+                ?? throw new ProtocolException($"Pool.Worker --remote is started by ProcessPool's Slurm launcher, with its setup in {WorkerSetup.EnvironmentVariable}; it is not set.");
+            Environment.SetEnvironmentVariable(WorkerSetup.EnvironmentVariable, null);
+            return WorkerSetup.Parse(text);
+        }
+
+        using Stream standardInput = Console.OpenStandardInput();
+        return WorkerSetup.Read(standardInput);
     }
 
     /// <summary>

@@ -19,6 +19,9 @@ internal sealed class ResultWriter(Stream output) : IDisposable
     private readonly FrameWriter _frames = new(sendBlocks: true);
     private readonly HashSet<object> _checkedCodecs = [];
     private readonly Lock _lock = new();
+
+    // Held while bytes go to the stream: the results' flush and the progress reporter's frames never interleave.
+    private readonly Lock _writeLock = new();
     private int _openChunk = -1;
     private int _openOffset;
     private int _openCount;
@@ -171,12 +174,31 @@ internal sealed class ResultWriter(Stream output) : IDisposable
         CloseResults();
         if (_frames.Position > 0)
         {
-            _frames.WriteTo(output);
-            output.Flush();
+            lock (_writeLock)
+            {
+                _frames.WriteTo(output);
+                output.Flush();
+            }
+
             _frames.Reset();
         }
 
         _lastFlush = Stopwatch.GetTimestamp();
+    }
+
+    /// <summary>
+    /// Another thread's frames (<see cref="InBandProgress"/>), written now and whole, between two of this writer's
+    /// writes; <paramref name="frames"/> is reset.
+    /// </summary>
+    public void WriteAside(FrameWriter frames)
+    {
+        lock (_writeLock)
+        {
+            frames.WriteTo(output);
+            output.Flush();
+        }
+
+        frames.Reset();
     }
 
     public void Dispose() => _frames.Dispose();

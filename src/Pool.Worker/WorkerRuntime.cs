@@ -12,8 +12,10 @@ namespace Pool.Worker;
 /// The executor (the main thread, fed through a <see cref="WorkQueue"/>) runs chunks in order and writes outcomes through the <see cref="ResultWriter"/>, flushing
 /// whenever it runs out of queued work.
 /// </summary>
-internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell cell, bool exitProcessOnEndOfInput) : IDisposable
+internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell cell, bool exitProcessOnEndOfInput, bool progressInBand = false) : IDisposable
 {
+    private InBandProgress? _progress;
+
     private readonly WorkQueue _queue = new();
 
     private readonly ConcurrentDictionary<int, ChunkWork> _pending = new();
@@ -30,6 +32,11 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
     {
         _output.WriteFrame(w => new ReadyMessage(ProtocolInfo.Version, Environment.ProcessId).Write(w));
         _output.Flush();
+        if (progressInBand)
+        {
+            _progress = new InBandProgress(cell, _output);
+            _progress.Start();
+        }
 
         var reader = new Thread(ReadLoop) { IsBackground = true, Name = "pool-worker-reader" };
         reader.Start();
@@ -55,6 +62,7 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
 
     public void Dispose()
     {
+        _progress?.Dispose();
         _output.Dispose();
         _queue.Dispose();
     }

@@ -38,4 +38,8 @@ internal enum MessageType : byte
     /// <summary>Either way: a large array of raw elements (a code for the element type, then its bytes), sent
     /// just before the frame with the value that refers to it; the reader keeps it for that frame's decoder.</summary>
     Block = 11,
+
+    /// <summary>Worker to host, from workers on other machines only (<see cref="ProgressMessage"/>): the task it runs now,
+    /// in place of the shared progress cell, and a heartbeat at least every second.</summary>
+    Progress = 12,
 }

@@ -6,7 +6,7 @@ namespace Pool.Contracts;
 /// <summary>The protocol's version; host and worker refuse each other when it differs.</summary>
 internal static class ProtocolInfo
 {
-    public const int Version = 4;
+    public const int Version = 5;
 }
 
 /// <summary>Worker to host, the first frame: the worker is connected and speaks this protocol.</summary>
@@ -226,6 +226,37 @@ internal readonly record struct CancelMessage(int ChunkId, int Index)
     {
         var reader = new SequenceReader<byte>(payload);
         return new CancelMessage(reader.ReadInt32(), reader.ReadInt32());
+    }
+}
+
+/// <summary>
+/// Worker to host, from a worker whose host cannot map its <see cref="ProgressCell"/> (on another machine): the
+/// cell's value (<see cref="ProgressCell.Idle"/> between tasks, else the chunk and task packed), and for how long
+/// that task has run, in microseconds (a duration, not a time: the two machines' clocks are not compared).
+/// </summary>
+internal readonly record struct ProgressMessage(long Position, long ElapsedMicroseconds)
+{
+    /// <summary>The payload's size: two 64-bit integers, nothing else.</summary>
+    public const int Size = 16;
+
+    public void Write(FrameWriter writer)
+    {
+        writer.BeginFrame(MessageType.Progress);
+        writer.WriteInt64(Position);
+        writer.WriteInt64(ElapsedMicroseconds);
+        writer.EndFrame();
+    }
+
+    /// <exception cref="ProtocolException">The payload is not 16 bytes.</exception>
+    public static ProgressMessage Read(ReadOnlySequence<byte> payload)
+    {
+        if (payload.Length != Size)
+        {
+            throw new ProtocolException($"it sent a progress frame of {payload.Length} bytes, not {Size}");
+        }
+
+        var reader = new SequenceReader<byte>(payload);
+        return new ProgressMessage(reader.ReadInt64(), reader.ReadInt64());
     }
 }
 

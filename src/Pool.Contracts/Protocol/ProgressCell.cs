@@ -103,11 +103,23 @@ internal sealed unsafe class ProgressCell : IDisposable
     }
 
     /// <summary>Worker: task <paramref name="index"/> of chunk <paramref name="chunkId"/> starts now.</summary>
-    public void Enter(int chunkId, int index) => Volatile.Write(ref _cell[0], Pack(chunkId, index));
+    public void Enter(int chunkId, int index)
+    {
+        BeforeChange?.Invoke(Volatile.Read(ref _cell[0]));
+        Volatile.Write(ref _cell[0], Pack(chunkId, index));
+    }
+
+    /// <summary>
+    /// Worker on another machine (<see cref="ProgressMessage"/>): called on the executor's thread with the value the cell
+    /// holds just before it changes, so that a task the host was told is running is reported over before the next one
+    /// starts. Null on a local link, where the host reads the cell itself.
+    /// </summary>
+    public Action<long>? BeforeChange { get; set; }
 
     /// <summary>Worker: as <see cref="Enter"/>, and records the start time for the host's deadline check.</summary>
     public void EnterTimed(int chunkId, int index)
     {
+        BeforeChange?.Invoke(Volatile.Read(ref _cell[0]));
         Volatile.Write(ref _cell[1], Stopwatch.GetTimestamp());
         Volatile.Write(ref _cell[0], Pack(chunkId, index));
     }
@@ -118,12 +130,38 @@ internal sealed unsafe class ProgressCell : IDisposable
     /// </summary>
     public void Show(int chunkId, int index, long startedAt)
     {
+        BeforeChange?.Invoke(Volatile.Read(ref _cell[0]));
         Volatile.Write(ref _cell[1], startedAt);
         Volatile.Write(ref _cell[0], Pack(chunkId, index));
     }
 
     /// <summary>Worker: no task is running.</summary>
-    public void Leave() => Volatile.Write(ref _cell[0], Idle);
+    public void Leave()
+    {
+        BeforeChange?.Invoke(Volatile.Read(ref _cell[0]));
+        Volatile.Write(ref _cell[0], Idle);
+    }
+
+    /// <summary>The cell's value (<see cref="Idle"/>, or a task packed as <see cref="ProgressMessage.Position"/> carries it) and its start time.</summary>
+    public long Peek(out long startedAt)
+    {
+        while (true)
+        {
+            long first = Volatile.Read(ref _cell[0]);
+            startedAt = Volatile.Read(ref _cell[1]);
+            if (first == Volatile.Read(ref _cell[0]))
+            {
+                return first;
+            }
+        }
+    }
+
+    /// <summary>Host of a worker on another machine: what its last <see cref="ProgressMessage"/> said, with the start time in this machine's clock.</summary>
+    public void Set(long position, long startedAt)
+    {
+        Volatile.Write(ref _cell[1], startedAt);
+        Volatile.Write(ref _cell[0], position);
+    }
 
     /// <summary>Host: the task running now and the <see cref="Stopwatch"/> time it started (if timed).</summary>
     /// <returns><see langword="false"/> when the worker is between tasks.</returns>

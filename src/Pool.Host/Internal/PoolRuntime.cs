@@ -21,8 +21,9 @@ internal sealed class PoolRuntime
     private long _calls;
     private volatile bool _draining;
 
-    private PoolRuntime(ProcessPoolOptions options, int workerCount)
+    private PoolRuntime(ProcessPoolOptions options, int workerCount, WorkerSite site)
     {
+        Site = site;
         Options = options;
         Logger = options.Logger is { } logger ? new GuardedLogger(logger) : null;
         Metrics = PoolMetrics.For(options.MeterFactory);
@@ -63,6 +64,9 @@ internal sealed class PoolRuntime
 
     public int WorkerCount { get; }
 
+    /// <summary>Where the workers run: this machine, or a Slurm allocation.</summary>
+    public WorkerSite Site { get; }
+
     public PoolSerializer Serializer { get; }
 
     public CodecProvider Codecs { get; }
@@ -83,7 +87,21 @@ internal sealed class PoolRuntime
 
     public static async Task<PoolRuntime> StartAsync(ProcessPoolOptions options, CancellationToken cancellationToken)
     {
-        var runtime = new PoolRuntime(options, options.ResolveWorkerCount());
+        int workers = options.ResolveWorkerCount();
+        WorkerSite site = options.InProcess
+            ? LocalSite.Instance
+            : await WorkerSite.CreateAsync(options, options.Logger is { } logger ? new GuardedLogger(logger) : null, cancellationToken).ConfigureAwait(false);
+        PoolRuntime runtime;
+        try
+        {
+            runtime = new PoolRuntime(options, workers > 0 ? workers : site.DefaultWorkerCount ?? 1, site);
+        }
+        catch
+        {
+            await site.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
         if (!options.InProcess)
         {
             StaleCells.SweepOnce();
@@ -297,6 +315,8 @@ internal sealed class PoolRuntime
             }
 
             await Supervisor.WhenAllGoneAsync().ConfigureAwait(false);
+            // A Slurm allocation the pool asked for is released once no worker runs in it.
+            await Site.DisposeAsync().ConfigureAwait(false);
             _shutDown.TrySetResult();
         }
         catch (Exception e)

@@ -134,7 +134,7 @@ internal sealed class Supervisor(PoolRuntime runtime)
         IWorkerTransport transport = options.InProcess
             ? InProcessWorker.Start(id)
             : await WorkerProcess.StartAsync(
-                WorkerLaunch.Current, id, options.WorkerOutput ?? OutputHandler(runtime.Logger), WorkerLaunch.WithThreadLimits(options.WorkerEnvironment, runtime.WorkerCount),
+                runtime.Site, WorkerLaunch.Current, id, options.WorkerOutput ?? OutputHandler(runtime.Logger), runtime.Site.WithThreadLimits(options.WorkerEnvironment, runtime.WorkerCount),
                 runtime.Secret, stray => stray.Log(runtime.Logger, id), options.StartTimeout, cancellationToken)
                 .ConfigureAwait(false);
         lock (_lock)
@@ -279,6 +279,8 @@ internal sealed class Supervisor(PoolRuntime runtime)
                 string function = chunk.Job.Function.DisplayName;
                 Func<long, Exception> error = loss.Stopped is { } stop && stop.Position == running
                     ? stop.Error
+                    : loss.Failure is WorkerSilence silence
+                        ? index => new WorkerLostException(worker.Id, worker.ProcessId, worker.Transport.Node, silence.Silent, worker.Transport.StandardErrorTail, index, function)
                     : corrupt
                         ? index => new CorruptStreamException(
                             worker.Id, worker.ProcessId, loss.Exit, worker.Transport.StandardErrorTail, index, function, loss.Failure!.Message)
@@ -297,7 +299,7 @@ internal sealed class Supervisor(PoolRuntime runtime)
             // Queued tasks are suspects only when the death cannot be pinned on the task that was running (it died
             // between tasks, or while decoding): not when a running task is known, nor when the worker was killed
             // on purpose or its initializer failed.
-            if (loss.Running is null && loss.Stopped is null && loss.InitializerError is null && !corrupt)
+            if (loss.Running is null && loss.Stopped is null && loss.InitializerError is null && !corrupt && loss.Failure is not WorkerSilence)
             {
                 rest.Attempts++;
             }
@@ -376,7 +378,7 @@ internal sealed class Supervisor(PoolRuntime runtime)
         logger is null ? WriteToStandardError : line => Log.WorkerOutput(logger, line);
 
     private static WorkerCrashedException Crashed(WorkerLoss loss, long index, string what) =>
-        new(loss.Worker.Id, loss.Worker.ProcessId, loss.Exit, loss.Worker.Transport.StandardErrorTail, index, what);
+        new(loss.Worker.Id, loss.Worker.ProcessId, loss.Exit, loss.Worker.Transport.StandardErrorTail, index, what, loss.Worker.Transport.Node);
 
     private static void WriteToStandardError(WorkerOutputLine line) => Console.Error.WriteLine(line.ToString());
 }

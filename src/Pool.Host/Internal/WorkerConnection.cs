@@ -32,6 +32,13 @@ internal sealed record WorkerLoss(
     TaskStop? Stopped,
     RemoteError? InitializerError);
 
+/// <summary>Why a link to a worker on another machine was given up: nothing came from it for <see cref="Silent"/>.</summary>
+internal sealed class WorkerSilence(TimeSpan silent)
+    : Exception($"nothing came from it for {silent.TotalSeconds:0.#} s (its node down, or the network to it cut)")
+{
+    public TimeSpan Silent => silent;
+}
+
 /// <summary>
 /// The protocol with one worker. The dispatcher writes frames (<see cref="Write"/>, <see cref="Flush"/>);
 /// the read loop routes each outcome frame to its chunk's job and frees room when a chunk is done. Every way
@@ -48,6 +55,12 @@ internal sealed class WorkerConnection : IDisposable
 
     // An Init frame up to this size is sent before the worker says Ready (see HandshakeAsync).
     private const int EarlyInitLimit = 64 * 1024;
+
+    /// <summary>
+    /// How long a worker on another machine may send nothing before it is given up as lost: it sends its progress at
+    /// least every second (<see cref="ProgressMessage"/>), so this is five missed heartbeats.
+    /// </summary>
+    public static readonly TimeSpan SilenceLimit = TimeSpan.FromSeconds(5);
 
     private readonly IWorkerTransport _transport;
     private readonly PoolRuntime _runtime;
@@ -75,6 +88,10 @@ internal sealed class WorkerConnection : IDisposable
     private double _serviceTicks = -1;
     private Task _reading = Task.CompletedTask;
     private Task _watching = Task.CompletedTask;
+    private readonly bool _inBand;
+    private long _lastHeard = Environment.TickCount64;
+    private Timer? _silenceCheck;
+    private WorkerSilence? _silence;
 
     private WorkerConnection(int id, IWorkerTransport transport, PoolRuntime runtime)
     {
@@ -88,6 +105,7 @@ internal sealed class WorkerConnection : IDisposable
         _window = _minWindow;
         _watch = new TaskWatch(this, runtime.Options.CancellationGrace);
         _guard = new LinkGuard(this);
+        _inBand = transport.ProgressInBand;
     }
 
     public int Id { get; }
@@ -135,6 +153,11 @@ internal sealed class WorkerConnection : IDisposable
         }
 
         connection._watching = connection.WatchExitAsync();
+        if (connection._inBand)
+        {
+            connection._silenceCheck = new Timer(static state => ((WorkerConnection)state!).CheckSilence(), connection, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+        }
+
         return connection;
     }
 
@@ -347,6 +370,7 @@ internal sealed class WorkerConnection : IDisposable
 
     public void Dispose()
     {
+        _silenceCheck?.Dispose();
         _guard.Dispose();
         _watch.Dispose();
         _sender.Dispose();
@@ -399,7 +423,7 @@ internal sealed class WorkerConnection : IDisposable
         var thread = new Thread(() => ended.TrySetResult(ReadFrames())) { IsBackground = true, Name = $"pool-worker-{Id}-reader" };
         thread.Start();
         Exception? failure = await ended.Task.ConfigureAwait(false);
-        failure = Volatile.Read(ref _violation) ?? failure;
+        failure = Volatile.Read(ref _violation) ?? Volatile.Read(ref _silence) ?? failure;
         _ready.TrySetException(new WorkerStartException($"Worker {Id} (pid {ProcessId}) closed its pipe before saying Ready." +
             (failure is null ? string.Empty : $" {failure.Message}")));
         await DisconnectAsync(failure).ConfigureAwait(false);
@@ -414,7 +438,8 @@ internal sealed class WorkerConnection : IDisposable
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException)
         {
-            return _closing ? null : e;
+            // A link the pool closed itself (Close, or a kill that closes a remote worker's link) ends without a failure.
+            return _closing || _transport.Killed ? null : e;
         }
         catch (Exception e)
         {
@@ -426,13 +451,20 @@ internal sealed class WorkerConnection : IDisposable
 
     private void OnFrame(MessageType type, ReadOnlySequence<byte> payload)
     {
+        if (_inBand)
+        {
+            Volatile.Write(ref _lastHeard, Environment.TickCount64);
+        }
+
         if (_ready.Task.IsCompleted)
         {
             Route(type, payload);
         }
         else if (type == MessageType.Ready)
         {
-            _ready.TrySetResult(ReadyMessage.Read(payload));
+            ReadyMessage ready = ReadyMessage.Read(payload);
+            _transport.OnReady(ready.ProcessId);
+            _ready.TrySetResult(ready);
         }
         else
         {
@@ -486,6 +518,15 @@ internal sealed class WorkerConnection : IDisposable
             case MessageType.InitFailed:
                 _initializerError = SimpleMessages.ReadInitFailed(payload);
                 break;
+
+            case MessageType.Progress when _inBand:
+            {
+                // What the shared cell tells of a local worker: which task runs, and since when in this machine's clock.
+                ProgressMessage progress = ProgressMessage.Read(payload);
+                long elapsed = Math.Clamp(progress.ElapsedMicroseconds, 0, (long)TimeSpan.FromDays(1).TotalMicroseconds);
+                _transport.Cell.Set(progress.Position, Stopwatch.GetTimestamp() - (long)(elapsed * (Stopwatch.Frequency / 1e6)));
+                break;
+            }
 
             default:
                 throw new ProtocolException($"it sent a frame of type {type} where outcomes were expected");
@@ -597,8 +638,22 @@ internal sealed class WorkerConnection : IDisposable
         }
     }
 
+    /// <summary>Timer, for a worker on another machine: gives it up once it has been silent for <see cref="SilenceLimit"/>.</summary>
+    private void CheckSilence()
+    {
+        long silent = Environment.TickCount64 - Volatile.Read(ref _lastHeard);
+        if (_dead || silent < SilenceLimit.TotalMilliseconds || Interlocked.CompareExchange(ref _silence, new WorkerSilence(TimeSpan.FromMilliseconds(silent)), null) is not null)
+        {
+            return;
+        }
+
+        _transport.Kill();
+        _transport.AbortInput();
+    }
+
     private async Task DisconnectAsync(Exception? failure)
     {
+        _silenceCheck?.Dispose();
         Chunk[] orphans;
         lock (_lock)
         {

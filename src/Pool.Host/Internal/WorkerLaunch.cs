@@ -43,13 +43,15 @@ internal sealed record WorkerLaunch(string Dotnet, string WorkerAssembly, string
     /// <exception cref="WorkerStartException">Something needed is missing; the message lists what was tried.</exception>
     public static WorkerLaunch Current => Located.Value;
 
-    public ProcessStartInfo CreateStartInfo(IReadOnlyDictionary<string, string?> environment)
+    /// <summary>The worker's start: on this machine (<c>--parent PID</c>, under setpriv), or as a job step on a node
+    /// (<paramref name="remote"/>: <c>--remote</c>, the command that <c>srun</c> runs there).</summary>
+    public ProcessStartInfo CreateStartInfo(IReadOnlyDictionary<string, string?> environment, bool remote = false)
     {
         // On Linux the worker is started through util-linux's setpriv, which asks the kernel to SIGKILL it when its
         // launcher thread (which lives as long as this process) goes, and then execs dotnet in place: same pid, and no
         // moment without that signal. The worker sets it again itself in Main, but a runtime that cannot start (no
         // thread to be had under a process limit: it waits forever before Main) would otherwise outlive its host.
-        bool viaSetpriv = Setpriv is not null;
+        bool viaSetpriv = Setpriv is not null && !remote;
         var info = new ProcessStartInfo(viaSetpriv ? Setpriv! : Dotnet)
         {
             UseShellExecute = false,
@@ -69,10 +71,19 @@ internal sealed record WorkerLaunch(string Dotnet, string WorkerAssembly, string
         }
 
         foreach (string argument in (string[])
-            ["exec", "--runtimeconfig", RuntimeConfig, "--depsfile", DepsFile, WorkerAssembly,
-             "--parent", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)])
+            ["exec", "--runtimeconfig", RuntimeConfig, "--depsfile", DepsFile, WorkerAssembly])
         {
             info.ArgumentList.Add(argument);
+        }
+
+        if (remote)
+        {
+            info.ArgumentList.Add("--remote");
+        }
+        else
+        {
+            info.ArgumentList.Add("--parent");
+            info.ArgumentList.Add(Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
 
         foreach (string name in StrippedVariables)

@@ -50,6 +50,7 @@ internal abstract class WorkerListener : IDisposable
                 handshake.CancelAfter(HandshakeTimeout);
                 try
                 {
+                    stream = await SecureAsync(stream, handshake.Token).ConfigureAwait(false);
                     if (await WorkerHandshake.AuthenticateWorkerAsync(stream, secret, handshake.Token).ConfigureAwait(false))
                     {
                         StopListening();
@@ -66,6 +67,10 @@ internal abstract class WorkerListener : IDisposable
                 {
                     refusal = $"its connection failed during the handshake ({e.Message})";
                 }
+                catch (System.Security.Authentication.AuthenticationException e)
+                {
+                    refusal = $"its TLS handshake failed ({e.Message})";
+                }
             }
 
             Release(stream);
@@ -76,6 +81,9 @@ internal abstract class WorkerListener : IDisposable
     public abstract void Dispose();
 
     protected abstract Task<(Stream Stream, int? Pid, int? Uid)> AcceptOneAsync(CancellationToken cancellationToken);
+
+    /// <summary>What the handshake and the frames run over: the connection itself, or a TLS session on it.</summary>
+    protected virtual Task<Stream> SecureAsync(Stream stream, CancellationToken cancellationToken) => Task.FromResult(stream);
 
     /// <summary>Closes a connection that was refused, so that the next one can be accepted.</summary>
     protected abstract void Release(Stream stream);
@@ -175,6 +183,70 @@ internal abstract class WorkerListener : IDisposable
 
         protected override int CapacityOf(Stream stream) => PipeBuffers.Capacity(_pipe);
     }
+}
+
+/// <summary>
+/// Where a worker on another machine connects: a TCP port on <see cref="SlurmLauncher.HostAddress"/>, where every
+/// connection first gets a TLS session with the pool's certificate (<see cref="PoolCertificate"/>, which the worker
+/// pins) and then the pool's handshake inside it. There is no peer pid to check across machines: the secret is the
+/// proof. The port closes once its worker is connected.
+/// </summary>
+internal sealed class TlsListener : WorkerListener
+{
+    private readonly Socket _listener;
+    private readonly PoolCertificate _certificate;
+    private Socket? _accepted;
+
+    public TlsListener(System.Net.IPAddress address, PoolCertificate certificate)
+    {
+        _certificate = certificate;
+        _listener = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            _listener.Bind(new System.Net.IPEndPoint(address, 0));
+            _listener.Listen(8);
+        }
+        catch
+        {
+            _listener.Dispose();
+            throw;
+        }
+
+        var bound = (System.Net.IPEndPoint)_listener.LocalEndPoint!;
+        Address = $"tls:{(address.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{address}]" : address.ToString())}:{bound.Port}";
+    }
+
+    public override string Address { get; }
+
+    public override void Dispose() => _listener.Dispose();
+
+    protected override async Task<(Stream Stream, int? Pid, int? Uid)> AcceptOneAsync(CancellationToken cancellationToken)
+    {
+        Socket socket = await _listener.AcceptAsync(cancellationToken).ConfigureAwait(false);
+        TcpLink.Configure(socket);
+        _accepted = socket;
+        return (new NetworkStream(socket, ownsSocket: true), null, null);
+    }
+
+    protected override async Task<Stream> SecureAsync(Stream stream, CancellationToken cancellationToken)
+    {
+        var tls = new System.Net.Security.SslStream(stream, leaveInnerStreamOpen: false);
+        await tls.AuthenticateAsServerAsync(
+            new System.Net.Security.SslServerAuthenticationOptions
+            {
+                ServerCertificate = _certificate.Certificate,
+                EnabledSslProtocols = System.Security.Authentication.SslProtocols.Tls13 | System.Security.Authentication.SslProtocols.Tls12,
+                ClientCertificateRequired = false,
+            },
+            cancellationToken).ConfigureAwait(false);
+        return tls;
+    }
+
+    protected override void Release(Stream stream) => stream.Dispose();
+
+    protected override void StopListening() => _listener.Dispose();
+
+    protected override int CapacityOf(Stream stream) => _accepted is { } socket ? PipeBuffers.Capacity(socket) : PipeBuffers.AssumedCapacity / 2;
 }
 
 /// <summary>A connection to a worker's listener that was not that worker, and why it was refused.</summary>

@@ -10,7 +10,20 @@ namespace Pool.Internal;
 /// <summary>The pipe to one worker and the process (or thread) behind it.</summary>
 internal interface IWorkerTransport : IDisposable
 {
+    /// <summary>The worker's process id: on a node, the one it reported in its Ready frame (before that, its srun's).</summary>
     int ProcessId { get; }
+
+    /// <summary>The node the worker runs on; null on this machine.</summary>
+    string? Node { get; }
+
+    /// <summary>Whether its progress comes in frames (<see cref="ProgressMessage"/>), into <see cref="Cell"/>.</summary>
+    bool ProgressInBand { get; }
+
+    /// <summary>Whether <see cref="Kill"/> was called: a read that fails from now on is the kill's doing.</summary>
+    bool Killed { get; }
+
+    /// <summary>The worker said Ready from process <paramref name="processId"/>.</summary>
+    void OnReady(int processId);
 
     /// <summary>What the worker writes, read with blocking reads on the connection's own thread.</summary>
     Stream Input { get; }
@@ -44,7 +57,10 @@ internal interface IWorkerTransport : IDisposable
     void AbortInput();
 }
 
-/// <summary>A worker process, started with the application's dependency graph, and its named pipe.</summary>
+/// <summary>
+/// A worker process, started with the application's dependency graph, and its link to this process; on a Slurm
+/// node, the local process is the <c>srun</c> that runs the worker there (see <see cref="WorkerSite"/>).
+/// </summary>
 internal sealed class WorkerProcess : IWorkerTransport
 {
     private const int TailLines = 20;
@@ -55,6 +71,9 @@ internal sealed class WorkerProcess : IWorkerTransport
 
     private readonly Process _process;
     private readonly WorkerListener _listener;
+    private readonly WorkerSite _site;
+    private volatile bool _killed;
+    private int _released;
     private readonly Queue<string> _tail = new();
     private string? _fatalHeader;
     private readonly Lock _tailLock = new();
@@ -62,15 +81,31 @@ internal sealed class WorkerProcess : IWorkerTransport
     private Stream _pipe = Stream.Null;
     private Task _output = Task.CompletedTask;
 
-    private WorkerProcess(Process process, WorkerListener listener, ProgressCell cell, TaskCompletionSource<WorkerExit> exited)
+    private WorkerProcess(Process process, WorkerListener listener, ProgressCell cell, TaskCompletionSource<WorkerExit> exited, WorkerSite site, string? node)
     {
         _process = process;
         _listener = listener;
         _exited = exited;
+        _site = site;
+        Node = node;
         Cell = cell;
     }
 
     public int ProcessId { get; private set; }
+
+    public string? Node { get; }
+
+    public bool ProgressInBand => _site.ProgressInBand;
+
+    public bool Killed => _killed;
+
+    public void OnReady(int processId)
+    {
+        if (ProgressInBand)
+        {
+            ProcessId = processId;
+        }
+    }
 
     public Stream Input => _pipe;
 
@@ -102,14 +137,15 @@ internal sealed class WorkerProcess : IWorkerTransport
     /// </summary>
     /// <exception cref="WorkerStartException">It could not be started, exited, or did not connect in time.</exception>
     public static async Task<WorkerProcess> StartAsync(
-        WorkerLaunch launch, int workerId, Action<WorkerOutputLine> output, IReadOnlyDictionary<string, string?> environment, byte[] secret,
+        WorkerSite site, WorkerLaunch launch, int workerId, Action<WorkerOutputLine> output, IReadOnlyDictionary<string, string?> environment, byte[] secret,
         Action<StrayConnection> stray, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        ProgressCell cell = ProgressCell.CreateShared(out string cellPath);
+        string cellPath = WorkerSetup.InBand;
+        ProgressCell cell = site.ProgressInBand ? ProgressCell.CreateLocal() : ProgressCell.CreateShared(out cellPath);
         WorkerListener listener;
         try
         {
-            listener = WorkerListener.Create();
+            listener = site.CreateListener();
         }
         catch
         {
@@ -118,11 +154,30 @@ internal sealed class WorkerProcess : IWorkerTransport
             throw;
         }
 
+        string? node = site.Place();
+        var setup = new WorkerSetup(listener.Address, cellPath, secret, site.CertificateHash);
+        ProcessStartInfo info;
+        bool setupOnStandardInput;
+        try
+        {
+            info = site.CreateStartInfo(launch, node, setup, environment, out setupOnStandardInput);
+        }
+        catch
+        {
+            site.Release(node);
+            listener.Dispose();
+            cell.Dispose();
+            ProgressCell.TryDelete(cellPath);
+            throw;
+        }
+
         var exited = new TaskCompletionSource<WorkerExit>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var process = new Process { StartInfo = launch.CreateStartInfo(environment), EnableRaisingEvents = true };
+        var process = new Process { StartInfo = info, EnableRaisingEvents = true };
         process.Exited += (_, _) => exited.TrySetResult(new WorkerExit(process.ExitCode));
-        var worker = new WorkerProcess(process, listener, cell, exited);
-        string command = $"{launch.Dotnet} exec {launch.WorkerAssembly} (deps {launch.DepsFile})";
+        var worker = new WorkerProcess(process, listener, cell, exited, site, node);
+        string command = node is null
+            ? $"{launch.Dotnet} exec {launch.WorkerAssembly} (deps {launch.DepsFile})"
+            : $"{info.FileName} {string.Join(' ', info.ArgumentList)} on node {node}";
         using var connecting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         Task<(Stream Stream, int Capacity)>? connected = null;
         try
@@ -145,7 +200,11 @@ internal sealed class WorkerProcess : IWorkerTransport
             try
             {
                 // Far below a pipe's buffer: the write does not wait for the worker to read.
-                process.StandardInput.Write(new WorkerSetup(listener.Address, cellPath, secret).ToText());
+                if (setupOnStandardInput)
+                {
+                    process.StandardInput.Write(setup.ToText());
+                }
+
                 process.StandardInput.Close();
             }
             catch (IOException)
@@ -205,7 +264,17 @@ internal sealed class WorkerProcess : IWorkerTransport
 
     public bool KillStopsRunningTask => true;
 
-    public void Kill() => ProcessTree.Kill(_process);
+    public void Kill()
+    {
+        _killed = true;
+        if (Node is not null || ProgressInBand)
+        {
+            // A worker on a node exits as soon as its link closes, whatever it is doing; the srun here is killed too.
+            _pipe.Dispose();
+        }
+
+        ProcessTree.Kill(_process);
+    }
 
     public void CloseOutput() => _pipe.Dispose();
 
@@ -217,6 +286,10 @@ internal sealed class WorkerProcess : IWorkerTransport
         _listener.Dispose();
         Cell.Dispose();
         _process.Dispose();
+        if (Interlocked.Exchange(ref _released, 1) == 0)
+        {
+            _site.Release(Node);
+        }
     }
 
     private string ErrorText()
@@ -288,6 +361,16 @@ internal sealed class InProcessWorker : IWorkerTransport
     }
 
     public int ProcessId => Environment.ProcessId;
+
+    public string? Node => null;
+
+    public bool ProgressInBand => false;
+
+    public bool Killed => false;
+
+    public void OnReady(int processId)
+    {
+    }
 
     public Stream Input { get; }
 
