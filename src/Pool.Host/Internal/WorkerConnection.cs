@@ -5,40 +5,6 @@ using Pool.Contracts;
 
 namespace Pool.Internal;
 
-/// <summary>Where a worker was when it died: task <see cref="Index"/> of chunk <see cref="ChunkId"/>.</summary>
-internal readonly record struct TaskPosition(int ChunkId, int Index);
-
-/// <summary>A running task the pool stopped on purpose (timeout, cancelled call): how it fails if its worker is killed.</summary>
-internal sealed record TaskStop(TaskPosition Position, Func<long, Exception> Error);
-
-/// <summary>Everything known about a worker that is gone, for the supervisor to settle its tasks.</summary>
-/// <param name="Worker">The connection.</param>
-/// <param name="Exit">How its process ended.</param>
-/// <param name="Orphans">The chunks it held without all their outcomes.</param>
-/// <param name="Running">The task it was running, from its progress cell.</param>
-/// <param name="Failure">Why the connection ended, when not by a plain end of stream.</param>
-/// <param name="Expected">It was closed with no work left (Close, or retired).</param>
-/// <param name="Retired">It served <see cref="ProcessPoolOptions.MaxTasksPerWorker"/> tasks and must be replaced.</param>
-/// <param name="Stopped">The pool killed it to stop a task; the other tasks it held are not to blame.</param>
-/// <param name="InitializerError">Its initializer threw; no task ran on it.</param>
-internal sealed record WorkerLoss(
-    WorkerConnection Worker,
-    WorkerExit Exit,
-    IReadOnlyList<Chunk> Orphans,
-    TaskPosition? Running,
-    Exception? Failure,
-    bool Expected,
-    bool Retired,
-    TaskStop? Stopped,
-    RemoteError? InitializerError);
-
-/// <summary>Why a link to a worker on another machine was given up: nothing came from it for <see cref="Silent"/>.</summary>
-internal sealed class WorkerSilence(TimeSpan silent)
-    : Exception($"nothing came from it for {silent.TotalSeconds:0.#} s (its node down, or the network to it cut)")
-{
-    public TimeSpan Silent => silent;
-}
-
 /// <summary>
 /// The protocol with one worker. The dispatcher writes frames (<see cref="Write"/>, <see cref="Flush"/>);
 /// the read loop routes each outcome frame to its chunk's job and frees room when a chunk is done. Every way
@@ -47,11 +13,8 @@ internal sealed class WorkerSilence(TimeSpan silent)
 /// </summary>
 internal sealed class WorkerConnection : IDisposable
 {
-    // A worker is given about this much queued work beyond its running chunk, so that it never waits for a
-    // round trip; tiny chunks get a deep window, long ones a window of two.
-    private static readonly double TargetQueuedTicks = Stopwatch.Frequency / 1000.0;
+    // The shallowest window (see InFlightChunks): the running chunk and one queued.
     private const int MinWindow = 2;
-    private const int MaxWindow = 128;
 
     // An Init frame up to this size is sent before the worker says Ready (see HandshakeAsync).
     private const int EarlyInitLimit = 64 * 1024;
@@ -66,8 +29,7 @@ internal sealed class WorkerConnection : IDisposable
     private readonly PoolRuntime _runtime;
     private readonly FrameSender _sender;
     private readonly HashSet<int> _bound = [];
-    private readonly Lock _lock = new();
-    private readonly List<Chunk> _inFlight = [];
+    private readonly InFlightChunks _inFlight;
     private readonly TaskCompletionSource<WorkerLoss> _lost = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskWatch _watch;
     private readonly LinkGuard _guard;
@@ -75,17 +37,9 @@ internal sealed class WorkerConnection : IDisposable
     private readonly TaskCompletionSource<ReadyMessage> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile bool _dead;
     private volatile bool _closing;
-    private volatile bool _retiring;
-    private int _quota;
     private TaskStop? _stopped;
     private RemoteError? _initializerError;
     private volatile bool _initialized;
-    private readonly int _minWindow;
-    private volatile int _window;
-    private int _inFlightCount;
-    private long _inFlightBytes;
-    private long _lastCompletion;
-    private double _serviceTicks = -1;
     private Task _reading = Task.CompletedTask;
     private Task _watching = Task.CompletedTask;
     private readonly bool _inBand;
@@ -99,10 +53,8 @@ internal sealed class WorkerConnection : IDisposable
         _transport = transport;
         _runtime = runtime;
         _sender = new FrameSender(transport.Output, transport.OutputCapacity, $"pool-worker-{id}-sender");
-        _quota = runtime.Options.MaxTasksPerWorker ?? int.MaxValue;
         // A worker that runs several async tasks at once needs that many chunks to run, and one queued.
-        _minWindow = Math.Max(MinWindow, runtime.Options.MaxConcurrencyPerWorker + 1);
-        _window = _minWindow;
+        _inFlight = new InFlightChunks(runtime.Options.MaxTasksPerWorker ?? int.MaxValue, Math.Max(MinWindow, runtime.Options.MaxConcurrencyPerWorker + 1));
         _watch = new TaskWatch(this, runtime.Options.CancellationGrace);
         _guard = new LinkGuard(this);
         _inBand = transport.ProgressInBand;
@@ -119,20 +71,20 @@ internal sealed class WorkerConnection : IDisposable
     public bool IsDead => _dead;
 
     /// <summary>It served its quota of tasks and takes no more; it exits once its last chunk is done.</summary>
-    public bool IsRetiring => _retiring;
+    public bool IsRetiring => _inFlight.IsRetiring;
 
     /// <summary>How many more tasks it may be sent before it retires (<see cref="ProcessPoolOptions.MaxTasksPerWorker"/>).</summary>
-    public int Quota => Volatile.Read(ref _quota);
+    public int Quota => _inFlight.Quota;
 
     /// <summary>Completes once the worker is gone and its in-flight chunks are collected.</summary>
     public Task<WorkerLoss> Lost => _lost.Task;
 
-    public int InFlightCount => Volatile.Read(ref _inFlightCount);
+    public int InFlightCount => _inFlight.Count;
 
     /// <summary>Dispatcher: bytes written since the last <see cref="Flush"/>, the arrays sent as blocks included.</summary>
     public long Buffered => _sender.Buffered;
 
-    public bool HasRoom => !_dead && !_retiring && Volatile.Read(ref _inFlightCount) < _window;
+    public bool HasRoom => _inFlight.HasRoom;
 
     /// <summary>Waits for the worker's Ready, checks its protocol version, sends Init and starts reading.</summary>
     /// <exception cref="WorkerStartException">The worker did not answer as a worker of this version.</exception>
@@ -207,23 +159,9 @@ internal sealed class WorkerConnection : IDisposable
     /// <summary>Dispatcher: a chunk written with <see cref="Write"/> is now this worker's; false if it is dead.</summary>
     public bool TryAdd(Chunk chunk)
     {
-        lock (_lock)
+        if (!_inFlight.TryAdd(chunk))
         {
-            if (_dead)
-            {
-                return false;
-            }
-
-            chunk.SentAt = Stopwatch.GetTimestamp();
-            _inFlight.Add(chunk);
-            _inFlightCount++;
-            _inFlightBytes += chunk.Bytes;
-            _quota -= chunk.Count;
-            if (_quota <= 0)
-            {
-                // It takes no more work, and is closed once its last chunk is done.
-                _retiring = true;
-            }
+            return false;
         }
 
         if (chunk.Job.TaskTimeout is { } timeout)
@@ -235,39 +173,10 @@ internal sealed class WorkerConnection : IDisposable
     }
 
     /// <summary>The chunk in flight with this id, or null.</summary>
-    public Chunk? FindInFlight(int chunkId)
-    {
-        lock (_lock)
-        {
-            foreach (Chunk chunk in _inFlight)
-            {
-                if (chunk.Id == chunkId)
-                {
-                    return chunk;
-                }
-            }
-        }
-
-        return null;
-    }
+    public Chunk? FindInFlight(int chunkId) => _inFlight.Find(chunkId);
 
     /// <summary>Whether any chunk in flight has a task timeout; the shortest one.</summary>
-    public TimeSpan? ShortestTimeoutInFlight()
-    {
-        TimeSpan? shortest = null;
-        lock (_lock)
-        {
-            foreach (Chunk chunk in _inFlight)
-            {
-                if (chunk.Job.TaskTimeout is { } timeout && (shortest is null || timeout < shortest))
-                {
-                    shortest = timeout;
-                }
-            }
-        }
-
-        return shortest;
-    }
+    public TimeSpan? ShortestTimeoutInFlight() => _inFlight.ShortestTimeout();
 
     /// <summary>
     /// Dispatcher, for a stopped job: the worker skips what it has not started of the job's chunks, a running
@@ -276,11 +185,7 @@ internal sealed class WorkerConnection : IDisposable
     /// </summary>
     public bool CancelChunksOf(Job job)
     {
-        int[] chunks;
-        lock (_lock)
-        {
-            chunks = _dead ? [] : [.. _inFlight.Where(c => c.Job == job).Select(c => c.Id)];
-        }
+        int[] chunks = _inFlight.IdsOf(job);
 
         foreach (int chunkId in chunks)
         {
@@ -327,7 +232,7 @@ internal sealed class WorkerConnection : IDisposable
     /// waiting for the worker (see <see cref="FrameSender"/>; what the worker holds unanswered tells it whether a
     /// write could wait).
     /// </summary>
-    public void Flush() => _sender.Flush(Volatile.Read(ref _inFlightBytes));
+    public void Flush() => _sender.Flush(_inFlight.Bytes);
 
     /// <summary>Closes the pipe so the worker exits on its own (Close, when all work is done).</summary>
     public void CloseGracefully()
@@ -352,21 +257,7 @@ internal sealed class WorkerConnection : IDisposable
     }
 
     /// <summary>Reader: whether a task in flight returns arrays whose elements have block code <paramref name="code"/>.</summary>
-    public bool ExpectsBlock(byte code)
-    {
-        lock (_lock)
-        {
-            foreach (Chunk chunk in _inFlight)
-            {
-                if (chunk.Job.ResultBlockCode == code)
-                {
-                    return true;
-                }
-            }
-        }
-
-        return false;
-    }
+    public bool ExpectsBlock(byte code) => _inFlight.ExpectsBlock(code);
 
     public void Dispose()
     {
@@ -561,40 +452,19 @@ internal sealed class WorkerConnection : IDisposable
         }
     }
 
-    private Chunk Find(int chunkId, int offset, int count)
-    {
-        lock (_lock)
-        {
-            foreach (Chunk chunk in _inFlight)
-            {
-                if (chunk.Id == chunkId)
-                {
-                    return offset == chunk.Accounted && count > 0 && offset + count <= chunk.Count
-                        ? chunk
-                        : throw new ProtocolException($"it reported tasks {offset}..{offset + count - 1} of chunk {chunkId}, which expects task {chunk.Accounted} next of {chunk.Count}");
-                }
-            }
-        }
-
-        throw new ProtocolException($"it reported chunk {chunkId}, which it does not hold");
-    }
+    private Chunk Find(int chunkId, int offset, int count) => _inFlight.Expect(chunkId, offset, count);
 
     private void Account(Chunk chunk, int count)
     {
-        bool retire;
-        lock (_lock)
+        if (!_inFlight.Account(chunk, count, out long service, out bool retire))
         {
-            chunk.Accounted += count;
-            if (chunk.Accounted < chunk.Count)
-            {
-                return;
-            }
+            return;
+        }
 
-            _inFlight.Remove(chunk);
-            _inFlightCount--;
-            _inFlightBytes -= chunk.Bytes;
-            UpdateWindow(chunk);
-            retire = _retiring && _inFlightCount == 0;
+        chunk.Job.OnChunkServiced(chunk.Count, service);
+        if (_runtime.Metrics.TaskDuration.Enabled)
+        {
+            _runtime.Metrics.TaskDuration.Record((double)service / Stopwatch.Frequency / chunk.Count);
         }
 
         chunk.Job.OnChunkCompleted(chunk);
@@ -606,21 +476,6 @@ internal sealed class WorkerConnection : IDisposable
         }
 
         _runtime.Dispatcher.RoomFreed();
-    }
-
-    /// <summary>Sizes the window from how long chunks take here: queued work of about a millisecond.</summary>
-    private void UpdateWindow(Chunk chunk)
-    {
-        long now = Stopwatch.GetTimestamp();
-        long service = Math.Max(1, now - Math.Max(_lastCompletion, chunk.SentAt));
-        _lastCompletion = now;
-        chunk.Job.OnChunkServiced(chunk.Count, service);
-        if (_runtime.Metrics.TaskDuration.Enabled)
-        {
-            _runtime.Metrics.TaskDuration.Record((double)service / Stopwatch.Frequency / chunk.Count);
-        }
-        _serviceTicks = _serviceTicks < 0 ? service : (0.8 * _serviceTicks) + (0.2 * service);
-        _window = (int)Math.Clamp(1 + Math.Ceiling(TargetQueuedTicks / _serviceTicks), _minWindow, Math.Max(MaxWindow, _minWindow));
     }
 
     private async Task WatchExitAsync()
@@ -654,15 +509,8 @@ internal sealed class WorkerConnection : IDisposable
     private async Task DisconnectAsync(Exception? failure)
     {
         _silenceCheck?.Dispose();
-        Chunk[] orphans;
-        lock (_lock)
-        {
-            _dead = true;
-            orphans = [.. _inFlight];
-            _inFlight.Clear();
-            _inFlightCount = 0;
-            _inFlightBytes = 0;
-        }
+        _dead = true;
+        Chunk[] orphans = _inFlight.Close();
 
         TaskPosition? running = _transport.Cell.TryRead(out int chunkId, out int index, out _) ? new TaskPosition(chunkId, index) : null;
         if (!_closing)
@@ -694,7 +542,7 @@ internal sealed class WorkerConnection : IDisposable
         _guard.Dispose();
         TaskStop? stopped = Volatile.Read(ref _stopped);
         _lost.TrySetResult(new WorkerLoss(
-            this, exit, orphans, running, failure, _closing && orphans.Length == 0, _retiring, stopped, _initializerError ?? DiedInInitializer(exit, stopped)));
+            this, exit, orphans, running, failure, _closing && orphans.Length == 0, _inFlight.IsRetiring, stopped, _initializerError ?? DiedInInitializer(exit, stopped)));
     }
 
     /// <summary>

@@ -1,0 +1,188 @@
+using System.Diagnostics;
+using Pool.Contracts;
+
+namespace Pool.Internal;
+
+/// <summary>
+/// The chunks one worker holds without all their outcomes, and what follows from them: how many bytes are unanswered
+/// (the sender's flow control), how many more tasks the worker may take (<see cref="ProcessPoolOptions.MaxTasksPerWorker"/>),
+/// and how deep its window is, sized from how long its chunks take: about a millisecond of queued work beyond the running
+/// chunk, so that it never waits for a round trip; tiny chunks get a deep window, long ones a window of two. One lock,
+/// shared by the dispatcher (which adds) and the reader (which counts outcomes); once closed (the worker is gone) it takes nothing.
+/// </summary>
+internal sealed class InFlightChunks(int quota, int minWindow)
+{
+    private const int MaxWindow = 128;
+    private static readonly double TargetQueuedTicks = Stopwatch.Frequency / 1000.0;
+
+    private readonly Lock _lock = new();
+    private readonly List<Chunk> _chunks = [];
+    private volatile bool _closed;
+    private volatile bool _retiring;
+    private int _quota = quota;
+    private readonly int _minWindow = minWindow;
+    private volatile int _window = minWindow;
+    private int _count;
+    private long _bytes;
+    private long _lastCompletion;
+    private double _serviceTicks = -1;
+
+    public bool IsClosed => _closed;
+
+    /// <summary>The worker served its quota of tasks and takes no more.</summary>
+    public bool IsRetiring => _retiring;
+
+    public int Quota => Volatile.Read(ref _quota);
+
+    public int Count => Volatile.Read(ref _count);
+
+    /// <summary>The bytes of the chunks held: what the worker may not have read yet.</summary>
+    public long Bytes => Volatile.Read(ref _bytes);
+
+    public bool HasRoom => !_closed && !_retiring && Volatile.Read(ref _count) < _window;
+
+    /// <summary>The chunk is now the worker's; false once closed.</summary>
+    public bool TryAdd(Chunk chunk)
+    {
+        lock (_lock)
+        {
+            if (_closed)
+            {
+                return false;
+            }
+
+            chunk.SentAt = Stopwatch.GetTimestamp();
+            _chunks.Add(chunk);
+            _count++;
+            _bytes += chunk.Bytes;
+            _quota -= chunk.Count;
+            if (_quota <= 0)
+            {
+                // It takes no more work, and is closed once its last chunk is done.
+                _retiring = true;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>The chunk held with this id, or null.</summary>
+    public Chunk? Find(int chunkId)
+    {
+        lock (_lock)
+        {
+            // A loop, not List.Find: no closure on the path of every outcome frame.
+            foreach (Chunk chunk in _chunks)
+            {
+                if (chunk.Id == chunkId)
+                {
+                    return chunk;
+                }
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// The chunk an outcome frame of tasks <paramref name="offset"/>..+<paramref name="count"/> names, which must be
+    /// held and owe exactly those next.
+    /// </summary>
+    /// <exception cref="ProtocolException">The worker reported what it does not owe.</exception>
+    public Chunk Expect(int chunkId, int offset, int count)
+    {
+        Chunk chunk = Find(chunkId) ?? throw new ProtocolException($"it reported chunk {chunkId}, which it does not hold");
+        return offset == chunk.Accounted && count > 0 && offset + count <= chunk.Count
+            ? chunk
+            : throw new ProtocolException($"it reported tasks {offset}..{offset + count - 1} of chunk {chunkId}, which expects task {chunk.Accounted} next of {chunk.Count}");
+    }
+
+    /// <summary>The shortest task timeout of the chunks held; null if none has one.</summary>
+    public TimeSpan? ShortestTimeout()
+    {
+        TimeSpan? shortest = null;
+        lock (_lock)
+        {
+            foreach (Chunk chunk in _chunks)
+            {
+                if (chunk.Job.TaskTimeout is { } timeout && (shortest is null || timeout < shortest))
+                {
+                    shortest = timeout;
+                }
+            }
+        }
+
+        return shortest;
+    }
+
+    /// <summary>The ids of the chunks of <paramref name="job"/> held; none once closed.</summary>
+    public int[] IdsOf(Job job)
+    {
+        lock (_lock)
+        {
+            return _closed ? [] : [.. _chunks.Where(c => c.Job == job).Select(c => c.Id)];
+        }
+    }
+
+    /// <summary>Whether a chunk held returns arrays whose elements have block code <paramref name="code"/>.</summary>
+    public bool ExpectsBlock(byte code)
+    {
+        lock (_lock)
+        {
+            foreach (Chunk chunk in _chunks)
+            {
+                if (chunk.Job.ResultBlockCode == code)
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// Counts <paramref name="count"/> outcomes of <paramref name="chunk"/>. When that completes it, the chunk is let go,
+    /// the window resized, and <paramref name="service"/> is how long it took here (in <see cref="Stopwatch"/> ticks);
+    /// <paramref name="retire"/> says the worker is retiring and now holds nothing.
+    /// </summary>
+    /// <returns>Whether the chunk is complete.</returns>
+    public bool Account(Chunk chunk, int count, out long service, out bool retire)
+    {
+        lock (_lock)
+        {
+            chunk.Accounted += count;
+            if (chunk.Accounted < chunk.Count)
+            {
+                service = 0;
+                retire = false;
+                return false;
+            }
+
+            _chunks.Remove(chunk);
+            _count--;
+            _bytes -= chunk.Bytes;
+            long now = Stopwatch.GetTimestamp();
+            service = Math.Max(1, now - Math.Max(_lastCompletion, chunk.SentAt));
+            _lastCompletion = now;
+            _serviceTicks = _serviceTicks < 0 ? service : (0.8 * _serviceTicks) + (0.2 * service);
+            _window = (int)Math.Clamp(1 + Math.Ceiling(TargetQueuedTicks / _serviceTicks), _minWindow, Math.Max(MaxWindow, _minWindow));
+            retire = _retiring && _count == 0;
+            return true;
+        }
+    }
+
+    /// <summary>The worker is gone: takes nothing more, and hands over what it held.</summary>
+    public Chunk[] Close()
+    {
+        lock (_lock)
+        {
+            _closed = true;
+            Chunk[] held = [.. _chunks];
+            _chunks.Clear();
+            _count = 0;
+            _bytes = 0;
+            return held;
+        }
+    }
+}
