@@ -12,11 +12,13 @@ if (args is ["shared"])
     return 0;
 }
 
+// "N slurm": the workers run on the nodes of a Slurm allocation of 2 nodes that the pool asks for (one worker per node).
 int workers = args.Length > 0 ? int.Parse(args[0], System.Globalization.CultureInfo.InvariantCulture) : 2;
 await using var pool = await ProcessPool.StartAsync(new ProcessPoolOptions
 {
     Workers = workers,
     WorkerOutput = line => Console.WriteLine(line.Text),
+    Launcher = args is [_, "slurm"] ? new SlurmLauncher { Nodes = 2, WorkersPerNode = 1 } : null,
 });
 Console.WriteLine($"pids {string.Join(',', pool.ProcessIds)}");
 await pool.MapAsync(Busy.Run, Enumerable.Range(0, workers), chunkSize: 1);
