@@ -14,6 +14,7 @@ internal sealed record BenchOptions
           --reps N        repetitions per figure after one warm-up (default 5); a figure is their median and min-max
           --no-python     skip the Python references (multiprocessing, joblib)
           --only W1,W3    run only these workloads
+          --slurm         also run S1: W1-W3 and start-up with workers on a Slurm cluster's nodes (needs sbatch/srun here)
           --out PATH      JSON lines file (default artifacts/bench/results-<utc>.jsonl under the repo root)
           --micro ...     run the BenchmarkDotNet micro-benchmarks instead; the other arguments go to BenchmarkSwitcher
           --help          this text
@@ -32,7 +33,11 @@ internal sealed record BenchOptions
 
     public bool Help { get; init; }
 
-    public bool Selected(string workload) => Only is null || Only.Contains(workload);
+    /// <summary>Whether S1 (workers on Slurm nodes) runs too; it needs a cluster, so it never runs unasked.</summary>
+    public bool Slurm { get; init; }
+
+    public bool Selected(string workload) =>
+        Only?.Contains(workload) ?? (workload != Workloads.S1Slurm.Id || Slurm);
 
     /// <exception cref="ArgumentException">An argument is unknown or malformed; the message says which.</exception>
     public static BenchOptions Parse(IReadOnlyList<string> args)
@@ -45,6 +50,7 @@ internal sealed record BenchOptions
             {
                 "--quick" => options with { Quick = true },
                 "--no-python" => options with { Python = false },
+                "--slurm" => options with { Slurm = true },
                 "--help" or "-h" => options with { Help = true },
                 "--reps" => options with { Reps = ParseReps(Value(args, ref i)) },
                 "--only" => options with { Only = ParseOnly(Value(args, ref i)) },

@@ -28,6 +28,7 @@ internal static class Impls
     public const string Json = "JsonPoolSerializer";
     public const string Process = "Process";
     public const string CliWrap = "CliWrap";
+    public const string Local = "local workers";
 }
 
 /// <summary>Units, and which way is better for each (ratios are written so that above 1 means ProcessPool is better).</summary>

@@ -17,6 +17,7 @@ internal static class Catalog
         new("W7", "runaway: a task that never returns, 1 s timeout", W7Runaway.Run),
         new("W9", "lazy input: ImapAsync over an endless sequence", W9LazyInput.Run, "w9_lazy.py"),
         new("W11", "records: Map and sequential Apply, MessagePack and JSON", W11Records.Run, "w11_records.py"),
+        new(S1Slurm.Id, "Slurm: start-up, W1-W3 with workers on 2 nodes, against local workers", S1Slurm.Run),
     ];
 
     public static IEnumerable<string> Ids => All.Select(w => w.Id);
