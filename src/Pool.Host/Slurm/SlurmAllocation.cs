@@ -148,7 +148,9 @@ internal sealed class SlurmAllocation : IAsyncDisposable
     /// its srun: no scancel needed. SIGTERM to srun cancels the step (task gone in about 0.09 s, srun exits 137). One
     /// SIGINT does nothing (srun prints the step's status; it takes a second SIGINT within a second). <c>scancel J.S</c>
     /// also ends the task in about 0.07 s. On Linux srun runs under <c>setpriv --pdeathsig KILL</c>, as local workers do:
-    /// if this process dies, the kernel SIGKILLs srun, which ends the remote task in the same way. Not passed:
+    /// if this process dies, the kernel SIGKILLs srun, which ends the remote task in the same way. That signal fires when
+    /// the thread that started srun ends: start it from a thread that lives as long as the pool (<see cref="ProcessLauncher"/>),
+    /// not a thread-pool thread. Not passed:
     /// <c>--kill-on-bad-exit</c> (with one task per step the step ends with its task anyway; it only adds a
     /// "Terminating StepId" line), <c>--export</c> (<c>--export=NONE</c> drops PATH too).
     /// </remarks>
