@@ -52,7 +52,7 @@ internal sealed class SlurmCluster
 
     /// <summary>The ids of the jobs squeue lists (pending, running, completing).</summary>
     public IReadOnlyList<string> JobIds() =>
-        Run(Conf, "squeue", "-h", "-o", "%i").Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        RunWith(Conf, "squeue", "-h", "-o", "%i").Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
     /// <summary>The processes in <paramref name="node"/>'s network namespace (its slurmd, slurmstepd and tasks), with their command lines.</summary>
     public IReadOnlyList<(int Pid, string CommandLine)> ProcessesOf(string node)
@@ -111,10 +111,10 @@ internal sealed class SlurmCluster
         Nodes.Contains(node) ? node : throw new ArgumentException($"{node} is not a node of the cluster ({string.Join(", ", Nodes)})", nameof(node));
 
     /// <summary>Runs a command to completion and returns its stdout; a non-zero exit code throws with its stderr.</summary>
-    public static string Run(string program, params string[] arguments) => Run(null, program, arguments);
+    public static string Run(string program, params string[] arguments) => RunWith(null, program, arguments);
 
     /// <summary>As <see cref="Run(string, string[])"/>, with SLURM_CONF set to <paramref name="conf"/> when given.</summary>
-    private static string Run(string? conf, string program, params string[] arguments)
+    private static string RunWith(string? conf, string program, params string[] arguments)
     {
         BufferedCommandResult result = Cli.Wrap(program).WithArguments(arguments).WithValidation(CommandResultValidation.None)
             .WithEnvironmentVariables(conf is null ? new Dictionary<string, string?>() : new Dictionary<string, string?> { ["SLURM_CONF"] = conf })
