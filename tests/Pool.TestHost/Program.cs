@@ -12,6 +12,14 @@ if (args is ["shared"])
     return 0;
 }
 
+if (args is ["slurm-allocation"])
+{
+    // Holds a Slurm allocation (its own, or the one SLURM_JOB_ID names) with one step sleeping on a node, and waits to
+    // be killed. Output: "job <id> owned <True|False>", then "step <node> <sleep's marker>".
+    await SlurmHolder.RunAsync();
+    return 0;
+}
+
 // "N slurm": the workers run on the nodes of a Slurm allocation of 2 nodes that the pool asks for (one worker per node).
 int workers = args.Length > 0 ? int.Parse(args[0], System.Globalization.CultureInfo.InvariantCulture) : 2;
 await using var pool = await ProcessPool.StartAsync(new ProcessPoolOptions
@@ -26,6 +34,29 @@ return 0;
 
 namespace Pool.TestHost
 {
+/// <summary>The "slurm-allocation" mode: an allocation and one step, held until the process is killed.</summary>
+internal static class SlurmHolder
+{
+    public static async Task RunAsync()
+    {
+        var options = new SlurmLauncher { Nodes = 2, WorkersPerNode = 1 };
+        var allocation = await Pool.Internal.SlurmAllocation.AcquireAsync(options, TimeSpan.FromSeconds(30), null, CancellationToken.None);
+        Console.WriteLine($"job {allocation.JobId} owned {allocation.Owned}");
+        string node = allocation.PlaceWorker();
+        // A sleep whose length marks it, so that the test finds it among the node's processes.
+        string marker = (600 + Environment.ProcessId % 1000).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        // Started by the pool's launcher threads, which live as long as the process: srun runs under setpriv
+        // --pdeathsig KILL, which fires when the starting thread ends.
+        var step = new System.Diagnostics.Process { StartInfo = allocation.CreateStepStartInfo(node, "sleep", [marker]) };
+        await Pool.Internal.ProcessLauncher.StartAsync(step);
+        step.StandardInput.Close();
+        Console.WriteLine($"step {node} {marker}");
+        await step.WaitForExitAsync();
+        Console.WriteLine($"step ended {step.ExitCode}");
+        await Task.Delay(Timeout.Infinite);
+    }
+}
+
 /// <summary>What the workers run: announce, then sleep far longer than any test.</summary>
 public static class Busy
 {

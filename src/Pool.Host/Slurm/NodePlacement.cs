@@ -1,0 +1,82 @@
+namespace Pool.Internal;
+
+/// <summary>
+/// Spreads workers over an allocation's nodes: each new worker goes to the node with the fewest live workers, the
+/// first such node in the allocation's order on a tie, so that N workers on M nodes differ by at most one per node
+/// and a replacement goes back where a worker was lost.
+/// </summary>
+internal sealed class NodePlacement
+{
+    private readonly IReadOnlyList<string> _nodes;
+    private readonly int[] _live;
+    private readonly Lock _lock = new();
+
+    public NodePlacement(IReadOnlyList<string> nodes)
+    {
+        if (nodes.Count == 0)
+        {
+            throw new ArgumentException("An allocation has at least one node.", nameof(nodes));
+        }
+
+        _nodes = nodes;
+        _live = new int[nodes.Count];
+    }
+
+    /// <summary>The node for the next worker, counted as live there until <see cref="Release"/>.</summary>
+    public string Place()
+    {
+        lock (_lock)
+        {
+            int best = 0;
+            for (int i = 1; i < _live.Length; i++)
+            {
+                if (_live[i] < _live[best])
+                {
+                    best = i;
+                }
+            }
+
+            _live[best]++;
+            return _nodes[best];
+        }
+    }
+
+    /// <summary>A worker on <paramref name="node"/> is gone.</summary>
+    /// <exception cref="ArgumentException">The node is not one of the allocation's, or has no live worker.</exception>
+    public void Release(string node)
+    {
+        lock (_lock)
+        {
+            int index = IndexOf(node);
+            if (index < 0 || _live[index] == 0)
+            {
+                throw new ArgumentException($"No live worker was placed on node {node}.", nameof(node));
+            }
+
+            _live[index]--;
+        }
+    }
+
+    /// <summary>How many live workers are on <paramref name="node"/>.</summary>
+    public int LiveOn(string node)
+    {
+        lock (_lock)
+        {
+            int index = IndexOf(node);
+            return index < 0 ? 0 : _live[index];
+        }
+    }
+
+    private int IndexOf(string node)
+    {
+        for (int i = 0; i < _nodes.Count; i++)
+        {
+            if (string.Equals(_nodes[i], node, StringComparison.Ordinal))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+}
