@@ -314,6 +314,15 @@ internal sealed class WorkerConnection : IDisposable
         var thread = new Thread(() => ended.TrySetResult(ReadFrames())) { IsBackground = true, Name = $"pool-worker-{Id}-reader" };
         thread.Start();
         Exception? failure = await ended.Task.ConfigureAwait(false);
+        if (_inBand && failure is IOException { InnerException: System.Net.Sockets.SocketException { SocketErrorCode: var code } } &&
+            code is System.Net.Sockets.SocketError.TimedOut or System.Net.Sockets.SocketError.HostUnreachable or
+                System.Net.Sockets.SocketError.NetworkUnreachable or System.Net.Sockets.SocketError.HostDown)
+        {
+            // The kernel gave the link up (keepalive probes or sent data unanswered for TcpLink.DeadPeerTimeout): the
+            // worker's machine or the network to it is gone, as when its heartbeats stop.
+            Interlocked.CompareExchange(ref _silence, new WorkerSilence(TimeSpan.FromMilliseconds(Environment.TickCount64 - Volatile.Read(ref _lastHeard))), null);
+        }
+
         failure = Volatile.Read(ref _violation) ?? Volatile.Read(ref _silence) ?? failure;
         _ready.TrySetException(new WorkerStartException($"Worker {Id} (pid {ProcessId}) closed its pipe before saying Ready." +
             (failure is null ? string.Empty : $" {failure.Message}")));

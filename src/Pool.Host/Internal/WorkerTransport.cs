@@ -173,8 +173,11 @@ internal sealed class WorkerProcess : IWorkerTransport
 
         var exited = new TaskCompletionSource<WorkerExit>(TaskCreationOptions.RunContinuationsAsynchronously);
         var process = new Process { StartInfo = info, EnableRaisingEvents = true };
-        process.Exited += (_, _) => exited.TrySetResult(new WorkerExit(process.ExitCode));
         var worker = new WorkerProcess(process, listener, cell, exited, site, node);
+        // A step's srun exits as its worker did (128 + N for a signal), except when the node failed: it then exits 0,
+        // and only its last lines say so (see SlurmStepExit).
+        process.Exited += (_, _) => exited.TrySetResult(
+            node is null ? new WorkerExit(process.ExitCode) : SlurmStepExit.ParseStepExit(process.ExitCode, worker.StandardErrorTail) ?? new WorkerExit(-1));
         string command = node is null
             ? $"{launch.Dotnet} exec {launch.WorkerAssembly} (deps {launch.DepsFile})"
             : $"{info.FileName} {string.Join(' ', info.ArgumentList)} on node {node}";

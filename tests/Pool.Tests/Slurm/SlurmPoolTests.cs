@@ -1,0 +1,227 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net.Sockets;
+using CliWrap;
+using Pool.Internal;
+using Pool.Tests.Faults;
+
+namespace Pool.Tests.Slurm;
+
+/// <summary>
+/// A pool whose workers run on the two nodes of the local Slurm cluster (eng/slurm/start-cluster.sh: ppnode1 and
+/// ppnode2, each in its own network namespace and with its own hostname and address), asking Slurm for the
+/// allocation itself. Every test leaves no job in the queue and no worker alive.
+/// </summary>
+[Trait("Category", "Slurm")]
+[Collection("Slurm")]
+public class SlurmPoolTests
+{
+    private static readonly string[] Nodes = ["ppnode1", "ppnode2"];
+
+    private static ProcessPoolOptions OnTwoNodes(LossLog? log = null)
+    {
+        var options = new ProcessPoolOptions { Workers = 2, Launcher = new SlurmLauncher { Nodes = 2, WorkersPerNode = 1 }, WorkerOutput = _ => { } };
+        return log is null ? options : log.Attach(options);
+    }
+
+    [SlurmFact(Timeout = 120_000)]
+    public async Task Map_imap_and_apply_run_on_both_nodes_and_the_allocation_ends_with_the_pool()
+    {
+        ProcessPool pool = await ProcessPool.StartAsync(OnTwoNodes()).Within();
+        string job = (await JobsAsync()).Should().ContainSingle().Subject;
+
+        string[] hosts = await pool.MapAsync(SlurmFunctions.Hostname, Enumerable.Range(0, 16), chunkSize: 1).Within();
+        hosts.Distinct().Should().BeEquivalentTo(Nodes, "one worker per node").And.NotContain(Environment.MachineName);
+        var squares = new List<int>();
+        await foreach (int square in pool.ImapAsync(Functions.Square, Enumerable.Range(0, 1000)))
+        {
+            squares.Add(square);
+        }
+
+        squares.Should().Equal(Enumerable.Range(0, 1000).Select(i => i * i));
+        (await pool.ApplyAsync(Functions.Concat, "node", 2).Task.Within()).Should().Be("node2");
+
+        await TestPools.DisposeAndAssertNoWorkersAsync(pool);
+        (await JobsAsync()).Should().NotContain(job, "the pool's allocation is cancelled when the pool ends");
+    }
+
+    [SlurmFact(Timeout = 120_000)]
+    public async Task A_crash_on_a_node_fails_only_its_task_and_names_the_node()
+    {
+        var log = new LossLog();
+        await using ProcessPool pool = await ProcessPool.StartAsync(OnTwoNodes(log)).Within();
+        Outcome<int>[] outcomes = await pool.MapOutcomesAsync(RemoteFunctions.CrashOnFive, Enumerable.Range(0, 16), chunkSize: 4).Within();
+
+        WorkerCrashedException crash = outcomes[5].Exception.Should().BeOfType<WorkerCrashedException>().Subject;
+        crash.TaskIndex.Should().Be(5);
+        crash.Node.Should().BeOneOf(Nodes);
+        crash.Message.Should().Contain("on node " + crash.Node);
+        outcomes.Where((_, i) => i != 5).Select(o => o.Value).Should().Equal(Enumerable.Range(0, 16).Where(i => i != 5), log.ToString());
+        await pool.WhenAllWorkersAsync().Within();
+        (await pool.MapAsync(SlurmFunctions.Hostname, Enumerable.Range(0, 8), chunkSize: 1).Within()).Distinct().Should().BeEquivalentTo(Nodes, "the replacement runs in the allocation");
+    }
+
+    [SlurmFact(Timeout = 120_000)]
+    public async Task A_task_timeout_kills_its_worker_on_the_node_and_a_replacement_starts_there()
+    {
+        await using ProcessPool pool = await ProcessPool.StartAsync(OnTwoNodes()).Within();
+        Outcome<int>[] outcomes = await pool.MapOutcomesAsync(Functions.Sleep, [20, 60_000, 20, 20], chunkSize: 1, taskTimeout: TimeSpan.FromSeconds(1)).Within();
+
+        outcomes[1].Exception.Should().BeOfType<TaskTimeoutException>();
+        outcomes.Where((_, i) => i != 1).Select(o => o.Value).Should().Equal(20, 20, 20);
+        await pool.WhenAllWorkersAsync().Within();
+        (await pool.MapAsync(Functions.Square, Enumerable.Range(0, 100)).Within()).Should().HaveCount(100);
+    }
+
+    [SlurmFact(Timeout = 120_000)]
+    public async Task A_node_cut_off_the_network_is_lost_within_the_silence_limit_and_its_other_tasks_run_elsewhere()
+    {
+        var log = new LossLog();
+        await using ProcessPool pool = await ProcessPool.StartAsync(OnTwoNodes(log)).Within();
+        string[] hosts = await pool.MapAsync(SlurmFunctions.Hostname, Enumerable.Range(0, 4), chunkSize: 1).Within();
+        hosts.Distinct().Should().HaveCount(2);
+
+        // Each worker takes one long task; then ppnode1's link goes down: its worker sends nothing more.
+        Task<Outcome<string>[]> running = pool.MapOutcomesAsync(SlurmFunctions.HostnameAfter, [3000, 3000, 10, 10, 10, 10], chunkSize: 1);
+        await Task.Delay(800);
+        var clock = Stopwatch.StartNew();
+        SlurmCluster.Current.CutLink("ppnode1");
+        try
+        {
+            Outcome<string>[] outcomes = await running.Within();
+            clock.Stop();
+            WorkerLostException lost = outcomes.Select(o => o.Exception).OfType<WorkerLostException>().Should()
+                .ContainSingle(string.Join(" | ", outcomes.Select(o => o.Succeeded ? o.Value : o.Exception!.Message)) + log).Subject;
+            lost.Node.Should().Be("ppnode1");
+            lost.Message.Should().Contain("ppnode1").And.Contain("went silent");
+            outcomes.Where(o => o.Succeeded).Should().HaveCount(5).And.OnlyContain(o => o.Value == "ppnode2", "the lost node's queued tasks ran on the other node");
+            clock.Elapsed.Should().BeLessThan(WorkerConnection.SilenceLimit + TimeSpan.FromSeconds(4), log.ToString());
+        }
+        finally
+        {
+            SlurmCluster.Current.RestoreLink("ppnode1");
+        }
+
+        await pool.WhenAllWorkersAsync().Within();
+        (await pool.MapAsync(Functions.Square, Enumerable.Range(0, 100)).Within()).Should().HaveCount(100);
+    }
+
+    [SlurmFact(Timeout = 120_000)]
+    public async Task A_start_with_an_invalid_partition_fails_naming_it()
+    {
+        Func<Task> start = () => ProcessPool.StartAsync(OnTwoNodes() with { Launcher = new SlurmLauncher { Partition = "nosuchpartition" } });
+        (await start.Should().ThrowAsync<WorkerStartException>()).Which.Message.Should().Contain("nosuchpartition");
+        (await JobsAsync()).Should().BeEmpty();
+    }
+
+    [SlurmFact(Timeout = 120_000)]
+    public async Task Connections_without_the_secret_are_refused_and_the_pool_starts()
+    {
+        var log = new LossLog();
+        var rogues = new ConcurrentBag<Task<int>>();
+        WorkerListener.BeforeWorkerStarts.Value = (address, _) =>
+        {
+            rogues.Add(ConnectAndAnswerGarbageAsync(address));
+            return Task.CompletedTask;
+        };
+
+        await using ProcessPool pool = await ProcessPool.StartAsync(OnTwoNodes(log)).Within();
+        (await pool.MapAsync(Functions.Square, Enumerable.Range(0, 100)).Within()).Should().HaveCount(100);
+        rogues.Should().HaveCount(2);
+        foreach (Task<int> rogue in rogues)
+        {
+            (await rogue.Within()).Should().Be(0, "a peer that does not speak TLS with the pool's certificate gets nothing");
+        }
+
+        log.ToString().Should().Contain("Refused a connection");
+    }
+
+    [SlurmFact(Timeout = 120_000)]
+    public async Task A_host_killed_leaves_no_worker_on_any_node_and_no_allocation()
+    {
+        string host = Path.Combine(AppContext.BaseDirectory, "Pool.TestHost.dll");
+        string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
+        var pids = new TaskCompletionSource<int[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+        int[] workers = [];
+        int running = 0;
+        using var cleanup = new CancellationTokenSource();
+        CommandTask<CommandResult> run = Cli.Wrap(dotnet).WithArguments([host, "2", "slurm"])
+            .WithValidation(CommandResultValidation.None)
+            .WithStandardOutputPipe(PipeTarget.ToDelegate(line =>
+            {
+                if (line.StartsWith("pids ", StringComparison.Ordinal))
+                {
+                    workers = [.. line[5..].Split(',').Select(p => int.Parse(p, System.Globalization.CultureInfo.InvariantCulture))];
+                }
+                else if (line.StartsWith("running ", StringComparison.Ordinal) && Interlocked.Increment(ref running) == 2)
+                {
+                    pids.TrySetResult(workers);
+                }
+            }))
+            .ExecuteAsync(cleanup.Token);
+        int[] busy = await pids.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        (await JobsAsync(run.ProcessId)).Should().ContainSingle();
+
+        Process.GetProcessById(run.ProcessId).Kill();
+        var clock = Stopwatch.StartNew();
+        while (busy.Any(ProcessTree.IsAlive) && clock.Elapsed < TimeSpan.FromSeconds(2))
+        {
+            await Task.Delay(50);
+        }
+
+        busy.Where(ProcessTree.IsAlive).Should().BeEmpty("a worker on a node exits as soon as its host's link closes");
+        while ((await JobsAsync(run.ProcessId)).Length > 0 && clock.Elapsed < TimeSpan.FromSeconds(15))
+        {
+            await Task.Delay(200);
+        }
+
+        (await JobsAsync(run.ProcessId)).Should().BeEmpty("the allocation the host asked for ends without it");
+        await cleanup.CancelAsync();
+    }
+
+    /// <summary>The ids of the jobs in the queue that the pools of process <paramref name="host"/> (this one by default) asked for.</summary>
+    private static Task<string[]> JobsAsync(int? host = null) => Task.Run(() =>
+    {
+        string name = "processpool-" + (host ?? Environment.ProcessId).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return SlurmCluster.Run("squeue", "-h", "-o", "%i %j").Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(line => line.Split(' ')).Where(parts => parts is [_, string job] && job == name).Select(parts => parts[0]).ToArray();
+    });
+
+    /// <summary>Connects to a worker's TCP port in clear and answers the challenge with garbage; returns the bytes received.</summary>
+    private static async Task<int> ConnectAndAnswerGarbageAsync(string address)
+    {
+        int colon = address.LastIndexOf(':');
+        using var client = new TcpClient();
+        await client.ConnectAsync(address[4..colon], int.Parse(address[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+        NetworkStream stream = client.GetStream();
+        await stream.WriteAsync(new byte[72]);
+        byte[] buffer = new byte[4096];
+        int total = 0;
+        try
+        {
+            int read;
+            while ((read = await stream.ReadAsync(buffer)) > 0)
+            {
+                total += read;
+            }
+        }
+        catch (IOException)
+        {
+            // Reset by the host.
+        }
+
+        return total;
+    }
+}
+
+/// <summary>Shipped functions of the Slurm tests.</summary>
+public static class SlurmFunctions
+{
+    public static string Hostname(int _) => Environment.MachineName;
+
+    public static string HostnameAfter(int milliseconds)
+    {
+        Thread.Sleep(milliseconds);
+        return Environment.MachineName;
+    }
+}
