@@ -135,6 +135,12 @@ internal sealed class SlurmAllocation : IAsyncDisposable
     public void ReleaseWorker(string node) => _placement.Release(node);
 
     /// <summary>
+    /// <paramref name="node"/> is lost (silent to the pool's liveness): no more workers are placed on it. Slurm keeps an
+    /// owned allocation on the other nodes (sbatch <c>--no-kill</c>); it marks the node down only after 25-29 s.
+    /// </summary>
+    public void ExcludeNode(string node) => _placement.Exclude(node);
+
+    /// <summary>
     /// How to start one worker as a job step on <paramref name="node"/>: <c>srun --jobid=J --overlap -N1 -n1 -w node
     /// --cpus-per-task=C --quiet [SrunArguments] program arguments</c>. srun passes this process's environment to the
     /// worker (add the worker's setup to <see cref="ProcessStartInfo.Environment"/>: it reaches the worker, and never a
@@ -327,6 +333,13 @@ internal sealed class SlurmAllocation : IAsyncDisposable
             "--output=/dev/null",
             $"--nodes={(options.Nodes ?? 1).ToString(CultureInfo.InvariantCulture)}",
             $"--cpus-per-task={options.CpusPerWorker.ToString(CultureInfo.InvariantCulture)}",
+            // A lost node must cost only its own workers. Measured here (slurmd of one of two nodes killed, ~29 s until
+            // Slurm calls it a node failure): by default the whole job is requeued (PENDING, reason BeginTime), every
+            // step on every node gone; with --no-kill --no-requeue it goes on RUNNING on the other node, its steps there
+            // untouched and new steps starting, NodeList shrunk to the survivors. (Losing the node of the batch script
+            // still ends the job.)
+            "--no-kill",
+            "--no-requeue",
         };
         // Without a number of workers per node, whole nodes: their CPUs over CpusPerWorker give the workers.
         arguments.Add(options.WorkersPerNode is { } perNode ? $"--ntasks-per-node={perNode.ToString(CultureInfo.InvariantCulture)}" : "--exclusive");
