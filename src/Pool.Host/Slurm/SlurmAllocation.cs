@@ -117,8 +117,15 @@ internal sealed class SlurmAllocation : IAsyncDisposable
 
         try
         {
+            var clock = Stopwatch.StartNew();
             SlurmJobInfo job = await WaitUntilRunningAsync(jobId, timeout, logger, cancellationToken).ConfigureAwait(false);
-            return await CreateAsync(jobId, owned: true, job, options, watcher, logger, cancellationToken).ConfigureAwait(false);
+            SlurmAllocation allocation = await CreateAsync(jobId, owned: true, job, options, watcher, logger, cancellationToken).ConfigureAwait(false);
+            if (logger is not null)
+            {
+                SlurmLog.Running(logger, jobId, string.Join(',', allocation.Nodes), allocation.Slots, clock.Elapsed);
+            }
+
+            return allocation;
         }
         catch
         {
@@ -400,11 +407,6 @@ internal sealed class SlurmAllocation : IAsyncDisposable
                 ?? throw new WorkerStartException($"Slurm job {jobId} disappeared from the queue before it ran.");
             if (job.IsRunning)
             {
-                if (logger is not null)
-                {
-                    SlurmLog.Running(logger, jobId, job.NodeList, job.NumTasks, clock.Elapsed);
-                }
-
                 return job;
             }
 
