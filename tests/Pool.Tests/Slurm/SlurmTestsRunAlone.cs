@@ -6,4 +6,4 @@ namespace Pool.Tests.Slurm;
 /// whatever else runs there. xunit runs this collection alone, after the parallel ones.
 /// </summary>
 [CollectionDefinition("Slurm", DisableParallelization = true)]
-public sealed class SlurmCollection;
+public sealed class SlurmTestsRunAlone;
