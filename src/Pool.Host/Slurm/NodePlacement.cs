@@ -3,12 +3,14 @@ namespace Pool.Internal;
 /// <summary>
 /// Spreads workers over an allocation's nodes: each new worker goes to the node with the fewest live workers, the
 /// first such node in the allocation's order on a tie, so that N workers on M nodes differ by at most one per node
-/// and a replacement goes back where a worker was lost.
+/// and a replacement goes back where a worker was lost. A node declared lost (<see cref="Exclude"/>) gets no more
+/// workers: the pool's own liveness sees a silent node within seconds, long before Slurm marks it down (25-29 s).
 /// </summary>
 internal sealed class NodePlacement
 {
     private readonly IReadOnlyList<string> _nodes;
     private readonly int[] _live;
+    private readonly bool[] _excluded;
     private readonly Lock _lock = new();
 
     public NodePlacement(IReadOnlyList<string> nodes)
@@ -20,24 +22,47 @@ internal sealed class NodePlacement
 
         _nodes = nodes;
         _live = new int[nodes.Count];
+        _excluded = new bool[nodes.Count];
     }
 
     /// <summary>The node for the next worker, counted as live there until <see cref="Release"/>.</summary>
+    /// <exception cref="WorkerStartException">Every node is excluded.</exception>
     public string Place()
     {
         lock (_lock)
         {
-            int best = 0;
-            for (int i = 1; i < _live.Length; i++)
+            int best = -1;
+            for (int i = 0; i < _live.Length; i++)
             {
-                if (_live[i] < _live[best])
+                if (!_excluded[i] && (best < 0 || _live[i] < _live[best]))
                 {
                     best = i;
                 }
             }
 
+            if (best < 0)
+            {
+                throw new WorkerStartException($"Every node of the allocation is lost ({string.Join(", ", _nodes)}): no worker can start.");
+            }
+
             _live[best]++;
             return _nodes[best];
+        }
+    }
+
+    /// <summary>No more workers go to <paramref name="node"/> (it was lost); its live workers still count until released.</summary>
+    /// <exception cref="ArgumentException">The node is not one of the allocation's.</exception>
+    public void Exclude(string node)
+    {
+        lock (_lock)
+        {
+            int index = IndexOf(node);
+            if (index < 0)
+            {
+                throw new ArgumentException($"{node} is not a node of the allocation.", nameof(node));
+            }
+
+            _excluded[index] = true;
         }
     }
 

@@ -117,8 +117,15 @@ internal sealed class SlurmAllocation : IAsyncDisposable
 
         try
         {
+            var clock = Stopwatch.StartNew();
             SlurmJobInfo job = await WaitUntilRunningAsync(jobId, timeout, logger, cancellationToken).ConfigureAwait(false);
-            return await CreateAsync(jobId, owned: true, job, options, watcher, logger, cancellationToken).ConfigureAwait(false);
+            SlurmAllocation allocation = await CreateAsync(jobId, owned: true, job, options, watcher, logger, cancellationToken).ConfigureAwait(false);
+            if (logger is not null)
+            {
+                SlurmLog.Running(logger, jobId, string.Join(',', allocation.Nodes), allocation.Slots, clock.Elapsed);
+            }
+
+            return allocation;
         }
         catch
         {
@@ -133,6 +140,12 @@ internal sealed class SlurmAllocation : IAsyncDisposable
 
     /// <summary>A worker placed on <paramref name="node"/> by <see cref="PlaceWorker"/> is gone.</summary>
     public void ReleaseWorker(string node) => _placement.Release(node);
+
+    /// <summary>
+    /// <paramref name="node"/> is lost (silent to the pool's liveness): no more workers are placed on it. Slurm keeps an
+    /// owned allocation on the other nodes (sbatch <c>--no-kill</c>); it marks the node down only after 25-29 s.
+    /// </summary>
+    public void ExcludeNode(string node) => _placement.Exclude(node);
 
     /// <summary>
     /// How to start one worker as a job step on <paramref name="node"/>: <c>srun --jobid=J --overlap -N1 -n1 -w node
@@ -327,6 +340,13 @@ internal sealed class SlurmAllocation : IAsyncDisposable
             "--output=/dev/null",
             $"--nodes={(options.Nodes ?? 1).ToString(CultureInfo.InvariantCulture)}",
             $"--cpus-per-task={options.CpusPerWorker.ToString(CultureInfo.InvariantCulture)}",
+            // A lost node must cost only its own workers. Measured here (slurmd of one of two nodes killed, ~29 s until
+            // Slurm calls it a node failure): by default the whole job is requeued (PENDING, reason BeginTime), every
+            // step on every node gone; with --no-kill --no-requeue it goes on RUNNING on the other node, its steps there
+            // untouched and new steps starting, NodeList shrunk to the survivors. (Losing the node of the batch script
+            // still ends the job.)
+            "--no-kill",
+            "--no-requeue",
         };
         // Without a number of workers per node, whole nodes: their CPUs over CpusPerWorker give the workers.
         arguments.Add(options.WorkersPerNode is { } perNode ? $"--ntasks-per-node={perNode.ToString(CultureInfo.InvariantCulture)}" : "--exclusive");
@@ -387,11 +407,6 @@ internal sealed class SlurmAllocation : IAsyncDisposable
                 ?? throw new WorkerStartException($"Slurm job {jobId} disappeared from the queue before it ran.");
             if (job.IsRunning)
             {
-                if (logger is not null)
-                {
-                    SlurmLog.Running(logger, jobId, job.NodeList, job.NumTasks, clock.Elapsed);
-                }
-
                 return job;
             }
 

@@ -43,8 +43,9 @@ internal static class SlurmCommand
             throw new WorkerStartException(
                 $"{Describe(program, arguments)} did not finish within {bound.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s: is slurmctld up and SLURM_CONF right?");
         }
-        catch (System.ComponentModel.Win32Exception e)
+        catch (Exception e) when (e is System.ComponentModel.Win32Exception || e.InnerException is System.ComponentModel.Win32Exception)
         {
+            // CliWrap reports a program it cannot start as InvalidOperationException around the Win32Exception.
             throw new WorkerStartException($"Could not run {program}: is Slurm's client (slurm-client) installed and on PATH? {e.Message}", e);
         }
     }
