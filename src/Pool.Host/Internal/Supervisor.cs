@@ -187,6 +187,12 @@ internal sealed class Supervisor(PoolRuntime runtime)
         _changed.Set();
 
         LogLoss(loss);
+        if (loss.Failure is WorkerSilence && connection.Transport.Node is { } node)
+        {
+            // Its node went silent: replacements go to the other nodes.
+            runtime.Site.OnNodeLost(node);
+        }
+
         Settle(loss);
         connection.Dispose();
         if (loss.InitializerError is { } initializerError && runtime.OnInitializerFailed(initializerError))

@@ -37,6 +37,11 @@ internal abstract class WorkerSite : IAsyncDisposable
     /// <summary>Chooses where the next worker runs: a node's name, or null on this machine.</summary>
     public virtual string? Place() => null;
 
+    /// <summary>A worker on <paramref name="node"/> went silent (<see cref="WorkerSilence"/>): the node is taken as lost, and gets no more workers.</summary>
+    public virtual void OnNodeLost(string node)
+    {
+    }
+
     /// <summary>A worker placed on <paramref name="node"/> is gone.</summary>
     public virtual void Release(string? node)
     {

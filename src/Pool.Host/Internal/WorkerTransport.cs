@@ -140,21 +140,33 @@ internal sealed class WorkerProcess : IWorkerTransport
         WorkerSite site, WorkerLaunch launch, int workerId, Action<WorkerOutputLine> output, IReadOnlyDictionary<string, string?> environment, byte[] secret,
         Action<StrayConnection> stray, TimeSpan timeout, CancellationToken cancellationToken)
     {
+        // Where it runs first: when no node is left (all lost), nothing has been made yet.
+        string? node = site.Place();
         string cellPath = WorkerSetup.InBand;
-        ProgressCell cell = site.ProgressInBand ? ProgressCell.CreateLocal() : ProgressCell.CreateShared(out cellPath);
+        ProgressCell cell;
         WorkerListener listener;
+        try
+        {
+            cell = site.ProgressInBand ? ProgressCell.CreateLocal() : ProgressCell.CreateShared(out cellPath);
+        }
+        catch
+        {
+            site.Release(node);
+            throw;
+        }
+
         try
         {
             listener = site.CreateListener();
         }
         catch
         {
+            site.Release(node);
             cell.Dispose();
             ProgressCell.TryDelete(cellPath);
             throw;
         }
 
-        string? node = site.Place();
         var setup = new WorkerSetup(listener.Address, cellPath, secret, site.CertificateHash);
         ProcessStartInfo info;
         bool setupOnStandardInput;

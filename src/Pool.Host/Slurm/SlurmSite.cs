@@ -62,6 +62,8 @@ internal sealed class SlurmSite : WorkerSite
 
     public override string? Place() => _allocation.PlaceWorker();
 
+    public override void OnNodeLost(string node) => _allocation.ExcludeNode(node);
+
     public override void Release(string? node)
     {
         if (node is not null)
