@@ -106,6 +106,37 @@ public class SlurmPoolTests
         (await pool.MapAsync(Functions.Square, Enumerable.Range(0, 100)).Within()).Should().HaveCount(100);
     }
 
+    [SlurmFact(Timeout = 180_000)]
+    public async Task A_node_whose_slurmd_and_workers_are_killed_costs_its_running_task_and_the_pool_goes_on_on_the_other_node()
+    {
+        var log = new LossLog();
+        SlurmCluster cluster = SlurmCluster.Current;
+        await using ProcessPool pool = await ProcessPool.StartAsync(OnTwoNodes(log)).Within();
+        Task<Outcome<string>[]> running = pool.MapOutcomesAsync(SlurmFunctions.HostnameAfter, [3000, 3000, 10, 10, 10, 10], chunkSize: 1);
+        await Task.Delay(800);
+        try
+        {
+            cluster.KillSlurmd("ppnode1");
+            foreach ((int pid, _) in cluster.ProcessesOf("ppnode1"))
+            {
+                Process.GetProcessById(pid).Kill();
+            }
+
+            Outcome<string>[] outcomes = await running.Within();
+            WorkerCrashedException crash = outcomes.Select(o => o.Exception).OfType<WorkerCrashedException>().Should()
+                .ContainSingle(string.Join(" | ", outcomes.Select(o => o.Succeeded ? o.Value : o.Exception!.Message)) + log).Subject;
+            crash.Node.Should().Be("ppnode1");
+            outcomes.Where(o => o.Succeeded).Should().HaveCount(5).And.OnlyContain(o => o.Value == "ppnode2");
+
+            // Its replacement cannot start there while slurmd is down: the pool goes on with the other node.
+            (await pool.MapAsync(SlurmFunctions.Hostname, Enumerable.Range(0, 20), chunkSize: 1).Within()).Should().OnlyContain(h => h == "ppnode2", log.ToString());
+        }
+        finally
+        {
+            cluster.RestartSlurmd("ppnode1");
+        }
+    }
+
     [SlurmFact(Timeout = 120_000)]
     public async Task A_start_with_an_invalid_partition_fails_naming_it()
     {
