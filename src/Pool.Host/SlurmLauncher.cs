@@ -24,7 +24,12 @@ public abstract record WorkerLauncher
 /// </summary>
 public sealed record SlurmLauncher : WorkerLauncher
 {
-    /// <summary>How many nodes to allocate (<c>sbatch --nodes</c>). Null: 1, or the allocation's own inside one.</summary>
+    /// <summary>
+    /// How many nodes to allocate (<c>sbatch --nodes</c>). Null: 1. Inside an allocation the pool uses all of its nodes,
+    /// and <see cref="Nodes"/>, <see cref="WorkersPerNode"/>, <see cref="Partition"/>, <see cref="TimeLimit"/>,
+    /// <see cref="Account"/> and <see cref="SbatchArguments"/> do not apply (set <see cref="ProcessPoolOptions.Workers"/>
+    /// to use fewer workers than its tasks).
+    /// </summary>
     public int? Nodes { get; init; }
 
     /// <summary>Workers per node (<c>--ntasks-per-node</c>). Null: 1 per allocated CPU, over <see cref="CpusPerWorker"/>.</summary>
