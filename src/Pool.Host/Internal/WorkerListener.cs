@@ -17,7 +17,7 @@ namespace Pool.Internal;
 internal abstract class WorkerListener : IDisposable
 {
     // A peer that connected with the right credentials has this long to answer the challenge.
-    private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
+    private protected static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
 
     /// <summary>
     /// Tests: called with a new listener's address and the worker's cell path before the worker is started, and
@@ -36,7 +36,7 @@ internal abstract class WorkerListener : IDisposable
     /// <paramref name="secret"/>; every other one is closed and reported to <paramref name="stray"/>.
     /// </summary>
     /// <returns>The worker's stream and how many bytes a write to it takes without waiting.</returns>
-    public async Task<(Stream Stream, int Capacity)> AcceptAsync(int processId, byte[] secret, Action<StrayConnection> stray, CancellationToken cancellationToken)
+    public virtual async Task<(Stream Stream, int Capacity)> AcceptAsync(int processId, byte[] secret, Action<StrayConnection> stray, CancellationToken cancellationToken)
     {
         while (true)
         {
@@ -219,6 +219,89 @@ internal sealed class TlsListener : WorkerListener
     public override string Address { get; }
 
     public override void Dispose() => _listener.Dispose();
+
+    /// <summary>
+    /// As the base's, but every connection is checked at once, side by side: anyone on the network can connect to the
+    /// port, and a peer that connects and then says nothing must not hold up the worker behind it for the handshake's
+    /// 10 s (several such peers would outlast the start timeout).
+    /// </summary>
+    public override async Task<(Stream Stream, int Capacity)> AcceptAsync(int processId, byte[] secret, Action<StrayConnection> stray, CancellationToken cancellationToken)
+    {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var won = new TaskCompletionSource<(Stream Stream, int Capacity)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var checks = new List<Task>();
+        Task<Socket>? accept = null;
+        try
+        {
+            while (true)
+            {
+                accept = _listener.AcceptAsync(stop.Token).AsTask();
+                if (await Task.WhenAny(accept, won.Task).ConfigureAwait(false) == won.Task)
+                {
+                    return await won.Task.ConfigureAwait(false);
+                }
+
+                Socket socket = await accept.ConfigureAwait(false);
+                checks.Add(CheckAsync(socket, secret, stray, won, stop.Token));
+            }
+        }
+        finally
+        {
+            await stop.CancelAsync().ConfigureAwait(false);
+            StopListening();
+            if (accept is not null)
+            {
+                await ((Task)accept).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+
+            await Task.WhenAll(checks).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
+
+    /// <summary>One connection: TLS, then the pool's handshake, within <see cref="WorkerListener.HandshakeTimeout"/>; the first that passes wins.</summary>
+    private async Task CheckAsync(Socket socket, byte[] secret, Action<StrayConnection> stray, TaskCompletionSource<(Stream, int)> won, CancellationToken cancellationToken)
+    {
+        string peer = socket.RemoteEndPoint?.ToString() ?? "an unknown address";
+        Stream stream = new NetworkStream(socket, ownsSocket: true);
+        string refusal;
+        using var handshake = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        handshake.CancelAfter(HandshakeTimeout);
+        try
+        {
+            TcpLink.Configure(socket);
+            stream = await SecureAsync(stream, handshake.Token).ConfigureAwait(false);
+            if (await WorkerHandshake.AuthenticateWorkerAsync(stream, secret, handshake.Token).ConfigureAwait(false))
+            {
+                if (won.TrySetResult((stream, PipeBuffers.Capacity(socket))))
+                {
+                    return;
+                }
+
+                refusal = "the worker had connected already";
+            }
+            else
+            {
+                refusal = "it did not prove it knows the pool's secret";
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            refusal = $"it did not complete TLS and answer the pool's challenge within {HandshakeTimeout.TotalSeconds:0} s";
+        }
+        catch (OperationCanceledException)
+        {
+            // The worker connected, or the start was given up: this one is simply closed.
+            await stream.DisposeAsync().ConfigureAwait(false);
+            return;
+        }
+        catch (Exception e) when (e is IOException or System.Security.Authentication.AuthenticationException or SocketException)
+        {
+            refusal = $"its TLS session or handshake failed ({e.Message})";
+        }
+
+        await stream.DisposeAsync().ConfigureAwait(false);
+        stray(new StrayConnection(null, null, $"from {peer}: {refusal}"));
+    }
 
     protected override async Task<(Stream Stream, int? Pid, int? Uid)> AcceptOneAsync(CancellationToken cancellationToken)
     {

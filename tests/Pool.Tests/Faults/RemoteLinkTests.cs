@@ -102,6 +102,38 @@ public class RemoteLinkTests
         log.ToString().Should().Contain("Refused a connection");
     }
 
+    [Fact(Timeout = 60_000)]
+    public async Task Peers_that_connect_and_say_nothing_do_not_hold_up_the_workers()
+    {
+        var silent = new ConcurrentBag<TcpClient>();
+        WorkerListener.BeforeWorkerStarts.Value = async (address, _) =>
+        {
+            (string host, int port) = Parse(address);
+            for (int i = 0; i < 3; i++)
+            {
+                var client = new TcpClient();
+                await client.ConnectAsync(host, port);
+                silent.Add(client);
+            }
+        };
+
+        try
+        {
+            // Each silent peer would hold a one-at-a-time handshake for 10 s: three of them, 30 s, past this start timeout.
+            var clock = Stopwatch.StartNew();
+            await using ProcessPool pool = await TestPools.StartAsync(workers: 2, options: Remote() with { StartTimeout = TimeSpan.FromSeconds(8) });
+            clock.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(8));
+            (await pool.MapAsync(Functions.Square, Enumerable.Range(0, 10)).Within()).Should().HaveCount(10);
+        }
+        finally
+        {
+            foreach (TcpClient client in silent)
+            {
+                client.Dispose();
+            }
+        }
+    }
+
     /// <summary>A peer that does TLS (trusting any certificate) and answers the challenge with garbage; returns the bytes it received.</summary>
     private static async Task<int> ConnectWithTlsAsync(string address)
     {
