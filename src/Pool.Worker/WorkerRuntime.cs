@@ -27,7 +27,7 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
     // idle thread to take it, whether tasks may overlap, whether the input ended (or failed: _failure). The idle
     // thread waits on _idle.
     private readonly Lock _roles = new();
-    private readonly SemaphoreSlim _idle = new(0);
+    private readonly Wakeups _idle = new();
     private bool _executing;
     private bool _readingHandedOver;
     private bool _concurrent;
@@ -83,7 +83,6 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
         _output.Dispose();
         _queue.Dispose();
         _source?.Dispose();
-        _idle.Dispose();
     }
 
     /// <summary>
