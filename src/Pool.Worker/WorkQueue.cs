@@ -3,10 +3,10 @@ using System.Collections.Concurrent;
 namespace Pool.Worker;
 
 /// <summary>
-/// The queue from the reader thread to the executor. The executor blocks in <see cref="Take"/> on a
-/// semaphore that spins briefly before it sleeps, so a task that arrives at an idle worker starts within
-/// microseconds on the executor's own thread, with no thread-pool hop. One count per item, and one more
-/// for the end, so the executor sees every item before it sees the end.
+/// The queue from the reader to the executor. One thread executes at a time, and takes items with
+/// <see cref="TryTake"/> (see <see cref="WorkerRuntime"/>); when tasks may overlap, the executor has a thread of its
+/// own and waits in <see cref="Take"/>/<see cref="TakeAsync"/>. One count per item, and one more for the end, so the
+/// executor sees every item before it sees the end.
 /// </summary>
 internal sealed class WorkQueue : IDisposable
 {
@@ -42,6 +42,9 @@ internal sealed class WorkQueue : IDisposable
         _available.Wait();
         return Next();
     }
+
+    /// <summary>Executor: the next item if one is queued, else null (also at the end); never waits.</summary>
+    public WorkItem? TryTake() => _available.Wait(0) ? Next() : null;
 
     /// <summary>As <see cref="Take"/>, without blocking a thread (the concurrent executor).</summary>
     public async ValueTask<WorkItem?> TakeAsync()

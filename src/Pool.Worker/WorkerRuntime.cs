@@ -6,17 +6,34 @@ using Pool.Contracts;
 namespace Pool.Worker;
 
 /// <summary>
-/// The worker's two loops. A dedicated reader thread reads the pipe synchronously, so a read is always
-/// pending, even while user code runs: end-of-stream means the host closed or died, and the worker goes at
-/// once. It binds functions, decodes chunks and hands them to the executor, and applies cancellations.
-/// The executor (the main thread, fed through a <see cref="WorkQueue"/>) runs chunks in order and writes outcomes through the <see cref="ResultWriter"/>, flushing
-/// whenever it runs out of queued work.
+/// The worker's two threads and their two jobs. The reader reads the pipe with blocking reads, so a read is pending
+/// even while user code runs: end-of-stream means the host closed or died, and the worker goes at once. It binds
+/// functions, decodes chunks and queues them, and applies cancellations. The executor runs queued chunks in order
+/// and writes outcomes through the <see cref="ResultWriter"/>, flushing whenever it runs out of queued work.
+/// Neither job belongs to a thread (unless tasks may overlap, <see cref="InitMessage.MaxConcurrency"/> above 1):
+/// a reader that queued work while no thread executes runs it itself, at once, and hands the reading to the other
+/// thread (the leader/follower pattern). A task that reaches an idle worker thus starts on the thread that read it,
+/// with no wake-up on its way; the other thread wakes to read on while the task runs.
 /// </summary>
 internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell cell, bool exitProcessOnEndOfInput, bool progressInBand = false) : IDisposable
 {
+    private const int MainStackSize = 8 << 20;
+
     private InBandProgress? _progress;
 
     private readonly WorkQueue _queue = new();
+
+    // The two threads' jobs (see the class), under _roles: whether one executes, whether the reading waits for the
+    // idle thread to take it, whether tasks may overlap, whether the input ended (or failed: _failure). The idle
+    // thread waits on _idle.
+    private readonly Lock _roles = new();
+    private readonly Wakeups _idle = new();
+    private bool _executing;
+    private bool _readingHandedOver;
+    private bool _concurrent;
+    private bool _ended;
+    private Exception? _failure;
+    private BlockingFrameReader.Source? _source;
 
     private readonly ConcurrentDictionary<int, ChunkWork> _pending = new();
     private readonly Dictionary<int, BoundFunction> _functions = [];
@@ -38,21 +55,21 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
             _progress.Start();
         }
 
-        var reader = new Thread(ReadLoop) { IsBackground = true, Name = "pool-worker-reader" };
-        reader.Start();
+        _source = new BlockingFrameReader.Source(input);
+        // User code runs on either thread: this one gets the stack a process's main thread has (8 MiB, reserved, not
+        // committed), not a secondary thread's 1.5 MiB, so that deep recursion that ran before still runs.
+        var other = new Thread(() => Serve(reading: true), MainStackSize) { IsBackground = true, Name = "pool-worker-serve" };
+        other.Start();
         try
         {
-            Execute();
+            Serve(reading: false);
+            other.Join();
+            if (Volatile.Read(ref _failure) is { } failure)
+            {
+                throw new InvalidOperationException($"The worker stopped: {failure.Message}", failure);
+            }
+
             return 0;
-        }
-        catch (Exception e) when (exitProcessOnEndOfInput)
-        {
-            // The executor itself failed (a task's exception is an outcome, never this): its output pipe broke, or
-            // a bug. Say so and exit with a code of its own, now: left to unwind, the exception would close the
-            // pipe, and the reader thread, seeing it closed, could exit first with 0, as if the host had asked.
-            Console.Error.WriteLine($"Pool.Worker: the executor failed: {e}");
-            Environment.Exit(6);
-            throw;
         }
         finally
         {
@@ -65,47 +82,219 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
         _progress?.Dispose();
         _output.Dispose();
         _queue.Dispose();
+        _source?.Dispose();
     }
 
-    /// <summary>The executor, on the thread that called <see cref="Run"/>: runs work items in arrival order.</summary>
-    private void Execute()
+    /// <summary>
+    /// One of the two threads: reads while it holds the reading, executes while it holds the executing, else waits
+    /// for the other to hand it the reading (or for the end). Returns at the end of input, once it has nothing to run.
+    /// </summary>
+    private void Serve(bool reading)
     {
         var context = new WorkerContext(_output, cell);
-        WorkItem? first = _queue.Take();
-        if (first is not null && _maxConcurrency > 1)
+        try
         {
-            ExecuteConcurrentlyAsync(context, first).AsTask().GetAwaiter().GetResult();
-            return;
+            while (reading ? ReadAndMaybeExecute(context, out reading) : WaitForReading(context, out reading))
+            {
+            }
+        }
+        catch (Exception e)
+        {
+            // The executor itself failed (a task's exception is an outcome, never this): its output pipe broke, or a bug.
+            if (exitProcessOnEndOfInput)
+            {
+                // Say so and exit with a code of its own, now: left to unwind, the exception would close the pipe, and
+                // the other thread, seeing it closed, could exit first with 0, as if the host had asked.
+                Console.Error.WriteLine($"Pool.Worker: the executor failed: {e}");
+                Environment.Exit(6);
+            }
+
+            // In process, the thread that called Run reports it.
+            EndWith(e);
+        }
+    }
+
+    /// <summary>
+    /// Reads frames; when that queued work and no thread executes, runs it on this thread (handing the reading to the
+    /// other) and comes back with <paramref name="reading"/> false once the queue is empty. False at the end.
+    /// </summary>
+    private bool ReadAndMaybeExecute(WorkerContext context, out bool reading)
+    {
+        reading = true;
+        if (!Read())
+        {
+            return false;
         }
 
-        for (WorkItem? work = first; work is not null; work = _queue.Take())
+        lock (_roles)
         {
-            Activity? trace = WorkerTracing.Start(work);
-            ValueTask running = work.RunAsync(context);
-            if (!running.IsCompletedSuccessfully)
+            if (_maxConcurrency > 1 && !_concurrent)
             {
-                // An async function: this thread waits for it (one task at a time), its continuations run on the pool.
-                running.AsTask().GetAwaiter().GetResult();
+                // Tasks may overlap (known from Init, the first frame): the idle thread becomes the executor for good
+                // (ExecuteConcurrentlyAsync) and this one only reads.
+                _concurrent = true;
+                _idle.Release();
             }
 
-            trace?.Stop();
-
-            if (work is ChunkWork chunk)
+            if (_concurrent || _executing || _queue.IsEmpty || _ended)
             {
-                _pending.TryRemove(chunk.ChunkId, out _);
+                return true;
             }
 
-            if (_queue.IsEmpty)
+            _executing = true;
+            _readingHandedOver = true;
+        }
+
+        // The other thread reads on while this one runs what it read.
+        _idle.Release();
+        reading = false;
+        return ExecuteQueued(context);
+    }
+
+    /// <summary>Reads and handles frames up to a point where another thread may read on; false at the end of input.</summary>
+    private bool Read()
+    {
+        bool more;
+        try
+        {
+            more = _source!.ReadFrames(Handle);
+        }
+        catch (IOException)
+        {
+            // The pipe broke: the host is gone, as at end of stream.
+            more = false;
+        }
+        catch (ProtocolException e)
+        {
+            Console.Error.WriteLine($"Pool.Worker: {e.Message}");
+            if (exitProcessOnEndOfInput)
             {
-                _output.Flush();
+                Environment.Exit(3);
             }
+
+            EndWith(e);
+            return false;
+        }
+
+        if (!more)
+        {
+            EndOfInput();
+        }
+
+        return more;
+    }
+
+    /// <summary>Runs queued work while there is some (in order: one thread executes at a time), then gives up the executing; false at the end.</summary>
+    private bool ExecuteQueued(WorkerContext context)
+    {
+        while (true)
+        {
+            while (_queue.TryTake() is { } work)
+            {
+                ExecuteOne(context, work);
+            }
+
+            lock (_roles)
+            {
+                // Work queued before the end still runs (the cancelled tasks report so), unless the input failed.
+                if (!_queue.IsEmpty && _failure is null)
+                {
+                    continue;
+                }
+
+                _executing = false;
+                return !_ended;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The idle thread: waits to be handed the reading (true, <paramref name="reading"/>), or for the end (false,
+    /// after running what is left if no thread executes); when tasks may overlap, it becomes the executor for good.
+    /// </summary>
+    private bool WaitForReading(WorkerContext context, out bool reading)
+    {
+        reading = false;
+        _idle.Wait();
+        lock (_roles)
+        {
+            if (_readingHandedOver)
+            {
+                _readingHandedOver = false;
+                reading = true;
+                return true;
+            }
+
+            if (!_ended && !_concurrent)
+            {
+                return true;
+            }
+
+            if (!_concurrent)
+            {
+                if (_executing)
+                {
+                    return false;
+                }
+
+                _executing = true;
+            }
+        }
+
+        if (_concurrent)
+        {
+            if (_queue.Take() is { } first)
+            {
+                ExecuteConcurrentlyAsync(context, first).AsTask().GetAwaiter().GetResult();
+            }
+
+            return false;
+        }
+
+        ExecuteQueued(context);
+        return false;
+    }
+
+    /// <summary>No more input (or a failure): the other thread stops once it has nothing to run.</summary>
+    private void EndWith(Exception? failure)
+    {
+        lock (_roles)
+        {
+            _ended = true;
+            _failure ??= failure;
+        }
+
+        _queue.Complete(failure);
+        _idle.Release();
+    }
+
+    private void ExecuteOne(WorkerContext context, WorkItem work)
+    {
+        Activity? trace = WorkerTracing.Start(work);
+        ValueTask running = work.RunAsync(context);
+        if (!running.IsCompletedSuccessfully)
+        {
+            // An async function: this thread waits for it (one task at a time), its continuations run on the pool.
+            running.AsTask().GetAwaiter().GetResult();
+        }
+
+        trace?.Stop();
+
+        if (work is ChunkWork chunk)
+        {
+            _pending.TryRemove(chunk.ChunkId, out _);
+        }
+
+        if (_queue.IsEmpty)
+        {
+            _output.Flush();
         }
     }
 
     /// <summary>
     /// The executor when async tasks may overlap: a chunk of an async function starts its tasks as slots free
     /// up and the loop moves on once they have started; anything else waits until no task runs, then runs
-    /// alone as in <see cref="Execute"/>.
+    /// alone as in <see cref="ExecuteOne"/>.
     /// </summary>
     private async ValueTask ExecuteConcurrentlyAsync(WorkerContext context, WorkItem first)
     {
@@ -142,31 +331,6 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
         executor.Flush();
     }
 
-    private void ReadLoop()
-    {
-        try
-        {
-            BlockingFrameReader.Run(input, Handle);
-        }
-        catch (IOException)
-        {
-            // The pipe broke: the host is gone, as at end of stream.
-        }
-        catch (ProtocolException e)
-        {
-            Console.Error.WriteLine($"Pool.Worker: {e.Message}");
-            if (exitProcessOnEndOfInput)
-            {
-                Environment.Exit(3);
-            }
-
-            _queue.Complete(e);
-            return;
-        }
-
-        EndOfInput();
-    }
-
     private void EndOfInput()
     {
         if (exitProcessOnEndOfInput)
@@ -180,7 +344,7 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
             work.Cancel();
         }
 
-        _queue.Complete();
+        EndWith(null);
     }
 
     private void Handle(MessageType type, ReadOnlySequence<byte> payload)
@@ -257,7 +421,7 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
             Environment.Exit(5);
         }
 
-        _queue.Complete();
+        EndWith(null);
     }
 
     private void Bind(BindMessage bind)

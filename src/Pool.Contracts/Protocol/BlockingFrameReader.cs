@@ -31,107 +31,148 @@ internal static class BlockingFrameReader
     /// <exception cref="ProtocolException">A length out of range, or a block the guard refuses.</exception>
     public static void Run(Stream input, FrameHandler handle, IFrameGuard? guard = null)
     {
-        var pipe = new Pipe(new PipeOptions(
+        using var source = new Source(input, guard);
+        while (source.ReadFrames(handle))
+        {
+        }
+    }
+
+    /// <summary>
+    /// The reading state of one stream, for a side whose reading moves between threads (the worker's: see
+    /// WorkerRuntime): <see cref="ReadFrames"/> returns only between frames, with no block waiting for the frame
+    /// that refers to it (blocks wait in <see cref="ReceivedBlocks"/>, which is per thread), so that the next call
+    /// may come from another thread. One call at a time.
+    /// </summary>
+    internal sealed class Source(Stream input, IFrameGuard? guard = null) : IDisposable
+    {
+        private readonly Pipe _pipe = new(new PipeOptions(
             readerScheduler: PipeScheduler.Inline,
             writerScheduler: PipeScheduler.Inline,
             pauseWriterThreshold: 0,
             minimumSegmentSize: ReadSize,
             useSynchronizationContext: false));
-        int readSize = ReadSize;
-        bool inFrame = false;
-        try
+
+        private int _readSize = ReadSize;
+        private bool _inFrame;
+
+        /// <summary>Reads until at least one frame was handled and no block waits for its frame; false at end of stream.</summary>
+        public bool ReadFrames(FrameHandler handle)
         {
-            while (true)
+            bool handled = false;
+            try
             {
-                Memory<byte> memory = readSize < LargeReadSize ? pipe.Writer.GetMemory(readSize) : LargeReadMemory(pipe.Writer);
-                int read = input.Read(memory.Span);
-                if (read == 0)
+                while (!handled || !ReceivedBlocks.IsEmpty)
                 {
-                    return;
-                }
-
-                pipe.Writer.Advance(read);
-                // Never waits: the pipe is a buffer this thread both fills and drains (no pause threshold).
-                ValueTask<FlushResult> flushed = pipe.Writer.FlushAsync();
-                Debug.Assert(flushed.IsCompletedSuccessfully, "An unpaused pipe completes its flush at once.");
-                if (!pipe.Reader.TryRead(out ReadResult result))
-                {
-                    continue;
-                }
-
-                ReadOnlySequence<byte> buffer = result.Buffer;
-                long before = buffer.Length;
-                Array? block = null;
-                int filled = 0;
-                int blockLength = 0;
-                try
-                {
-                    while (true)
+                    if (!ReadOnce(handle, ref handled))
                     {
-                        if (TryStartBlock(ref buffer, guard, out block, out filled, out blockLength))
-                        {
-                            if (filled < blockLength)
-                            {
-                                // The buffer is used up; the rest of the block comes straight from the stream.
-                                break;
-                            }
+                        return false;
+                    }
+                }
 
-                            ReceivedBlocks.Add(block);
-                            block = null;
-                        }
-                        else if (Framing.TryReadFrame(ref buffer, out MessageType type, out ReadOnlySequence<byte> payload))
+                return true;
+            }
+            catch
+            {
+                ReceivedBlocks.Clear();
+                throw;
+            }
+        }
+
+        public void Dispose()
+        {
+            ReceivedBlocks.Clear();
+            _pipe.Writer.Complete();
+            _pipe.Reader.Complete();
+        }
+
+        private bool ReadOnce(FrameHandler handle, ref bool handled)
+        {
+            PipeWriter writer = _pipe.Writer;
+            Memory<byte> memory = _readSize < LargeReadSize ? writer.GetMemory(_readSize) : LargeReadMemory(writer);
+            int read = input.Read(memory.Span);
+            if (read == 0)
+            {
+                return false;
+            }
+
+            writer.Advance(read);
+            // Never waits: the pipe is a buffer this thread both fills and drains (no pause threshold).
+            ValueTask<FlushResult> flushed = writer.FlushAsync();
+            Debug.Assert(flushed.IsCompletedSuccessfully, "An unpaused pipe completes its flush at once.");
+            if (!_pipe.Reader.TryRead(out ReadResult result))
+            {
+                return true;
+            }
+
+            ReadOnlySequence<byte> buffer = result.Buffer;
+            long before = buffer.Length;
+            Array? block = null;
+            int filled = 0;
+            int blockLength = 0;
+            try
+            {
+                while (true)
+                {
+                    if (TryStartBlock(ref buffer, guard, out block, out filled, out blockLength))
+                    {
+                        if (filled < blockLength)
                         {
-                            handle(type, payload);
-                            ReceivedBlocks.Clear();
-                        }
-                        else
-                        {
+                            // The buffer is used up; the rest of the block comes straight from the stream.
                             break;
                         }
-                    }
-                }
-                finally
-                {
-                    readSize = NextReadSize(buffer, out long frameLength);
-                    pipe.Reader.AdvanceTo(buffer.Start, buffer.End);
-                    if (guard is not null)
-                    {
-                        // Only when a frame starts or ends in pieces: a read of whole frames costs nothing here.
-                        bool partial = block is not null || buffer.Length > 0;
-                        if (partial && (!inFrame || buffer.Length != before))
-                        {
-                            guard.OnFrameStarted(block is not null ? blockLength : frameLength);
-                        }
-                        else if (!partial && inFrame)
-                        {
-                            guard.OnFrameCompleted();
-                        }
 
-                        inFrame = partial;
+                        ReceivedBlocks.Add(block);
+                        block = null;
                     }
-                }
-
-                if (block is not null)
-                {
-                    if (!ReadExactly(input, BytesOf(block, blockLength)[filled..]))
+                    else if (Framing.TryReadFrame(ref buffer, out MessageType type, out ReadOnlySequence<byte> payload))
                     {
-                        return;
+                        handle(type, payload);
+                        ReceivedBlocks.Clear();
+                        handled = true;
                     }
-
-                    ReceivedBlocks.Add(block);
-                    if (guard is not null)
+                    else
                     {
-                        guard.OnFrameCompleted();
-                        inFrame = false;
+                        break;
                     }
                 }
             }
-        }
-        finally
-        {
-            ReceivedBlocks.Clear();
-            pipe.Writer.Complete();
-            pipe.Reader.Complete();
+            finally
+            {
+                _readSize = NextReadSize(buffer, out long frameLength);
+                _pipe.Reader.AdvanceTo(buffer.Start, buffer.End);
+                if (guard is not null)
+                {
+                    // Only when a frame starts or ends in pieces: a read of whole frames costs nothing here.
+                    bool partial = block is not null || buffer.Length > 0;
+                    if (partial && (!_inFrame || buffer.Length != before))
+                    {
+                        guard.OnFrameStarted(block is not null ? blockLength : frameLength);
+                    }
+                    else if (!partial && _inFrame)
+                    {
+                        guard.OnFrameCompleted();
+                    }
+
+                    _inFrame = partial;
+                }
+            }
+
+            if (block is not null)
+            {
+                if (!ReadExactly(input, BytesOf(block, blockLength)[filled..]))
+                {
+                    return false;
+                }
+
+                ReceivedBlocks.Add(block);
+                if (guard is not null)
+                {
+                    guard.OnFrameCompleted();
+                    _inFrame = false;
+                }
+            }
+
+            return true;
         }
     }
 

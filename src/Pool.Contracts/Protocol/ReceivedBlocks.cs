@@ -25,6 +25,9 @@ internal static class ReceivedBlocks
             ?? throw new ProtocolException($"A {typeof(T).Name}[] value refers to a block of another element type.");
     }
 
+    /// <summary>Reader: whether no block waits for its frame on this thread.</summary>
+    public static bool IsEmpty => t_blocks is not { Count: > 0 };
+
     /// <summary>Reader: a block arrived.</summary>
     public static void Add(Array block) => (t_blocks ??= new Queue<Array>()).Enqueue(block);
 

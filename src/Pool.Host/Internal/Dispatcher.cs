@@ -30,6 +30,9 @@ internal sealed class Dispatcher(PoolRuntime runtime)
     private readonly ManualResetEventSlim _wake = new(initialState: false, spinCount: 1);
     private bool _spin = true;
     private readonly CancellationTokenSource _stop = new();
+    // Held by whichever thread dispatches (the dispatcher's, or a caller's in Submit): the workers' buffers, the
+    // dirty list and the rotor have one writer at a time.
+    private readonly Lock _dispatching = new();
     private readonly List<WorkerConnection> _dirty = [];
     private int _nextChunkId;
     private int _rotor;
@@ -49,6 +52,47 @@ internal sealed class Dispatcher(PoolRuntime runtime)
         }
 
         _wake.Set();
+    }
+
+    /// <summary>
+    /// A new call, on the caller's thread: when the dispatcher is not dispatching, the caller sends what it can
+    /// itself (the same pass the dispatcher's thread makes, under the same lock, so one thread at a time writes
+    /// frames), and wakes the dispatcher only for what is left (no worker had room). A lone <c>Apply</c> to an idle
+    /// worker thus goes out without waking the dispatcher's thread: waking a sleeping thread costs about as much as
+    /// the pipe's own round trip on some machines, and a spinning dispatcher takes a core from the worker.
+    /// </summary>
+    public void Submit(Job job)
+    {
+        if (job.TryMarkQueued())
+        {
+            _jobs.Enqueue(job);
+        }
+
+        if (_stop.IsCancellationRequested || _dispatching.IsHeldByCurrentThread || !_dispatching.TryEnter())
+        {
+            _wake.Set();
+            return;
+        }
+
+        try
+        {
+            DispatchAndFlush();
+        }
+        catch (Exception e)
+        {
+            // As on the dispatcher's thread: a bug here would leave every task waiting.
+            runtime.Break($"its dispatcher failed: {e.Message}", e);
+        }
+        finally
+        {
+            _dispatching.Exit();
+        }
+
+        // Whatever arrived meanwhile, or found no room, is the dispatcher's (a freed room wakes it while work waits).
+        if (HasWork)
+        {
+            _wake.Set();
+        }
     }
 
     /// <summary>Tasks whose worker died before they ran: they go before new work.</summary>
@@ -107,13 +151,11 @@ internal sealed class Dispatcher(PoolRuntime runtime)
             {
                 // Reset before looking for work: a Set from now on makes the Wait below return at once.
                 _wake.Reset();
-                Dispatch();
-                foreach (WorkerConnection worker in _dirty)
+                lock (_dispatching)
                 {
-                    worker.Flush();
+                    DispatchAndFlush();
                 }
 
-                _dirty.Clear();
                 WaitForWork();
             }
         }
@@ -149,6 +191,26 @@ internal sealed class Dispatcher(PoolRuntime runtime)
         long start = Stopwatch.GetTimestamp();
         _wake.Wait(_stop.Token);
         _spin = Stopwatch.GetTimestamp() - start < ShortWait;
+    }
+
+    private bool HasWork => !_jobs.IsEmpty || !_retries.IsEmpty || !_cancels.IsEmpty || !_unbinds.IsEmpty || !_stoppedJobs.IsEmpty;
+
+    /// <summary>One pass, under <see cref="_dispatching"/>: sends what it can, then flushes every buffer it wrote.</summary>
+    private void DispatchAndFlush()
+    {
+        try
+        {
+            Dispatch();
+        }
+        finally
+        {
+            foreach (WorkerConnection worker in _dirty)
+            {
+                worker.Flush();
+            }
+
+            _dirty.Clear();
+        }
     }
 
     private void Dispatch()

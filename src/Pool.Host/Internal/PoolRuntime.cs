@@ -179,7 +179,7 @@ internal sealed class PoolRuntime
             Metrics.Queued.Add(total);
         }
 
-        Dispatcher.Enqueue(job);
+        Dispatcher.Submit(job);
     }
 
     /// <summary>The reporter of one call, shared by its <paramref name="parts"/> jobs (a <c>Run</c> of several functions); null when no progress is asked for.</summary>

@@ -54,12 +54,13 @@ internal abstract class WorkerListener : IDisposable
                     if (await WorkerHandshake.AuthenticateWorkerAsync(stream, secret, handshake.Token).ConfigureAwait(false))
                     {
                         StopListening();
-                        return (stream, CapacityOf(stream));
+                        int capacity = CapacityOf(stream);
+                        return (Connected(stream), capacity);
                     }
 
                     refusal = "it did not prove it knows the pool's secret";
                 }
-                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                catch (Exception e) when (e is TimeoutException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
                 {
                     refusal = $"it did not answer the pool's challenge within {HandshakeTimeout.TotalSeconds:0} s";
                 }
@@ -92,6 +93,9 @@ internal abstract class WorkerListener : IDisposable
     protected abstract void StopListening();
 
     protected abstract int CapacityOf(Stream stream);
+
+    /// <summary>The stream the frames run over once the handshake is done.</summary>
+    protected virtual Stream Connected(Stream stream) => stream;
 
     /// <summary>Linux: an abstract Unix socket, named by 128 random bits.</summary>
     private sealed class AbstractSocketListener : WorkerListener
@@ -139,9 +143,12 @@ internal abstract class WorkerListener : IDisposable
 
             socket.SendBufferSize = PipeBuffers.Size;
             socket.ReceiveBufferSize = PipeBuffers.Size;
+            // Blocking from the start (see BlockingSocketStream): the handshake's reads wait at most this long.
+            socket.ReceiveTimeout = (int)HandshakeTimeout.TotalMilliseconds;
+            socket.SendTimeout = (int)HandshakeTimeout.TotalMilliseconds;
             _accepted = socket;
             // A peer whose pid cannot be read is refused like one with the wrong pid.
-            return (new NetworkStream(socket, ownsSocket: true), pid ?? -1, uid);
+            return (new BlockingSocketStream(socket), pid ?? -1, uid);
         }
 
         protected override void Release(Stream stream) => stream.Dispose();
@@ -149,6 +156,18 @@ internal abstract class WorkerListener : IDisposable
         protected override void StopListening() => _listener.Dispose();
 
         protected override int CapacityOf(Stream stream) => _accepted is { } socket ? PipeBuffers.Capacity(socket) : PipeBuffers.AssumedCapacity / 2;
+
+        /// <summary>The frames wait as long as it takes (a task may run for hours).</summary>
+        protected override Stream Connected(Stream stream)
+        {
+            if (_accepted is { } socket)
+            {
+                socket.ReceiveTimeout = 0;
+                socket.SendTimeout = 0;
+            }
+
+            return stream;
+        }
     }
 
     /// <summary>Elsewhere: a named pipe only this user can open.</summary>

@@ -1,0 +1,36 @@
+namespace Pool.Worker;
+
+/// <summary>
+/// A count of wake-ups that one thread waits for without spinning first (a <see cref="SemaphoreSlim"/> spins before
+/// it sleeps). The worker's idle thread waits here while the other runs a task: on two cores, a spinning idle thread
+/// holds the core that the host's reader needs to take the task's result.
+/// </summary>
+internal sealed class Wakeups
+{
+    private readonly object _gate = new();
+    private int _count;
+
+    /// <summary>Adds a wake-up, waking the waiting thread if there is one.</summary>
+    public void Release()
+    {
+        lock (_gate)
+        {
+            _count++;
+            Monitor.Pulse(_gate);
+        }
+    }
+
+    /// <summary>Waits until there is a wake-up, and takes it.</summary>
+    public void Wait()
+    {
+        lock (_gate)
+        {
+            while (_count == 0)
+            {
+                Monitor.Wait(_gate);
+            }
+
+            _count--;
+        }
+    }
+}
