@@ -36,6 +36,22 @@ public class WorkerLifetimeTests
         TestPools.AssertGone(pool.StartedProcessIds);
     }
 
+    [Fact(Timeout = 60_000)]
+    public async Task With_an_initializer_every_task_runs_on_the_thread_that_ran_it()
+    {
+        await using ProcessPool pool = await TestPools.StartAsync(options: new ProcessPoolOptions().WithInitializer(ThreadFunctions.RememberThread));
+
+        bool[] mapped = await pool.MapAsync(ThreadFunctions.OnInitializerThread, Enumerable.Range(0, 2000), chunkSize: 1).Within();
+        var applied = new List<bool>();
+        for (int i = 0; i < 100; i++)
+        {
+            applied.Add(pool.Apply(ThreadFunctions.OnInitializerThread, i));
+        }
+
+        mapped.Should().OnlyContain(same => same, "a thread-affine native library set up by the initializer is called from its thread");
+        applied.Should().OnlyContain(same => same);
+    }
+
     [Fact]
     public void MaxTasksPerWorker_must_be_positive()
     {
@@ -140,4 +156,15 @@ public sealed class DroppedPoolTests
         var pool = new ProcessPool(new ProcessPoolOptions { Workers = 2, WorkerOutput = _ => { } });
         return pool.MapAsync(Functions.Sleep, [300, 300], chunkSize: 1);
     }
+}
+
+/// <summary>Shipped functions that tell which thread of its worker runs a task.</summary>
+public static class ThreadFunctions
+{
+    [ThreadStatic]
+    private static bool _initializedHere;
+
+    public static void RememberThread() => _initializedHere = true;
+
+    public static bool OnInitializerThread(int _) => _initializedHere;
 }
