@@ -148,8 +148,8 @@ public class RemoteLinkTests
         return await DrainAsync(tls);
     }
 
-    /// <summary>A peer that speaks no TLS; returns the bytes it received.</summary>
-    private static async Task<int> ConnectInClearAsync(string address)
+    /// <summary>A peer that speaks no TLS (the Slurm tests use it too); returns the bytes it received.</summary>
+    internal static async Task<int> ConnectInClearAsync(string address)
     {
         using var client = new TcpClient();
         (string host, int port) = Parse(address);

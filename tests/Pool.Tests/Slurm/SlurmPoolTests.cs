@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Net.Sockets;
 using CliWrap;
 using Pool.Internal;
 using Pool.Tests.Faults;
@@ -152,7 +151,7 @@ public class SlurmPoolTests
         var rogues = new ConcurrentBag<Task<int>>();
         WorkerListener.BeforeWorkerStarts.Value = (address, _) =>
         {
-            rogues.Add(ConnectAndAnswerGarbageAsync(address));
+            rogues.Add(RemoteLinkTests.ConnectInClearAsync(address));
             return Task.CompletedTask;
         };
 
@@ -217,32 +216,6 @@ public class SlurmPoolTests
         return SlurmCluster.Run("squeue", "-h", "-o", "%i %j").Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(line => line.Split(' ')).Where(parts => parts is [_, string job] && job == name).Select(parts => parts[0]).ToArray();
     });
-
-    /// <summary>Connects to a worker's TCP port in clear and answers the challenge with garbage; returns the bytes received.</summary>
-    private static async Task<int> ConnectAndAnswerGarbageAsync(string address)
-    {
-        int colon = address.LastIndexOf(':');
-        using var client = new TcpClient();
-        await client.ConnectAsync(address[4..colon], int.Parse(address[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture));
-        NetworkStream stream = client.GetStream();
-        await stream.WriteAsync(new byte[72]);
-        byte[] buffer = new byte[4096];
-        int total = 0;
-        try
-        {
-            int read;
-            while ((read = await stream.ReadAsync(buffer)) > 0)
-            {
-                total += read;
-            }
-        }
-        catch (IOException)
-        {
-            // Reset by the host.
-        }
-
-        return total;
-    }
 }
 
 /// <summary>Shipped functions of the Slurm tests.</summary>
