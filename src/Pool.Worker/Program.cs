@@ -55,7 +55,7 @@ internal static class Program
             Console.Error.WriteLine($"Pool.Worker could not connect to {setup.Address} within {ConnectTimeout.TotalSeconds} s; the host is gone.");
             return 4;
         }
-        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or System.Security.Authentication.AuthenticationException)
+        catch (IOException e)
         {
             Console.Error.WriteLine($"Pool.Worker could not connect to {setup.Address}: {e.Message}");
             return 4;

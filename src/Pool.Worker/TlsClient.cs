@@ -20,8 +20,7 @@ internal static class TlsClient
     /// <param name="address"><c>tls:HOST:PORT</c>.</param>
     /// <param name="certificateHash">The SHA-256 of the host's certificate.</param>
     /// <param name="timeout">How long the connection and the TLS handshake may take.</param>
-    /// <exception cref="IOException">The address is not one, or the connection failed.</exception>
-    /// <exception cref="AuthenticationException">The TLS handshake failed: the other end is not the pool's host.</exception>
+    /// <exception cref="IOException">The address is not one, the connection failed, or the TLS handshake failed (the other end is not the pool's host).</exception>
     /// <exception cref="TimeoutException">Nothing answered within <paramref name="timeout"/>.</exception>
     public static (Stream Input, Stream Output) Connect(string address, byte[] certificateHash, TimeSpan timeout)
     {
@@ -54,6 +53,12 @@ internal static class TlsClient
         {
             socket.Dispose();
             throw new TimeoutException();
+        }
+        catch (Exception e) when (e is SocketException or AuthenticationException)
+        {
+            // As IOException, so that the worker's Main names no networking type: a local worker never loads them.
+            socket.Dispose();
+            throw new IOException(e is AuthenticationException ? $"the host's TLS certificate is not the pool's ({e.Message})" : e.Message, e);
         }
         catch
         {
