@@ -52,6 +52,9 @@ internal static partial class Log
     [LoggerMessage(11, LogLevel.Warning, "Refused a connection to worker {WorkerId}'s pipe from pid {PeerProcessId} (uid {PeerUserId}): {Reason}. It received nothing of the pool, which goes on waiting for its worker")]
     public static partial void StrayConnection(ILogger logger, int workerId, string peerProcessId, string peerUserId, string reason);
 
+    [LoggerMessage(12, LogLevel.Warning, "Refused a connection to worker {WorkerId}'s port from {Peer}: {Reason}. It received at most the TLS handshake and a random challenge, and the pool goes on waiting for its worker")]
+    public static partial void StrayNetworkConnection(ILogger logger, int workerId, string peer, string reason);
+
     /// <summary>A worker's output line, at Information (stdout and stderr, as events 9 and 10).</summary>
     public static void WorkerOutput(ILogger logger, WorkerOutputLine line)
     {

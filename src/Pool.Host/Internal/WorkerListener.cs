@@ -319,7 +319,7 @@ internal sealed class TlsListener : WorkerListener
         }
 
         await stream.DisposeAsync().ConfigureAwait(false);
-        stray(new StrayConnection(null, null, $"from {peer}: {refusal}"));
+        stray(new StrayConnection(null, null, refusal, peer));
     }
 
     protected override async Task<(Stream Stream, int? Pid, int? Uid)> AcceptOneAsync(CancellationToken cancellationToken)
@@ -351,11 +351,25 @@ internal sealed class TlsListener : WorkerListener
     protected override int CapacityOf(Stream stream) => _accepted is { } socket ? PipeBuffers.Capacity(socket) : PipeBuffers.AssumedCapacity / 2;
 }
 
-/// <summary>A connection to a worker's listener that was not that worker, and why it was refused.</summary>
-internal readonly record struct StrayConnection(int? ProcessId, int? UserId, string Reason)
+/// <summary>A connection to a worker's listener that was not that worker, and why it was refused; <paramref name="Peer"/> is a network peer's address.</summary>
+internal readonly record struct StrayConnection(int? ProcessId, int? UserId, string Reason, string? Peer = null)
 {
     public void Log(ILogger? logger, int workerId)
     {
+        if (Peer is { } peer)
+        {
+            if (logger is not null)
+            {
+                Internal.Log.StrayNetworkConnection(logger, workerId, peer, Reason);
+            }
+            else
+            {
+                Console.Error.WriteLine($"ProcessPool: refused a connection to worker {workerId}'s port from {peer}: {Reason}. It received at most the TLS handshake and a random challenge.");
+            }
+
+            return;
+        }
+
         string pid = ProcessId is { } p and >= 0 ? p.ToString(System.Globalization.CultureInfo.InvariantCulture) : "unknown";
         string uid = UserId?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unknown";
         if (logger is not null)
