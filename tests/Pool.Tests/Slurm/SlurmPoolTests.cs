@@ -137,6 +137,19 @@ public class SlurmPoolTests
     }
 
     [SlurmFact(Timeout = 120_000)]
+    public async Task MaxTasksPerWorker_and_the_initializer_work_on_the_nodes_as_on_one_machine()
+    {
+        await using ProcessPool pool = await ProcessPool.StartAsync(
+            (OnTwoNodes() with { MaxTasksPerWorker = 3 }).WithInitializer(Functions.Remember, "ready")).Within();
+
+        string?[] remembered = await pool.MapAsync(Functions.Remembered, Enumerable.Range(0, 12), chunkSize: 1).Within();
+        int[] pids = await pool.MapAsync(Functions.ProcessId, Enumerable.Range(0, 12), chunkSize: 1).Within();
+
+        remembered.Should().OnlyContain(r => r != null && r.StartsWith("ready in ", StringComparison.Ordinal), "every worker, replacements included, ran the initializer");
+        pids.GroupBy(p => p).Should().OnlyContain(g => g.Count() <= 3, "no worker runs more than its quota").And.HaveCountGreaterThanOrEqualTo(4);
+    }
+
+    [SlurmFact(Timeout = 120_000)]
     public async Task A_start_with_an_invalid_partition_fails_naming_it()
     {
         Func<Task> start = () => ProcessPool.StartAsync(OnTwoNodes() with { Launcher = new SlurmLauncher { Partition = "nosuchpartition" } });
