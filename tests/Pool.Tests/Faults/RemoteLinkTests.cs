@@ -59,10 +59,12 @@ public class RemoteLinkTests
     public async Task A_worker_that_goes_silent_is_given_up_within_the_silence_limit_and_its_task_fails_as_lost()
     {
         var log = new LossLog();
-        await using ProcessPool pool = await TestPools.StartAsync(workers: 2, options: Remote(log));
+        var busy = new RunningLines(2);
+        await using ProcessPool pool = await TestPools.StartAsync(workers: 2, options: Remote(log) with { WorkerOutput = busy.OnLine });
         int stopped = pool.ProcessIds[0];
-        Task<Outcome<int>[]> running = pool.MapOutcomesAsync(Functions.ProcessIdAfter, [1500, 1500], chunkSize: 1);
-        await Task.Delay(500);
+        Task<Outcome<int>[]> running = pool.MapOutcomesAsync(RemoteFunctions.SayRunningThenPid, [1500, 1500], chunkSize: 1);
+        // Both tasks have run long enough for their progress frames to reach the host (the worker samples every 20 ms).
+        await busy.All.Within();
         // A stopped process sends nothing, as a node that is down or cut off: its kernel still answers TCP, which is the harder case.
         Process.Start("kill", ["-STOP", stopped.ToString(System.Globalization.CultureInfo.InvariantCulture)]).WaitForExit();
         var clock = Stopwatch.StartNew();
@@ -186,9 +188,45 @@ public class RemoteLinkTests
     }
 }
 
+/// <summary>Completes once <c>count</c> workers have written "running" (<see cref="RemoteFunctions.SayRunning"/>).</summary>
+internal sealed class RunningLines(int count)
+{
+    private readonly TaskCompletionSource _all = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _seen;
+
+    public Task All => _all.Task;
+
+    public void OnLine(WorkerOutputLine line)
+    {
+        if (line.Text == "running" && Interlocked.Increment(ref _seen) == count)
+        {
+            _all.TrySetResult();
+        }
+    }
+}
+
 /// <summary>Shipped functions of the remote-link tests.</summary>
 public static class RemoteFunctions
 {
+    /// <summary>
+    /// Runs 100 ms (five progress samples of a remote worker), says "running" on stdout, then runs on until
+    /// <paramref name="milliseconds"/>: a test that waits for the line knows the host has been told which task runs.
+    /// </summary>
+    public static void SayRunning(int milliseconds)
+    {
+        Thread.Sleep(100);
+        Console.WriteLine("running");
+        Console.Out.Flush();
+        Thread.Sleep(Math.Max(0, milliseconds - 100));
+    }
+
+    /// <summary><see cref="SayRunning"/>, then the worker's pid.</summary>
+    public static int SayRunningThenPid(int milliseconds)
+    {
+        SayRunning(milliseconds);
+        return Environment.ProcessId;
+    }
+
     /// <summary>x; task 5 runs a while (so that its progress frame is sent), then crashes its worker.</summary>
     public static int CrashOnFive(int x)
     {
