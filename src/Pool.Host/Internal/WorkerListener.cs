@@ -32,73 +32,75 @@ internal abstract class WorkerListener : IDisposable
     public static WorkerListener Create() => OperatingSystem.IsLinux() ? new AbstractSocketListener() : new NamedPipeListener();
 
     /// <summary>
-    /// Accepts connections until one comes from process <paramref name="processId"/> and proves it knows
-    /// <paramref name="secret"/>; every other one is closed and reported to <paramref name="stray"/>.
+    /// Accepts connections until one comes from the worker the pool started (process <paramref name="processId"/>,
+    /// where the peer's pid can be known) and proves it knows <paramref name="secret"/>; every other one is closed and
+    /// reported to <paramref name="stray"/>.
     /// </summary>
     /// <returns>The worker's stream and how many bytes a write to it takes without waiting.</returns>
-    public virtual async Task<(Stream Stream, int Capacity)> AcceptAsync(int processId, byte[] secret, Action<StrayConnection> stray, CancellationToken cancellationToken)
-    {
-        while (true)
-        {
-            (Stream stream, int? peerPid, int? peerUid) = await AcceptOneAsync(cancellationToken).ConfigureAwait(false);
-            string? refusal = peerPid is { } pid && pid != processId
-                ? $"it is pid {pid}, not the worker the pool started (pid {processId})"
-                : null;
-            if (refusal is null)
-            {
-                using var handshake = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                handshake.CancelAfter(HandshakeTimeout);
-                try
-                {
-                    stream = await SecureAsync(stream, handshake.Token).ConfigureAwait(false);
-                    if (await WorkerHandshake.AuthenticateWorkerAsync(stream, secret, handshake.Token).ConfigureAwait(false))
-                    {
-                        StopListening();
-                        int capacity = CapacityOf(stream);
-                        return (Connected(stream), capacity);
-                    }
-
-                    refusal = "it did not prove it knows the pool's secret";
-                }
-                catch (Exception e) when (e is TimeoutException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
-                {
-                    refusal = $"it did not answer the pool's challenge within {HandshakeTimeout.TotalSeconds:0} s";
-                }
-                catch (IOException e)
-                {
-                    refusal = $"its connection failed during the handshake ({e.Message})";
-                }
-                catch (System.Security.Authentication.AuthenticationException e)
-                {
-                    refusal = $"its TLS handshake failed ({e.Message})";
-                }
-            }
-
-            Release(stream);
-            stray(new StrayConnection(peerPid, peerUid, refusal));
-        }
-    }
+    public abstract Task<(Stream Stream, int Capacity)> AcceptAsync(int processId, byte[] secret, Action<StrayConnection> stray, CancellationToken cancellationToken);
 
     public abstract void Dispose();
 
-    protected abstract Task<(Stream Stream, int? Pid, int? Uid)> AcceptOneAsync(CancellationToken cancellationToken);
+    /// <summary>
+    /// A listener on this machine, where one connection is checked at a time: the peer's pid is known at once (Linux),
+    /// so a stranger is refused before the handshake, or only this user can connect at all (a named pipe).
+    /// </summary>
+    private abstract class LocalListener : WorkerListener
+    {
+        public override async Task<(Stream Stream, int Capacity)> AcceptAsync(int processId, byte[] secret, Action<StrayConnection> stray, CancellationToken cancellationToken)
+        {
+            while (true)
+            {
+                (Stream stream, int? peerPid, int? peerUid) = await AcceptOneAsync(cancellationToken).ConfigureAwait(false);
+                string? refusal = peerPid is { } pid && pid != processId
+                    ? $"it is pid {pid}, not the worker the pool started (pid {processId})"
+                    : null;
+                if (refusal is null)
+                {
+                    using var handshake = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                    handshake.CancelAfter(HandshakeTimeout);
+                    try
+                    {
+                        if (await WorkerHandshake.AuthenticateWorkerAsync(stream, secret, handshake.Token).ConfigureAwait(false))
+                        {
+                            StopListening();
+                            int capacity = CapacityOf(stream);
+                            return (Connected(stream), capacity);
+                        }
 
-    /// <summary>What the handshake and the frames run over: the connection itself, or a TLS session on it.</summary>
-    protected virtual Task<Stream> SecureAsync(Stream stream, CancellationToken cancellationToken) => Task.FromResult(stream);
+                        refusal = "it did not prove it knows the pool's secret";
+                    }
+                    catch (Exception e) when (e is TimeoutException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+                    {
+                        refusal = $"it did not answer the pool's challenge within {HandshakeTimeout.TotalSeconds:0} s";
+                    }
+                    catch (IOException e)
+                    {
+                        refusal = $"its connection failed during the handshake ({e.Message})";
+                    }
+                }
 
-    /// <summary>Closes a connection that was refused, so that the next one can be accepted.</summary>
-    protected abstract void Release(Stream stream);
+                Release(stream);
+                stray(new StrayConnection(peerPid, peerUid, refusal));
+            }
+        }
 
-    /// <summary>The worker is connected: nobody else may connect now.</summary>
-    protected abstract void StopListening();
+        protected abstract Task<(Stream Stream, int? Pid, int? Uid)> AcceptOneAsync(CancellationToken cancellationToken);
 
-    protected abstract int CapacityOf(Stream stream);
+        /// <summary>Closes a connection that was refused, so that the next one can be accepted.</summary>
+        protected abstract void Release(Stream stream);
 
-    /// <summary>The stream the frames run over once the handshake is done.</summary>
-    protected virtual Stream Connected(Stream stream) => stream;
+        /// <summary>The worker is connected: nobody else may connect now.</summary>
+        protected abstract void StopListening();
+
+        protected abstract int CapacityOf(Stream stream);
+
+        /// <summary>The stream the frames run over once the handshake is done.</summary>
+        protected virtual Stream Connected(Stream stream) => stream;
+    }
 
     /// <summary>Linux: an abstract Unix socket, named by 128 random bits.</summary>
-    private sealed class AbstractSocketListener : WorkerListener
+    private sealed class AbstractSocketListener : LocalListener
     {
         private const int SolSocket = 1;
         private const int SoPeercred = 17;
@@ -171,7 +173,7 @@ internal abstract class WorkerListener : IDisposable
     }
 
     /// <summary>Elsewhere: a named pipe only this user can open.</summary>
-    private sealed class NamedPipeListener : WorkerListener
+    private sealed class NamedPipeListener : LocalListener
     {
         private readonly NamedPipeServerStream _pipe;
 
@@ -214,7 +216,6 @@ internal sealed class TlsListener : WorkerListener
 {
     private readonly Socket _listener;
     private readonly PoolCertificate _certificate;
-    private Socket? _accepted;
 
     public TlsListener(System.Net.IPAddress address, PoolCertificate certificate)
     {
@@ -322,15 +323,8 @@ internal sealed class TlsListener : WorkerListener
         stray(new StrayConnection(null, null, refusal, peer));
     }
 
-    protected override async Task<(Stream Stream, int? Pid, int? Uid)> AcceptOneAsync(CancellationToken cancellationToken)
-    {
-        Socket socket = await _listener.AcceptAsync(cancellationToken).ConfigureAwait(false);
-        TcpLink.Configure(socket);
-        _accepted = socket;
-        return (new NetworkStream(socket, ownsSocket: true), null, null);
-    }
-
-    protected override async Task<Stream> SecureAsync(Stream stream, CancellationToken cancellationToken)
+    /// <summary>A TLS session on the connection, with the pool's certificate.</summary>
+    private async Task<Stream> SecureAsync(Stream stream, CancellationToken cancellationToken)
     {
         var tls = new System.Net.Security.SslStream(stream, leaveInnerStreamOpen: false);
         await tls.AuthenticateAsServerAsync(
@@ -344,11 +338,7 @@ internal sealed class TlsListener : WorkerListener
         return tls;
     }
 
-    protected override void Release(Stream stream) => stream.Dispose();
-
-    protected override void StopListening() => _listener.Dispose();
-
-    protected override int CapacityOf(Stream stream) => _accepted is { } socket ? PipeBuffers.Capacity(socket) : PipeBuffers.AssumedCapacity / 2;
+    private void StopListening() => _listener.Dispose();
 }
 
 /// <summary>A connection to a worker's listener that was not that worker, and why it was refused; <paramref name="Peer"/> is a network peer's address.</summary>
