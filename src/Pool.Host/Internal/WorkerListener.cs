@@ -318,6 +318,11 @@ internal sealed class TlsListener : WorkerListener
         {
             refusal = $"its TLS session or handshake failed ({e.Message})";
         }
+        catch (Exception e)
+        {
+            // Anything else a stranger's bytes provoke is still a refusal, closed and logged like the others.
+            refusal = $"checking it failed with {e.GetType().Name}: {e.Message}";
+        }
 
         await stream.DisposeAsync().ConfigureAwait(false);
         stray(new StrayConnection(null, null, refusal, peer));
