@@ -166,7 +166,7 @@ static void One(StringBuilder code, Shape shape)
 
     Method(code, shape, $"Apply{{T, TResult}}({f}, T, TimeSpan?, CancellationToken)", "<c>Pool.apply</c>",
         $"public {(shape.Void ? "void" : "TResult")} Apply<{g}>({d} fn, T arg, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>",
-        "ApplyAsync(fn, arg, null, null, taskTimeout, cancellationToken).Get();");
+        $"ApplyCore({ship}, One<T>(), arg, default(Action<{r}>), null, taskTimeout, cancellationToken, waits: true).Get();");
     Method(code, shape, $"ApplyAsync{{T, TResult}}({f}, T, Action{{TResult}}?, Action{{Exception}}?, TimeSpan?, CancellationToken)", "<c>Pool.apply_async</c>",
         $"public AsyncResult<{r}> ApplyAsync<{g}>({d} fn, T arg, Action<{r}>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>",
         $"ApplyCore({ship}, One<T>(), arg, callback, errorCallback, taskTimeout, cancellationToken);");
@@ -179,7 +179,7 @@ static void Zero(StringBuilder code, Shape shape)
     string r = shape.Void ? "ValueTuple" : "TResult";
     Method(code, shape, "Apply{TResult}(Func{TResult}, TimeSpan?, CancellationToken)", "<c>Pool.apply</c>",
         $"public {(shape.Void ? "void" : "TResult")} Apply{g}({d} fn, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>",
-        "ApplyAsync(fn, null, null, taskTimeout, cancellationToken).Get();");
+        $"ApplyCore(Ship(fn, typeof({d})), new Args0(), default(ValueTuple), default(Action<{r}>), null, taskTimeout, cancellationToken, waits: true).Get();");
     Method(code, shape, "ApplyAsync{TResult}(Func{TResult}, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)", "<c>Pool.apply_async</c>",
         $"public AsyncResult<{r}> ApplyAsync{g}({d} fn, Action<{r}>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>",
         $"ApplyCore(Ship(fn, typeof({d})), new Args0(), default(ValueTuple), callback, errorCallback, taskTimeout, cancellationToken);");
@@ -222,7 +222,7 @@ static void Many(StringBuilder code, Shape shape, int n)
         $"MapCore<{tuple}, {r}>({ship}, Zip({sequenceNames}), chunkSize, nameof(Map), taskTimeout, cancellationToken);");
     Method(code, shape, $"Apply{{{ts}, TResult}}({f}, {ts}, TimeSpan?, CancellationToken)", "<c>Pool.apply(f, args)</c>",
         $"public {(shape.Void ? "void" : "TResult")} Apply<{g}>({d} fn, {argParameters}, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>",
-        $"ApplyAsync(fn, {argNames}, null, null, taskTimeout, cancellationToken).Get();");
+        $"ApplyCore({ship}, ({argNames}), default(Action<{r}>), null, taskTimeout, cancellationToken, waits: true).Get();");
     Method(code, shape, $"ApplyAsync{{{ts}, TResult}}({f}, {ts}, Action{{TResult}}?, Action{{Exception}}?, TimeSpan?, CancellationToken)", "<c>Pool.apply_async(f, args)</c>",
         $"public AsyncResult<{r}> ApplyAsync<{g}>({d} fn, {argParameters}, Action<{r}>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>",
         $"ApplyCore({ship}, ({argNames}), callback, errorCallback, taskTimeout, cancellationToken);");

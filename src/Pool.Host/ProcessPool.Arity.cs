@@ -44,7 +44,7 @@ public sealed partial class ProcessPool
     /// <exception cref="Exception">The function threw: its own exception, rebuilt as its own type with the worker's stack attached, or a <see cref="RemoteException"/> when the host cannot rebuild it (a breaking change: every task exception used to arrive as a <see cref="RemoteException"/>).</exception>
     /// <exception cref="WorkerCrashedException">The worker died running it.</exception>
     public TResult Apply<T1, T2, TResult>(Func<T1, T2, TResult> fn, T1 arg1, T2 arg2, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ApplyAsync(fn, arg1, arg2, null, null, taskTimeout, cancellationToken).Get();
+        ApplyCore(Ship(fn, typeof(Func<T1, T2, TResult>)), new Args2<T1, T2>(_runtime.Codecs.Get<T1>(), _runtime.Codecs.Get<T2>()), (arg1, arg2), default(Action<TResult>), null, taskTimeout, cancellationToken, waits: true).Get();
 
     /// <inheritdoc cref="ApplyAsync{T, TResult}(Func{T, TResult}, T, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
     public AsyncResult<TResult> ApplyAsync<T1, T2, TResult>(Func<T1, T2, TResult> fn, T1 arg1, T2 arg2, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
@@ -87,7 +87,7 @@ public sealed partial class ProcessPool
     /// <exception cref="Exception">The function threw: its own exception, rebuilt as its own type with the worker's stack attached, or a <see cref="RemoteException"/> when the host cannot rebuild it (a breaking change: every task exception used to arrive as a <see cref="RemoteException"/>).</exception>
     /// <exception cref="WorkerCrashedException">The worker died running it.</exception>
     public TResult Apply<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> fn, T1 arg1, T2 arg2, T3 arg3, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ApplyAsync(fn, arg1, arg2, arg3, null, null, taskTimeout, cancellationToken).Get();
+        ApplyCore(Ship(fn, typeof(Func<T1, T2, T3, TResult>)), new Args3<T1, T2, T3>(_runtime.Codecs.Get<T1>(), _runtime.Codecs.Get<T2>(), _runtime.Codecs.Get<T3>()), (arg1, arg2, arg3), default(Action<TResult>), null, taskTimeout, cancellationToken, waits: true).Get();
 
     /// <inheritdoc cref="ApplyAsync{T, TResult}(Func{T, TResult}, T, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
     public AsyncResult<TResult> ApplyAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> fn, T1 arg1, T2 arg2, T3 arg3, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
@@ -130,7 +130,7 @@ public sealed partial class ProcessPool
     /// <exception cref="Exception">The function threw: its own exception, rebuilt as its own type with the worker's stack attached, or a <see cref="RemoteException"/> when the host cannot rebuild it (a breaking change: every task exception used to arrive as a <see cref="RemoteException"/>).</exception>
     /// <exception cref="WorkerCrashedException">The worker died running it.</exception>
     public TResult Apply<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> fn, T1 arg1, T2 arg2, T3 arg3, T4 arg4, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ApplyAsync(fn, arg1, arg2, arg3, arg4, null, null, taskTimeout, cancellationToken).Get();
+        ApplyCore(Ship(fn, typeof(Func<T1, T2, T3, T4, TResult>)), new Args4<T1, T2, T3, T4>(_runtime.Codecs.Get<T1>(), _runtime.Codecs.Get<T2>(), _runtime.Codecs.Get<T3>(), _runtime.Codecs.Get<T4>()), (arg1, arg2, arg3, arg4), default(Action<TResult>), null, taskTimeout, cancellationToken, waits: true).Get();
 
     /// <inheritdoc cref="ApplyAsync{T, TResult}(Func{T, TResult}, T, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>
     public AsyncResult<TResult> ApplyAsync<T1, T2, T3, T4, TResult>(Func<T1, T2, T3, T4, TResult> fn, T1 arg1, T2 arg2, T3 arg3, T4 arg4, Action<TResult>? callback = null, Action<Exception>? errorCallback = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>

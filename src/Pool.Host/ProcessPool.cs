@@ -192,13 +192,13 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
     /// <exception cref="Exception">The function threw: its own exception, rebuilt as its own type with the worker's stack attached, or a <see cref="RemoteException"/> when the host cannot rebuild it (a breaking change: every task exception used to arrive as a <see cref="RemoteException"/>).</exception>
     /// <exception cref="WorkerCrashedException">The worker died running it.</exception>
     public TResult Apply<T, TResult>(Func<T, TResult> fn, T arg, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ApplyAsync(fn, arg, null, null, taskTimeout, cancellationToken).Get();
+        ApplyCore(Ship(fn, typeof(Func<T, TResult>)), One<T>(), arg, default(Action<TResult>), null, taskTimeout, cancellationToken, waits: true).Get();
 
     /// <summary>Runs <paramref name="fn"/>() in a worker and returns its result. Python: <c>Pool.apply</c>.</summary>
     /// <exception cref="ArgumentException"><paramref name="fn"/> cannot be shipped.</exception>
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
     public TResult Apply<TResult>(Func<TResult> fn, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ApplyAsync(fn, null, null, taskTimeout, cancellationToken).Get();
+        ApplyCore(Ship(fn, typeof(Func<TResult>)), new Args0(), default(ValueTuple), default(Action<TResult>), null, taskTimeout, cancellationToken, waits: true).Get();
 
     /// <summary>
     /// Starts <paramref name="fn"/>(<paramref name="arg"/>) in a worker. The <see cref="AsyncResult{T}"/> can
@@ -342,7 +342,8 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
     }
 
     private AsyncResult<TResult> ApplyCore<TArgs, TResult>(
-        ShippedFunction function, ArgsCodec<TArgs> args, TArgs arg, Action<TResult>? callback, Action<Exception>? errorCallback, TimeSpan? taskTimeout, CancellationToken cancellationToken)
+        ShippedFunction function, ArgsCodec<TArgs> args, TArgs arg, Action<TResult>? callback, Action<Exception>? errorCallback, TimeSpan? taskTimeout, CancellationToken cancellationToken,
+        bool waits = false)
     {
         TimeSpan? timeout = TimeoutFor(taskTimeout);
         _runtime.EnsureRunning(nameof(Apply));
@@ -356,14 +357,33 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
         }
 
         var job = new ApplyJob<TArgs, TResult>(_runtime, function, args, _runtime.Codecs.Get<TResult>(), arg, result) { TaskTimeout = timeout, Owner = _owner };
-        _runtime.Submit(job, nameof(Apply), _progress);
-        if (cancellationToken.CanBeCanceled)
+        Job.WaitingCaller = waits ? job : null;
+        try
         {
-            CancellationTokenRegistration registration = cancellationToken.Register(
-                static state => ((Job)state!).Stop(new OperationCanceledException("The call was cancelled.")), job);
-            result.Task.ContinueWith(_ => registration.Dispose(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            _runtime.Submit(job, nameof(Apply), _progress);
+        }
+        finally
+        {
+            Job.WaitingCaller = null;
         }
 
+        try
+        {
+            if (cancellationToken.CanBeCanceled)
+            {
+                CancellationTokenRegistration registration = cancellationToken.Register(
+                    static state => ((Job)state!).Stop(new OperationCanceledException("The call was cancelled.")), job);
+                result.Task.ContinueWith(_ => registration.Dispose(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
+        }
+        catch
+        {
+            job.ReadingLink?.ReturnReading();
+            throw;
+        }
+
+        // A synchronous Apply whose task went to an idle local worker reads its result itself: one wake-up less a call.
+        job.ReadingLink?.ReadUntil(result.Task);
         return result;
     }
 

@@ -20,6 +20,7 @@ internal sealed partial class BlockingSocketStream : Stream
     private const int Interrupted = 4;
     private const int TimedOut = 11;
     private const int NoSignal = 0x4000;
+    private const short PollIn = 1;
 
     private readonly Socket _socket;
 
@@ -68,6 +69,36 @@ internal sealed partial class BlockingSocketStream : Stream
                     ThrowUnlessInterrupted("recv");
                 }
             }
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Waits up to <paramref name="milliseconds"/> for something to read, or for the end: true when a read would not
+    /// wait (see <see cref="ReadTurns"/>: a caller that reads for its own result looks up between waits).
+    /// </summary>
+    public unsafe bool WaitReadable(int milliseconds)
+    {
+        SafeHandle handle = _socket.SafeHandle;
+        bool added = false;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            var poll = new PollDescriptor { Descriptor = (int)handle.DangerousGetHandle(), Events = PollIn };
+            int ready = Poll(&poll, 1, milliseconds);
+            if (ready >= 0)
+            {
+                return ready > 0;
+            }
+
+            ThrowUnlessInterrupted("poll");
+            return false;
         }
         finally
         {
@@ -154,6 +185,9 @@ internal sealed partial class BlockingSocketStream : Stream
         }
     }
 
+    [LibraryImport("libc", EntryPoint = "poll", SetLastError = true)]
+    private static unsafe partial int Poll(PollDescriptor* descriptors, nuint count, int timeout);
+
     [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)]
     private static partial int Fcntl(int fd, int command, int argument);
 
@@ -162,4 +196,12 @@ internal sealed partial class BlockingSocketStream : Stream
 
     [LibraryImport("libc", EntryPoint = "send", SetLastError = true)]
     private static unsafe partial nint Send(int fd, byte* buffer, nint length, int flags);
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct PollDescriptor
+    {
+        public int Descriptor;
+        public short Events;
+        public short ReturnedEvents;
+    }
 }

@@ -47,6 +47,17 @@ internal sealed class WorkerConnection : IDisposable
     private Timer? _silenceCheck;
     private WorkerSilence? _silence;
 
+    // The reading of the link (see ReadTurns): one source, read by the reader thread or, on a local link, by the caller
+    // of a synchronous Apply while the reader thread need not read (no task in flight: _mayPark, and nothing asks for
+    // the end to be read: _mustRead).
+    private readonly BlockingFrameReader.Source _source;
+    private readonly ReadTurns? _turns;
+    private volatile bool _mayPark;
+    private volatile bool _mustRead;
+
+    // How long a caller that reads for its own result waits in poll before it looks whether its task ended otherwise.
+    private const int CallerPollMilliseconds = 50;
+
     private WorkerConnection(int id, IWorkerTransport transport, PoolRuntime runtime)
     {
         Id = id;
@@ -58,6 +69,8 @@ internal sealed class WorkerConnection : IDisposable
         _watch = new TaskWatch(this, runtime.Options.CancellationGrace);
         _guard = new LinkGuard(this);
         _inBand = transport.ProgressInBand;
+        _source = new BlockingFrameReader.Source(transport.Input, _guard);
+        _turns = transport.Input is BlockingSocketStream && !_inBand ? new ReadTurns(MustRead) : null;
     }
 
     public int Id { get; }
@@ -164,6 +177,19 @@ internal sealed class WorkerConnection : IDisposable
             return false;
         }
 
+        if (_turns is not null)
+        {
+            if (chunk.Job == Job.WaitingCaller && _mayPark && _turns.TryReserve())
+            {
+                // The caller of a synchronous Apply, on its own thread: it reads for its result (ReadUntil).
+                chunk.Job.ReadingLink = this;
+            }
+            else
+            {
+                _turns.Nudge();
+            }
+        }
+
         if (chunk.Job.TaskTimeout is { } timeout)
         {
             _watch.OnTimedChunkSent(timeout);
@@ -212,7 +238,7 @@ internal sealed class WorkerConnection : IDisposable
         }
 
         Interlocked.CompareExchange(ref _stopped, stop, null);
-        _transport.Kill();
+        Kill();
     }
 
     /// <summary>Whether task <paramref name="position"/> has no outcome yet (it may still be running).</summary>
@@ -239,9 +265,48 @@ internal sealed class WorkerConnection : IDisposable
     {
         _closing = true;
         _transport.CloseOutput();
+        ReadToTheEnd();
     }
 
-    public void Kill() => _transport.Kill();
+    public void Kill()
+    {
+        _transport.Kill();
+        ReadToTheEnd();
+    }
+
+    /// <summary>
+    /// The caller that took the reading in <see cref="TryAdd"/> reads the link until <paramref name="done"/> completes
+    /// (its task's outcome arrived, or it ended otherwise) or the link ends, then gives the reading back. It waits in
+    /// poll for at most <see cref="CallerPollMilliseconds"/> at a time, so that a task settled without a frame (the pool
+    /// broke, say) never leaves it waiting.
+    /// </summary>
+    public void ReadUntil(Task done)
+    {
+        Debug.Assert(_turns is not null, "Only a local link is read by callers.");
+        var socket = (BlockingSocketStream)_transport.Input;
+        try
+        {
+            while (!done.IsCompleted)
+            {
+                if (socket.WaitReadable(CallerPollMilliseconds) && !_source.ReadFrames(OnFrame))
+                {
+                    _turns.End(null);
+                    return;
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            // The reader thread settles the connection with it, as if it had read it.
+            _turns.End(e);
+            return;
+        }
+
+        _turns.Return();
+    }
+
+    /// <summary>A caller that took the reading gives it back unread (its call failed before it could read).</summary>
+    public void ReturnReading() => _turns?.Return();
 
     /// <summary>
     /// The worker broke the protocol in a way the reader cannot see itself (a frame that never completes): it is
@@ -251,7 +316,7 @@ internal sealed class WorkerConnection : IDisposable
     {
         if (Interlocked.CompareExchange(ref _violation, violation, null) is null && !_dead)
         {
-            _transport.Kill();
+            Kill();
             _transport.AbortInput();
         }
     }
@@ -333,20 +398,65 @@ internal sealed class WorkerConnection : IDisposable
     {
         try
         {
-            BlockingFrameReader.Run(_transport.Input, OnFrame, _guard);
-            return null;
-        }
-        catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException)
-        {
-            // A link the pool closed itself (Close, or a kill that closes a remote worker's link) ends without a failure.
-            return _closing || _transport.Killed ? null : e;
+            if (_turns is null)
+            {
+                while (_source.ReadFrames(OnFrame))
+                {
+                }
+
+                return null;
+            }
+
+            while (_turns.AwaitReaderTurn())
+            {
+                bool more;
+                try
+                {
+                    more = _source.ReadFrames(OnFrame);
+                }
+                catch (Exception e)
+                {
+                    _turns.End(e);
+                    throw;
+                }
+
+                if (!more)
+                {
+                    _turns.End(null);
+                    return null;
+                }
+
+                _turns.Release();
+            }
+
+            // A caller that read saw the link end.
+            return _turns.Failure is { } failure ? Settle(failure) : null;
         }
         catch (Exception e)
         {
-            // A protocol error, or a bug in routing: either way this worker cannot be trusted any more. It is
-            // killed and its tasks are settled like those of a crashed worker, so nothing waits forever.
-            return e;
+            return Settle(e);
         }
+        finally
+        {
+            _source.Dispose();
+        }
+    }
+
+    /// <summary>What a read's exception means for the connection.</summary>
+    private Exception? Settle(Exception e) =>
+        // A link the pool closed itself (Close, or a kill that closes a remote worker's link) ends without a failure.
+        // Anything else (a protocol error, or a bug in routing) means this worker cannot be trusted any more: it is
+        // killed and its tasks are settled like those of a crashed worker, so nothing waits forever.
+        e is IOException or ObjectDisposedException or OperationCanceledException && (_closing || _transport.Killed) ? null : e;
+
+    /// <summary>Whether the reader thread must read: until start-up is over, while tasks are in flight, and to see the end.</summary>
+    private bool MustRead() => !_mayPark || _mustRead || _inFlight.Count > 0;
+
+    /// <summary>The link will end (the worker exits, is killed or was asked to): the reader thread reads until it does.</summary>
+    private void ReadToTheEnd()
+    {
+        _mustRead = true;
+        _turns?.Nudge();
     }
 
     private void OnFrame(MessageType type, ReadOnlySequence<byte> payload)
@@ -364,6 +474,8 @@ internal sealed class WorkerConnection : IDisposable
         {
             ReadyMessage ready = ReadyMessage.Read(payload);
             _transport.OnReady(ready.ProcessId);
+            // Without an initializer nothing more comes unasked: the reader thread may sleep while no task is in flight.
+            _mayPark = !_runtime.HasInitializer;
             _ready.TrySetResult(ready);
         }
         else
@@ -412,6 +524,7 @@ internal sealed class WorkerConnection : IDisposable
 
             case MessageType.Initialized:
                 _initialized = true;
+                _mayPark = true;
                 _runtime.OnWorkerInitialized();
                 break;
 
@@ -490,6 +603,7 @@ internal sealed class WorkerConnection : IDisposable
     private async Task WatchExitAsync()
     {
         await _transport.Exited.ConfigureAwait(false);
+        ReadToTheEnd();
         try
         {
             // End-of-stream normally arrives with the exit; a pipe still open after a second (a descendant

@@ -15,7 +15,17 @@ internal abstract class Job(PoolRuntime runtime, ShippedFunction function)
     private int _stopped;
     private int _drained;
 
+    /// <summary>
+    /// The job whose caller, on this thread, waits for it as soon as it is submitted (a synchronous <c>Apply</c>): a
+    /// local link its one chunk goes to may let that caller read the result itself (see <see cref="ReadTurns"/>).
+    /// </summary>
+    [ThreadStatic]
+    public static Job? WaitingCaller;
+
     public ShippedFunction Function => function;
+
+    /// <summary>The link whose reading the waiting caller took when its chunk was written (<see cref="WaitingCaller"/>); null otherwise.</summary>
+    public WorkerConnection? ReadingLink { get; set; }
 
     public PoolRuntime Runtime => runtime;
 
