@@ -20,14 +20,17 @@ internal sealed class Wakeups
         }
     }
 
-    /// <summary>Waits until there is a wake-up, and takes it.</summary>
-    public void Wait()
+    /// <summary>Waits until there is a wake-up, and takes it, or for at most <paramref name="milliseconds"/> (<see cref="Timeout.Infinite"/>: no limit).</summary>
+    public void Wait(int milliseconds = Timeout.Infinite)
     {
         lock (_gate)
         {
             while (_count == 0)
             {
-                Monitor.Wait(_gate);
+                if (!Monitor.Wait(_gate, milliseconds))
+                {
+                    return;
+                }
             }
 
             _count--;

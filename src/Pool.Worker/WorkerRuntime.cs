@@ -11,25 +11,40 @@ namespace Pool.Worker;
 /// functions, decodes chunks and queues them, and applies cancellations. The executor runs queued chunks in order
 /// and writes outcomes through the <see cref="ResultWriter"/>, flushing whenever it runs out of queued work.
 /// Neither job belongs to a thread (unless tasks may overlap, <see cref="InitMessage.MaxConcurrency"/> above 1):
-/// a reader that queued work while no thread executes runs it itself, at once, and hands the reading to the other
-/// thread (the leader/follower pattern). A task that reaches an idle worker thus starts on the thread that read it,
-/// with no wake-up on its way; the other thread wakes to read on while the task runs.
+/// a reader that queued work while no thread executes runs it itself, at once, and leaves the reading free for the
+/// other thread (the leader/follower pattern). A task that reaches an idle worker thus starts on the thread that read
+/// it, with no wake-up on its way. The other thread takes the reading only once the task has run for
+/// <see cref="HandOverAfter"/>: while the worker is busy it looks every millisecond, so that a short task costs no
+/// wake-up of it at all (waking it for every task, and the lock it then took, cost a wake-up and a lock convoy per task:
+/// issue 21); a long one has its cancellation and the frames after it read within a millisecond.
 /// </summary>
 internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell cell, bool exitProcessOnEndOfInput, bool progressInBand = false) : IDisposable
 {
     private const int MainStackSize = 8 << 20;
 
+    /// <summary>How long a task runs before the idle thread takes the reading (and how often it looks while the worker is busy).</summary>
+    private const int HandOverAfter = 1;
+
+    /// <summary>How many looks the idle thread makes with no task running before it sleeps until woken.</summary>
+    private const int IdleLooks = 50;
+
+    private static readonly long HandOverTicks = Stopwatch.Frequency * HandOverAfter / 1000;
+
     private InBandProgress? _progress;
 
     private readonly WorkQueue _queue = new();
 
-    // The two threads' jobs (see the class), under _roles: whether one executes, whether the reading waits for the
-    // idle thread to take it, whether tasks may overlap, whether the input ended (or failed: _failure). The idle
-    // thread waits on _idle.
+    // The two threads' jobs (see the class), under _roles: whether one executes (since when), whether the reading is
+    // free for the idle thread to take, whether that thread sleeps until woken (else it looks every HandOverAfter), how
+    // many looks it made with nothing running, whether tasks may overlap, whether the input ended (or failed:
+    // _failure). The idle thread waits on _idle.
     private readonly Lock _roles = new();
     private readonly Wakeups _idle = new();
     private bool _executing;
-    private bool _readingHandedOver;
+    private long _executingSince;
+    private bool _readingFree;
+    private bool _idleAsleep;
+    private int _idleLooks;
     private bool _concurrent;
     private bool _ended;
     private Exception? _failure;
@@ -118,8 +133,9 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
     }
 
     /// <summary>
-    /// Reads frames; when that queued work and no thread executes, runs it on this thread (handing the reading to the
-    /// other) and comes back with <paramref name="reading"/> false once the queue is empty. False at the end.
+    /// Reads frames; when that queued work and no thread executes, runs it on this thread (leaving the reading free for
+    /// the other) and, once the queue is empty, reads on if the other did not take the reading (else comes back with
+    /// <paramref name="reading"/> false). False at the end.
     /// </summary>
     private bool ReadAndMaybeExecute(WorkerContext context, out bool reading)
     {
@@ -129,6 +145,7 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
             return false;
         }
 
+        bool wake;
         lock (_roles)
         {
             if ((_maxConcurrency > 1 || _pinned) && !_concurrent)
@@ -149,13 +166,33 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
             }
 
             _executing = true;
-            _readingHandedOver = true;
+            _executingSince = Stopwatch.GetTimestamp();
+            _readingFree = true;
+            _idleLooks = 0;
+            wake = _idleAsleep;
+            _idleAsleep = false;
         }
 
-        // The other thread reads on while this one runs what it read.
-        _idle.Release();
-        reading = false;
-        return ExecuteQueued(context);
+        if (wake)
+        {
+            // The other thread slept (the worker was idle): from now on it looks, and takes the reading if this task runs long.
+            _idle.Release();
+        }
+
+        if (!ExecuteQueued(context))
+        {
+            reading = false;
+            return false;
+        }
+
+        lock (_roles)
+        {
+            // Unless the other thread took it meanwhile, the reading is still this thread's.
+            reading = _readingFree;
+            _readingFree = false;
+        }
+
+        return true;
     }
 
     /// <summary>Reads and handles frames up to a point where another thread may read on; false at the end of input.</summary>
@@ -216,27 +253,43 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
     }
 
     /// <summary>
-    /// The idle thread: waits to be handed the reading (true, <paramref name="reading"/>), or for the end (false,
-    /// after running what is left if no thread executes); when tasks may overlap, it becomes the executor for good.
+    /// The idle thread: takes the reading once the running task has run for <see cref="HandOverAfter"/> (true,
+    /// <paramref name="reading"/>), else waits a look (true) or for the end (false, after running what is left if no
+    /// thread executes); when tasks may overlap, it becomes the executor for good.
     /// </summary>
     private bool WaitForReading(WorkerContext context, out bool reading)
     {
         reading = false;
-        _idle.Wait();
+        int wait;
         lock (_roles)
         {
-            if (_readingHandedOver)
+            if (_readingFree && _executing && Stopwatch.GetTimestamp() - _executingSince >= HandOverTicks)
             {
-                _readingHandedOver = false;
+                _readingFree = false;
                 reading = true;
                 return true;
             }
 
             if (!_ended && !_concurrent)
             {
-                return true;
+                // Look again while something runs, or for a while after; then sleep until a task wakes this thread.
+                wait = _executing || _idleLooks++ < IdleLooks ? HandOverAfter : Timeout.Infinite;
+                _idleAsleep = wait == Timeout.Infinite;
             }
+            else
+            {
+                wait = 0;
+            }
+        }
 
+        if (wait != 0)
+        {
+            _idle.Wait(wait);
+            return true;
+        }
+
+        lock (_roles)
+        {
             if (!_concurrent)
             {
                 if (_executing)
