@@ -45,6 +45,10 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
     private bool _readingFree;
     private bool _idleAsleep;
     private int _idleLooks;
+    private bool _handOverNow;
+
+    // Chunks the last read brought, counted by whichever thread reads (one at a time).
+    private int _chunksRead;
     private bool _concurrent;
     private bool _ended;
     private Exception? _failure;
@@ -145,6 +149,10 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
             return false;
         }
 
+        // More than one chunk in one read: the host is streaming work (a Map), and reading on while this thread runs
+        // keeps the queue full and the results in fewer frames; one chunk is a lone call, whose answer goes first.
+        bool streaming = _chunksRead > 1;
+        _chunksRead = 0;
         bool wake;
         lock (_roles)
         {
@@ -168,14 +176,16 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
             _executing = true;
             _executingSince = Stopwatch.GetTimestamp();
             _readingFree = true;
+            _handOverNow = streaming;
             _idleLooks = 0;
-            wake = _idleAsleep;
+            wake = _idleAsleep || streaming;
             _idleAsleep = false;
         }
 
         if (wake)
         {
-            // The other thread slept (the worker was idle): from now on it looks, and takes the reading if this task runs long.
+            // Streaming, the other thread takes the reading at once; else it slept (the worker was idle): from now on it
+            // looks, and takes the reading if this task runs long.
             _idle.Release();
         }
 
@@ -263,7 +273,7 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
         int wait;
         lock (_roles)
         {
-            if (_readingFree && _executing && Stopwatch.GetTimestamp() - _executingSince >= HandOverTicks)
+            if (_readingFree && _executing && (_handOverNow || Stopwatch.GetTimestamp() - _executingSince >= HandOverTicks))
             {
                 _readingFree = false;
                 reading = true;
@@ -436,6 +446,7 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
                 _bindErrors.Remove(id);
                 break;
             case MessageType.Run:
+                _chunksRead++;
                 Enqueue(payload);
                 break;
             case MessageType.Cancel:

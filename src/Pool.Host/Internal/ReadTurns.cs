@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace Pool.Internal;
 
 /// <summary>
@@ -11,6 +13,9 @@ namespace Pool.Internal;
 /// </summary>
 internal sealed class ReadTurns(Func<bool> mustRead)
 {
+    // How long the reader thread spins before it sleeps, after a read (a Map of chunk size 1: the link ran dry 780 times
+    // in 100,000 tasks, 30-90 with this spin).
+    private static readonly long SpinTicks = Stopwatch.Frequency * 20 / 1_000_000;
     private readonly object _gate = new();
     private bool _taken;
     private bool _ended;
@@ -25,6 +30,15 @@ internal sealed class ReadTurns(Func<bool> mustRead)
     /// </summary>
     public bool AwaitReaderTurn()
     {
+        // A link that was just read usually gets its next task within microseconds (a Map's dispatcher refilling it):
+        // a short spin saves the sleep and the wake-up.
+        long until = Stopwatch.GetTimestamp() + SpinTicks;
+        var spinner = default(SpinWait);
+        while (!_ended && !mustRead() && Stopwatch.GetTimestamp() < until)
+        {
+            spinner.SpinOnce(sleep1Threshold: -1);
+        }
+
         lock (_gate)
         {
             while (true)
