@@ -149,8 +149,9 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
             return false;
         }
 
-        // More than one chunk in one read: the host is streaming work (a Map), and reading on while this thread runs
-        // keeps the queue full and the results in fewer frames; one chunk is a lone call, whose answer goes first.
+        // More than one chunk in one read (or one with large arrays): the host is streaming work (a Map), and reading on
+        // while this thread runs keeps the queue full and the results in fewer frames; one small chunk is a lone call,
+        // whose answer goes first.
         bool streaming = _chunksRead > 1;
         _chunksRead = 0;
         bool wake;
@@ -446,7 +447,9 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
                 _bindErrors.Remove(id);
                 break;
             case MessageType.Run:
-                _chunksRead++;
+                // A chunk that brought arrays as blocks counts as streaming: reading the next one's megabytes while
+                // this one runs is where such work goes (W4 one way fell by a third when it waited).
+                _chunksRead += ReceivedBlocks.IsEmpty ? 1 : 2;
                 Enqueue(payload);
                 break;
             case MessageType.Cancel:
