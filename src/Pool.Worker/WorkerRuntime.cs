@@ -447,8 +447,8 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
                 _bindErrors.Remove(id);
                 break;
             case MessageType.Run:
-                // A chunk that brought arrays as blocks counts as streaming: reading the next one's megabytes while
-                // this one runs is where such work goes (W4 one way fell by a third when it waited).
+                // A chunk that brought arrays as blocks counts as streaming, as the old hand-off at once did for every
+                // chunk: the next chunk's megabytes are read while this one runs.
                 _chunksRead += ReceivedBlocks.IsEmpty ? 1 : 2;
                 Enqueue(payload);
                 break;

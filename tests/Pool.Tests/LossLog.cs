@@ -11,6 +11,10 @@ internal sealed class LossLog : ILogger
 {
     private readonly Lock _lock = new();
     private readonly List<string> _lines = [];
+    private readonly TaskCompletionSource<string> _first = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes with the first line logged: a test that makes a worker go away awaits the pool noticing.</summary>
+    public Task<string> First => _first.Task;
 
     /// <summary>Options that log to this, and that still pass every output line to their own handler.</summary>
     public ProcessPoolOptions Attach(ProcessPoolOptions options)
@@ -58,5 +62,7 @@ internal sealed class LossLog : ILogger
         {
             _lines.Add(line);
         }
+
+        _first.TrySetResult(line);
     }
 }

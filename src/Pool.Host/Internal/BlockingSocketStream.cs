@@ -51,30 +51,18 @@ internal sealed partial class BlockingSocketStream : Stream
 
     public override unsafe int Read(Span<byte> buffer)
     {
-        SafeHandle handle = _socket.SafeHandle;
-        bool added = false;
-        try
+        using var socket = new Descriptor(_socket.SafeHandle);
+        fixed (byte* bytes = buffer)
         {
-            handle.DangerousAddRef(ref added);
-            fixed (byte* bytes = buffer)
+            while (true)
             {
-                while (true)
+                nint read = Receive(socket.Value, bytes, buffer.Length, 0);
+                if (read >= 0)
                 {
-                    nint read = Receive((int)handle.DangerousGetHandle(), bytes, buffer.Length, 0);
-                    if (read >= 0)
-                    {
-                        return (int)read;
-                    }
-
-                    ThrowUnlessInterrupted("recv");
+                    return (int)read;
                 }
-            }
-        }
-        finally
-        {
-            if (added)
-            {
-                handle.DangerousRelease();
+
+                ThrowUnlessInterrupted("recv");
             }
         }
     }
@@ -85,61 +73,37 @@ internal sealed partial class BlockingSocketStream : Stream
     /// </summary>
     public unsafe bool WaitReadable(int milliseconds)
     {
-        SafeHandle handle = _socket.SafeHandle;
-        bool added = false;
-        try
+        using var socket = new Descriptor(_socket.SafeHandle);
+        var poll = new PollDescriptor { Descriptor = socket.Value, Events = PollIn };
+        int ready = Poll(&poll, 1, milliseconds);
+        if (ready >= 0)
         {
-            handle.DangerousAddRef(ref added);
-            var poll = new PollDescriptor { Descriptor = (int)handle.DangerousGetHandle(), Events = PollIn };
-            int ready = Poll(&poll, 1, milliseconds);
-            if (ready >= 0)
-            {
-                return ready > 0;
-            }
+            return ready > 0;
+        }
 
-            ThrowUnlessInterrupted("poll");
-            return false;
-        }
-        finally
-        {
-            if (added)
-            {
-                handle.DangerousRelease();
-            }
-        }
+        ThrowUnlessInterrupted("poll");
+        return false;
     }
 
     public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
     public override unsafe void Write(ReadOnlySpan<byte> buffer)
     {
-        SafeHandle handle = _socket.SafeHandle;
-        bool added = false;
-        try
+        using var socket = new Descriptor(_socket.SafeHandle);
+        fixed (byte* bytes = buffer)
         {
-            handle.DangerousAddRef(ref added);
-            fixed (byte* bytes = buffer)
+            int done = 0;
+            while (done < buffer.Length)
             {
-                int done = 0;
-                while (done < buffer.Length)
+                nint sent = Send(socket.Value, bytes + done, buffer.Length - done, NoSignal);
+                if (sent >= 0)
                 {
-                    nint sent = Send((int)handle.DangerousGetHandle(), bytes + done, buffer.Length - done, NoSignal);
-                    if (sent >= 0)
-                    {
-                        done += (int)sent;
-                    }
-                    else
-                    {
-                        ThrowUnlessInterrupted("send");
-                    }
+                    done += (int)sent;
                 }
-            }
-        }
-        finally
-        {
-            if (added)
-            {
-                handle.DangerousRelease();
+                else
+                {
+                    ThrowUnlessInterrupted("send");
+                }
             }
         }
     }
@@ -203,5 +167,27 @@ internal sealed partial class BlockingSocketStream : Stream
         public int Descriptor;
         public short Events;
         public short ReturnedEvents;
+    }
+
+    /// <summary>
+    /// The socket's descriptor for one system call, kept open until disposed: a Dispose on another thread cannot close
+    /// it (and let its number go to another file) while the call uses it. Throws <see cref="ObjectDisposedException"/>
+    /// once the socket is closed.
+    /// </summary>
+    private readonly ref struct Descriptor
+    {
+        private readonly SafeHandle _handle;
+
+        public Descriptor(SafeHandle handle)
+        {
+            bool added = false;
+            handle.DangerousAddRef(ref added);
+            _handle = handle;
+            Value = (int)handle.DangerousGetHandle();
+        }
+
+        public int Value { get; }
+
+        public void Dispose() => _handle.DangerousRelease();
     }
 }

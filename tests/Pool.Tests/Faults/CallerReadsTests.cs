@@ -102,12 +102,14 @@ public class CallerReadsTests
     [Fact(Timeout = 120_000)]
     public async Task A_worker_that_dies_with_nothing_to_do_is_replaced()
     {
-        // Its link's reader thread sleeps (no task in flight): the worker's exit wakes it to read the end.
-        await using ProcessPool pool = await TestPools.StartAsync(workers: 1);
+        // Its link's reader thread sleeps (no task in flight): the worker's exit must wake it to read the end, with no
+        // call to set it reading. The pool says so (a warning) before anything is asked of it.
+        var log = new LossLog();
+        await using ProcessPool pool = await TestPools.StartAsync(workers: 1, log.Attach(new ProcessPoolOptions()));
         int pid = pool.Apply(Functions.ProcessIdOfCaller);
         Process.GetProcessById(pid).Kill();
-        await Task.Delay(200);
 
+        (await log.First.Within()).Should().Contain(pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
         pool.Apply(Functions.ProcessIdOfCaller).Should().NotBe(pid);
         await TestPools.DisposeAndAssertNoWorkersAsync(pool);
     }
@@ -115,10 +117,5 @@ public class CallerReadsTests
     private static Task<ProcessPool> StartAsync(TaskCompletionSource started) =>
         TestPools.StartAsync(workers: 1, new ProcessPoolOptions { WorkerOutput = line => { if (line.Text == "started") started.TrySetResult(); } });
 
-    private static async Task WaitUntilStartedAsync(TaskCompletionSource started)
-    {
-        await started.Task.Within();
-        // Past the millisecond after which the worker's other thread reads.
-        await Task.Delay(200);
-    }
+    private static Task WaitUntilStartedAsync(TaskCompletionSource started) => started.Task.Within();
 }

@@ -38,4 +38,23 @@ public class CorruptStreamTests
 
         (await pool.ApplyAsync(StreamFaults.DoubleOrCorrupt, 21).Task.Within()).Should().Be(42, "the worker was replaced");
     }
+
+    [Theory(Timeout = 90_000)]
+    [MemberData(nameof(Faults))]
+    public async Task A_synchronous_apply_whose_task_corrupts_its_pipe_fails_with_the_corrupt_stream_error(StreamFault fault)
+    {
+        // The caller of a synchronous Apply reads its link itself (ReadTurns): a forged length, a stalled frame or a
+        // frame nobody asked for must end its call as they end the reader thread's, never leave it in recv.
+        var log = new LossLog();
+        TimeSpan timeout = TimeSpan.FromSeconds(5);
+        await using ProcessPool pool = await TestPools.StartAsync(workers: 1, options: log.Attach(new ProcessPoolOptions()));
+        pool.Apply(StreamFaults.DoubleOrCorrupt, 1).Should().Be(2);
+        Stopwatch clock = Stopwatch.StartNew();
+
+        Task<int> call = Task.Factory.StartNew(() => pool.Apply(StreamFaults.DoubleOrCorrupt, (int)fault, taskTimeout: timeout), TaskCreationOptions.LongRunning);
+
+        (await call.Awaiting(c => c.Within()).Should().ThrowAsync<CorruptStreamException>()).Which.Message.Should().Contain("corrupt");
+        clock.Elapsed.Should().BeLessThan(timeout + TimeSpan.FromSeconds(10), "a stalled frame ends within the task timeout");
+        pool.Apply(StreamFaults.DoubleOrCorrupt, 21).Should().Be(42, $"the worker was replaced ({log})");
+    }
 }
