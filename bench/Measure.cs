@@ -65,18 +65,28 @@ internal static class Measure
     /// <param name="warmUp">How long each warms up at least; <see cref="WarmUp"/> by default.</param>
     public static (Stats A, Stats B) Alternating(int reps, Func<double> a, Func<double> b, TimeSpan? warmUp = null)
     {
-        Warm(a, MinWarmUpRuns, warmUp ?? WarmUp);
-        Warm(b, MinWarmUpRuns, warmUp ?? WarmUp);
+        Stats[] stats = AlternatingAll(reps, [a, b], warmUp);
+        return (stats[0], stats[1]);
+    }
 
-        var first = new List<double>(reps);
-        var second = new List<double>(reps);
-        for (int i = 0; i < reps; i++)
+    /// <summary>As <see cref="Alternating(int, Func{double}, Func{double}, TimeSpan?)"/>, for a figure and several references: each repetition runs all of them in turn.</summary>
+    public static Stats[] AlternatingAll(int reps, Func<double>[] runs, TimeSpan? warmUp = null)
+    {
+        foreach (Func<double> run in runs)
         {
-            first.Add(a());
-            second.Add(b());
+            Warm(run, MinWarmUpRuns, warmUp ?? WarmUp);
         }
 
-        return (Stats.Of(first), Stats.Of(second));
+        List<double>[] values = [.. runs.Select(_ => new List<double>(reps))];
+        for (int i = 0; i < reps; i++)
+        {
+            for (int r = 0; r < runs.Length; r++)
+            {
+                values[r].Add(runs[r]());
+            }
+        }
+
+        return [.. values.Select(Stats.Of)];
     }
 
     /// <summary>Runs <paramref name="sample"/> at least <paramref name="runs"/> times and for at least <paramref name="atLeast"/> (<see cref="WarmUp"/>).</summary>
