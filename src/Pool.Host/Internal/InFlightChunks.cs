@@ -41,6 +41,13 @@ internal sealed class InFlightChunks(int quota, int minWindow)
 
     public bool HasRoom => !_closed && !_retiring && Volatile.Read(ref _count) < _window;
 
+    /// <summary>
+    /// Whether the worker is down to half its window (or to its concurrency): the moment to refill it. A deep window is
+    /// refilled in one pass of the dispatcher rather than one chunk per outcome, which woke the dispatcher for every
+    /// tiny chunk; a window of two is refilled as each chunk is done, as before.
+    /// </summary>
+    public bool IsLow => Volatile.Read(ref _count) <= Math.Max(_window / 2, _minWindow - 1);
+
     /// <summary>The chunk is now the worker's; false once closed.</summary>
     public bool TryAdd(Chunk chunk)
     {

@@ -597,7 +597,10 @@ internal sealed class WorkerConnection : IDisposable
             CloseGracefully();
         }
 
-        _runtime.Dispatcher.RoomFreed();
+        if (_inFlight.IsLow)
+        {
+            _runtime.Dispatcher.RoomFreed();
+        }
     }
 
     private async Task WatchExitAsync()
