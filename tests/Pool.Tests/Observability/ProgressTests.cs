@@ -42,13 +42,15 @@ public sealed class ProgressTests
         ProcessPool pool = await TestPools.StartAsync(options: new ProcessPoolOptions { Progress = recorder, ProgressInterval = TimeSpan.FromMilliseconds(30) });
         try
         {
-            int[] results = await pool.MapAsync(Functions.Sleep, Enumerable.Repeat(20, 20), chunkSize: 1).Within();
-            results.Should().HaveCount(20);
+            // Long enough that a report due at the first interval runs before the final one even when the suite keeps the
+            // thread pool busy (a report still queued when the call ends is folded into the final one).
+            int[] results = await pool.MapAsync(Functions.Sleep, Enumerable.Repeat(20, 40), chunkSize: 1).Within();
+            results.Should().HaveCount(40);
             PoolProgress final = await recorder.Final.Task.Within();
 
-            final.Should().Match<PoolProgress>(p => p.Completed == 20 && p.Failed == 0 && p.Total == 20 && p.Operation == "Map" && p.IsFinal);
+            final.Should().Match<PoolProgress>(p => p.Completed == 40 && p.Failed == 0 && p.Total == 40 && p.Operation == "Map" && p.IsFinal);
             (PoolProgress Report, bool OnThreadPool)[] reports = recorder.Reports;
-            reports.Should().HaveCountGreaterThan(1, "20 tasks of 20 ms on 2 workers take about 200 ms, several intervals of 30 ms");
+            reports.Should().HaveCountGreaterThan(1, "40 tasks of 20 ms on 2 workers take about 400 ms, several intervals of 30 ms");
             reports.Select(r => r.Report.Completed).Should().BeInAscendingOrder();
             reports.Select(r => r.Report.Elapsed).Should().BeInAscendingOrder();
             reports.Should().OnlyContain(r => r.OnThreadPool && r.Report.CallId == final.CallId);
