@@ -16,6 +16,10 @@ internal sealed class InFlightChunks(int quota, int minWindow)
     // workers dry while the dispatcher waited for a core to be woken on (1.2-1.4 M against 0.8-0.95 M tasks/s, in turns);
     // 1,024 gave no more.
     private const int MaxWindow = 512;
+
+    // A pipe buffer's worth (the dispatcher flushes at 1 MiB, the pipe holds twice that): enough to keep a worker busy
+    // between refills, little enough that arguments do not wait in its heap. 3 MiB measured the same.
+    private const long MaxQueuedBytes = 2 << 20;
     private static readonly double TargetQueuedTicks = Stopwatch.Frequency / 1000.0;
 
     private readonly Lock _lock = new();
@@ -42,7 +46,21 @@ internal sealed class InFlightChunks(int quota, int minWindow)
     /// <summary>The bytes of the chunks held: what the worker may not have read yet.</summary>
     public long Bytes => Volatile.Read(ref _bytes);
 
-    public bool HasRoom => !_closed && !_retiring && Volatile.Read(ref _count) < _window;
+    /// <summary>
+    /// Room for one more chunk: fewer than the window, and, beyond the least window (two chunks, or the worker's concurrency and one), fewer than <see cref="MaxQueuedBytes"/>
+    /// held. Large arguments read ahead of their task are allocated as the worker reads them and outlive its gen0
+    /// collections, which copy each of them as they promote it: with five 1 MiB chunks held, the GC's copying and
+    /// the page faults of fresh memory took a worker more time than its reads (W4 one way, 200 MiB in 68-73 ms;
+    /// with 2 MiB held, 24-28 ms, the raw pipe's rate).
+    /// </summary>
+    public bool HasRoom
+    {
+        get
+        {
+            int count = Volatile.Read(ref _count);
+            return !_closed && !_retiring && count < _window && (count < _minWindow || Volatile.Read(ref _bytes) < MaxQueuedBytes);
+        }
+    }
 
     /// <summary>
     /// Whether the worker is down to half its window (or to its concurrency): the moment to refill it. A deep window is
