@@ -130,6 +130,9 @@ public static class Functions
 
     public static double[]? DoubledOrNull(double[]? values) => values is null ? null : Doubled(values);
 
+    /// <summary>The array's length and its first and last bytes, which the tests fill with the item's index.</summary>
+    public static (int Length, byte First, byte Last) Ends(byte[] bytes) => (bytes.Length, bytes[0], bytes[^1]);
+
     public static string Describe(double[] doubles, Guid[] guids, DayOfWeek[] days) =>
         $"{doubles.Length}:{doubles.Sum()}|{guids.Length}:{guids[^1]}|{days.Length}:{days.Count(d => d == DayOfWeek.Friday)}";
 

@@ -150,6 +150,23 @@ public class MapTests(PoolFixture fixture) : IClassFixture<PoolFixture>
     }
 
     [Fact(Timeout = 60_000)]
+    public async Task Many_one_MiB_arguments_each_arrive_whole_while_workers_hold_only_a_few_ahead()
+    {
+        // A worker holds at most 2 MiB of arguments beyond two chunks: the rest wait in the host until it has room.
+        byte[][] inputs = [.. Enumerable.Range(0, 40).Select(i => Enumerable.Repeat((byte)i, (1 << 20) + i).ToArray())];
+        (int, byte, byte)[] expected = [.. Enumerable.Range(0, 40).Select(i => ((1 << 20) + i, (byte)i, (byte)i))];
+
+        (await Pool.MapAsync(Functions.Ends, inputs).Within()).Should().Equal(expected);
+        var unordered = new List<(int, byte, byte)>();
+        await foreach ((long _, (int, byte, byte) ends) in Pool.ImapUnorderedAsync(Functions.Ends, inputs.ToAsyncEnumerable()))
+        {
+            unordered.Add(ends);
+        }
+
+        unordered.Should().BeEquivalentTo(expected);
+    }
+
+    [Fact(Timeout = 60_000)]
     public async Task A_function_that_returns_its_own_buffer_each_time_sends_what_it_returned_for_each_task()
     {
         int[][] results = await Pool.MapAsync(Functions.FilledSharedBuffer, Enumerable.Range(0, 30), chunkSize: 30).Within();
