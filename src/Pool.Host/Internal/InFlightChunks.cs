@@ -47,8 +47,8 @@ internal sealed class InFlightChunks(int quota, int minWindow)
     public long Bytes => Volatile.Read(ref _bytes);
 
     /// <summary>
-    /// Room for one more chunk: fewer than the window, and, beyond the least window (two chunks, or the worker's concurrency and one), fewer than <see cref="MaxQueuedBytes"/>
-    /// held. Large arguments read ahead of their task are allocated as the worker reads them and outlive its gen0
+    /// Room for one more chunk: fewer than the window, and, beyond the least window (two chunks, or the worker's
+    /// concurrency and one), fewer than <see cref="MaxQueuedBytes"/> held. Large arguments read ahead of their task are allocated as the worker reads them and outlive its gen0
     /// collections, which copy each of them as they promote it: with five 1 MiB chunks held, the GC's copying and
     /// the page faults of fresh memory took a worker more time than its reads (W4 one way, 200 MiB in 68-73 ms;
     /// with 2 MiB held, 24-28 ms, the raw pipe's rate).

@@ -13,8 +13,9 @@ namespace Pool.Internal;
 /// </summary>
 internal sealed class ReadTurns(Func<bool> mustRead)
 {
-    // How long the reader thread spins before it sleeps, after a read (a Map of chunk size 1: the link ran dry 780 times
-    // in 100,000 tasks, 30-90 with this spin).
+    // How long the reader thread spins before it sleeps, after a read. It pays for a caller that awaits each ApplyAsync
+    // and submits the next one: 5,000 such calls took 155-170 ms with it, 272-318 ms without (the reader slept and was
+    // woken per call). A Map of chunk size 1 no longer needs it (its window keeps the link busy): the same with or without.
     private static readonly long SpinTicks = Stopwatch.Frequency * 20 / 1_000_000;
     private readonly object _gate = new();
     private bool _taken;
