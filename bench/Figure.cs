@@ -23,6 +23,7 @@ internal static class Impls
     public const string Floor = "floor";
     public const string Serial = "serial";
     public const string RawPipe = "raw pipe";
+    public const string RawPipeNewArrays = "raw pipe, new arrays";
     public const string ThreadHandOff = "thread hand-off";
     public const string DotnetHello = "dotnet hello";
     public const string Json = "JsonPoolSerializer";

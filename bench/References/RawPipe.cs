@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
 using System.IO.Pipes;
+using System.Runtime.InteropServices;
 using Pool.Contracts;
 
 namespace Pool.Bench.References;
@@ -76,13 +77,16 @@ internal sealed class RawPipe : IDisposable
     /// <summary>
     /// MB/s (10^6 bytes) of payload moved by streaming <paramref name="count"/> messages of <paramref name="payload"/>
     /// bytes, written by one thread while another reads the answers: acknowledgements (one way), or the
-    /// payload itself (<paramref name="echo"/>, which moves every byte twice and counts both).
+    /// payload itself (<paramref name="echo"/>, which moves every byte twice and counts both). The echoes are read into one
+    /// reused buffer, or, with <paramref name="newReply"/> (an array of <paramref name="payload"/> bytes), each into a new
+    /// array, all kept until the last has come: what a caller of <c>Map</c> gets, and pays for in fresh memory.
     /// </summary>
-    public double Stream(int payload, int count, bool echo)
+    public double Stream(int payload, int count, bool echo, Func<Array>? newReply = null)
     {
         byte[] message = new byte[4 + payload];
         BinaryPrimitives.WriteInt32LittleEndian(message, echo ? payload : payload | AckOnly);
         byte[] reply = new byte[echo ? 4 + payload : 4];
+        Array[]? kept = newReply is null ? null : new Array[count];
         TimeSpan elapsed = Measure.Time(() =>
         {
             Task writer = Task.Factory.StartNew(
@@ -96,11 +100,22 @@ internal sealed class RawPipe : IDisposable
                 CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
             for (int i = 0; i < count; i++)
             {
-                _pipe.ReadExactly(reply);
+                if (kept is null)
+                {
+                    _pipe.ReadExactly(reply);
+                    continue;
+                }
+
+                // As a Map's caller gets them: each echo in an array of its own, all of them kept to the end.
+                _pipe.ReadExactly(reply.AsSpan(0, 4));
+                Array array = newReply!();
+                _pipe.ReadExactly(MemoryMarshal.CreateSpan(ref MemoryMarshal.GetArrayDataReference(array), payload));
+                kept[i] = array;
             }
 
             writer.GetAwaiter().GetResult();
         });
+        GC.KeepAlive(kept);
         return (double)payload * count * (echo ? 2 : 1) / 1e6 / elapsed.TotalSeconds;
     }
 
