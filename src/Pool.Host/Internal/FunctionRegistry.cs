@@ -161,6 +161,16 @@ internal sealed class FunctionRegistry(PoolSerializer serializer)
                 parameterName);
         }
 
+        // An async void method returns at its first await: the worker would report the task done while its work runs on,
+        // unwatched, and an exception it throws later would crash the worker and be blamed on whichever task runs then.
+        if (method.ReturnType == typeof(void) && method.IsDefined(typeof(AsyncStateMachineAttribute), inherit: false))
+        {
+            throw new ArgumentException(
+                $"{parameterName} ({DisplayName(method)}) is an async void method: it returns at its first await, so a worker cannot tell when it ends " +
+                "or whether it failed (its exception would crash the worker later). Declare it async Task (or async Task<T>): the worker awaits it.",
+                parameterName);
+        }
+
         // A bare Task or ValueTask is awaited in the worker, as a void function is run: nothing comes back.
         Type returned = delegateType.GetMethod("Invoke")!.ReturnType;
         Type result = returned.IsGenericType && (returned.GetGenericTypeDefinition() == typeof(Task<>) || returned.GetGenericTypeDefinition() == typeof(ValueTask<>))

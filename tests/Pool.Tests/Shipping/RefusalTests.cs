@@ -206,6 +206,37 @@ public class RefusalTests(PoolFixture fixture) : IClassFixture<PoolFixture>
         static string Describe(object value) => value.ToString()!;
     }
 
+    /// <summary>
+    /// loky and pebble users lose work to tasks that return before they end. An async void method does: the worker would
+    /// report it done at its first await and a later exception would crash the worker, blamed on another task.
+    /// </summary>
+    [Fact(Timeout = 60_000)]
+    public async Task An_async_void_method_is_refused_at_the_call_and_told_to_return_a_Task()
+    {
+        Action map = () => Pool.Map(WriteLaterAsync, new[] { 1 });
+        Action apply = () => Pool.ApplyAsync(WriteLaterAsync, 1);
+        Action<int> lambda = async x => await Task.Delay(x);
+        Action viaLambda = () => Pool.Map(lambda, new[] { 1 });
+
+        foreach (Action refused in new[] { map, apply, viaLambda })
+        {
+            refused.Should().Throw<ArgumentException>().WithParameterName("fn")
+                .WithMessage("fn (*) is an async void method*cannot tell when it ends or whether it failed*Declare it async Task*");
+        }
+
+        await StillWorksAsync();
+    }
+
+    [Fact]
+    public void An_async_void_initializer_is_refused_when_the_pool_is_made()
+    {
+        Action make = () => new ProcessPool(new ProcessPoolOptions { Workers = 1 }.WithInitializer(WriteLaterAsync, 1)).Dispose();
+
+        make.Should().Throw<ArgumentException>().WithParameterName("initializer").WithMessage("*is an async void method*");
+    }
+
+    private static async void WriteLaterAsync(int delay) => await Task.Delay(delay);
+
     private async Task StillWorksAsync() =>
         (await Pool.MapAsync(Functions.Increment, new[] { 1 }).Within()).Should().Equal(2);
 }
