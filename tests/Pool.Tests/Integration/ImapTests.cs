@@ -18,6 +18,26 @@ public class ImapTests(PoolFixture fixture) : IClassFixture<PoolFixture>
         results.Should().Equal(Enumerable.Range(0, 200).Select(x => x * x));
     }
 
+    /// <summary>
+    /// Python's imap clamps a chunk to the items there are. A chunk size up to int.MaxValue must work as Map's does, and
+    /// cost memory for the items that arrive, not for the chunk size (it hung at int.MaxValue, and 1 &lt;&lt; 26 took 512 MiB).
+    /// </summary>
+    [Theory(Timeout = 60_000)]
+    [InlineData(int.MaxValue)]
+    [InlineData(int.MaxValue - 1)]
+    [InlineData(1 << 26)]
+    public async Task A_chunk_size_far_above_the_input_works_and_allocates_for_the_items_only(int chunkSize)
+    {
+        await Task.Yield();
+        long allBefore = GC.GetTotalAllocatedBytes(precise: true);
+
+        Pool.Imap(Functions.Square, new[] { 1, 2, 3 }, chunkSize).Should().Equal(1, 4, 9);
+        Pool.ImapUnordered(Functions.Square, Enumerable.Range(0, 5000), chunkSize).Select(r => r.Result).Order().Should().Equal(Enumerable.Range(0, 5000).Select(x => x * x));
+
+        // The whole process's allocations (other test classes run meanwhile): far below the 512 MiB one array of 1 << 26 takes.
+        (GC.GetTotalAllocatedBytes(precise: true) - allBefore).Should().BeLessThan(128 << 20, "the chunk's array grows with the items that arrive");
+    }
+
     [Fact(Timeout = 60_000)]
     public async Task Imap_works_as_a_plain_enumerable_for_scripts()
     {

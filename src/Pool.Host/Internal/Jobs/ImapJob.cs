@@ -88,6 +88,11 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
         }
 
         _producer = Task.Run(() => ProduceAsync(source), CancellationToken.None);
+        // The input's own errors are outcomes (ProduceAsync); anything else that ends the producer (out of memory) ends
+        // the job with it, so the consumer sees it rather than waiting for results that will never come.
+        _ = _producer.ContinueWith(
+            static (producer, job) => ((Job)job!).Stop(producer.Exception!.GetBaseException()),
+            this, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     public IAsyncEnumerable<TOut> Results<TOut>(Func<Outcome<TResult>, TOut> project) => new Enumerable<TOut>(this, project);
@@ -212,11 +217,25 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
                     }
                 }
 
+                if (count == buffer.Length)
+                {
+                    if (count >= ChunkSize)
+                    {
+                        // The adapting size shrank below what this chunk holds already.
+                        PublishAndStartNext();
+                    }
+                    else
+                    {
+                        // A large chunk size: the array grows with what arrives rather than being allocated whole up front.
+                        chunk = new Chunk(this, 0, 0, buffer = Grown(buffer, ChunkSize), 0);
+                    }
+                }
+
                 buffer[count++] = item;
                 Interlocked.Increment(ref _unaccounted);
                 Volatile.Write(ref _pulled, _pulled + 1);
                 // The array may be larger than the chunk size (a spare) or smaller (the size grew since it was taken).
-                if (count == buffer.Length || count >= ChunkSize)
+                if (count >= ChunkSize)
                 {
                     PublishAndStartNext();
                 }
@@ -340,7 +359,7 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
     /// </summary>
     private Chunk NextChunk()
     {
-        int size = ChunkSize;
+        int size = Math.Min(ChunkSize, FirstArrayLength);
         lock (_spareLock)
         {
             while (_spare.TryPop(out Chunk? spare))
@@ -353,6 +372,16 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
         }
 
         return new Chunk(this, 0, 0, new TArgs[size], 0);
+    }
+
+    /// <summary>A chunk's argument array is at most this long when taken; it grows (<see cref="Grown"/>) only for a chunk size above it.</summary>
+    private const int FirstArrayLength = 4096;
+
+    private static TArgs[] Grown(TArgs[] full, int chunkSize)
+    {
+        var grown = new TArgs[(int)Math.Min(Math.Min(chunkSize, 2L * full.Length), Array.MaxLength)];
+        full.CopyTo(grown, 0);
+        return grown;
     }
 
     private void Reported()
