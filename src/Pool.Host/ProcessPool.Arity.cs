@@ -142,24 +142,16 @@ public sealed partial class ProcessPool
 
     private Args4<T1, T2, T3, T4> Args<T1, T2, T3, T4>() => new(_runtime.Codecs.Get<T1>(), _runtime.Codecs.Get<T2>(), _runtime.Codecs.Get<T3>(), _runtime.Codecs.Get<T4>());
 
+    // Zipped lazily, as Python's zip: it stops at the shortest, so the others may be endless (pathos's
+    // map(f, xs, itertools.repeat(c))). Each sequence is read once, in step with the others.
     private static (T1, T2)[] Zip<T1, T2>(IEnumerable<T1> xs, IEnumerable<T2> ys) =>
-        [.. Materialize(xs, nameof(xs)).Zip(Materialize(ys, nameof(ys)))];
+        [.. NotNull(xs, nameof(xs)).Zip(NotNull(ys, nameof(ys)))];
 
     private static (T1, T2, T3)[] Zip<T1, T2, T3>(IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs) =>
-        [.. Materialize(xs, nameof(xs)).Zip(Materialize(ys, nameof(ys)), Materialize(zs, nameof(zs)))];
+        [.. NotNull(xs, nameof(xs)).Zip(NotNull(ys, nameof(ys)), NotNull(zs, nameof(zs)))];
 
-    private static (T1, T2, T3, T4)[] Zip<T1, T2, T3, T4>(IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, IEnumerable<T4> ws)
-    {
-        T1[] a = Materialize(xs, nameof(xs));
-        T2[] b = Materialize(ys, nameof(ys));
-        T3[] c = Materialize(zs, nameof(zs));
-        T4[] d = Materialize(ws, nameof(ws));
-        var zipped = new (T1, T2, T3, T4)[Math.Min(Math.Min(a.Length, b.Length), Math.Min(c.Length, d.Length))];
-        for (int i = 0; i < zipped.Length; i++)
-        {
-            zipped[i] = (a[i], b[i], c[i], d[i]);
-        }
+    private static (T1, T2, T3, T4)[] Zip<T1, T2, T3, T4>(IEnumerable<T1> xs, IEnumerable<T2> ys, IEnumerable<T3> zs, IEnumerable<T4> ws) =>
+        [.. NotNull(xs, nameof(xs)).Zip(NotNull(ys, nameof(ys)), NotNull(zs, nameof(zs))).Zip(NotNull(ws, nameof(ws)), static (xyz, w) => (xyz.First, xyz.Second, xyz.Third, w))];
 
-        return zipped;
-    }
+    private static IEnumerable<T> NotNull<T>(IEnumerable<T> items, string name) => items ?? throw new ArgumentNullException(name);
 }

@@ -183,6 +183,24 @@ public class MapTests(PoolFixture fixture) : IClassFixture<PoolFixture>
         (await Pool.MapAsync(Functions.Add4, [1.0], [2.0], [3.0], [4.0]).Within()).Should().Equal(10.0);
     }
 
+    /// <summary>pathos users write <c>p.map(f, xs, itertools.repeat(c))</c>: zip is lazy, so a sequence longer than the
+    /// shortest, endless even, is read only as far as it is used (each used to be read to its end first: a hang).</summary>
+    [Fact(Timeout = 60_000)]
+    public async Task Map_over_several_sequences_reads_the_longer_ones_only_as_far_as_the_shortest()
+    {
+        (await Pool.MapAsync(Functions.Concat, new[] { "a", "b" }, Endless()).Within()).Should().Equal("a0", "b1");
+        (await Pool.MapAsync(Functions.Add3, Endless(), [10, 20], Endless()).Within()).Should().Equal(10, 22);
+        (await Pool.MapAsync(Functions.Add4, [1.0], Endless().Select(i => (double)i), [3.0], [4.0]).Within()).Should().Equal(8.0);
+
+        static IEnumerable<int> Endless()
+        {
+            for (int i = 0; ; i++)
+            {
+                yield return i;
+            }
+        }
+    }
+
     [Fact(Timeout = 60_000)]
     public async Task StarMap_applies_the_function_to_the_elements_of_each_tuple()
     {
