@@ -229,7 +229,7 @@ internal sealed class FrameWriter : IBufferWriter<byte>, IDisposable
         _written += 16;
     }
 
-    /// <summary>A length (-1 for null) and the UTF-8 bytes.</summary>
+    /// <summary>A length (-1 for null) and the UTF-8 bytes; a lone surrogate, which UTF-8 cannot carry, as its escape (<see cref="Escaped"/>).</summary>
     public void WriteString(string? value)
     {
         if (value is null)
@@ -237,6 +237,8 @@ internal sealed class FrameWriter : IBufferWriter<byte>, IDisposable
             WriteInt32(-1);
             return;
         }
+
+        value = Escaped(value);
 
         int count = Encoding.UTF8.GetByteCount(value);
         WriteInt32(count);
@@ -322,4 +324,37 @@ internal sealed class FrameWriter : IBufferWriter<byte>, IDisposable
     /// <summary>A block to send before buffer byte <see cref="At"/> (the start of the frame that refers to it),
     /// dropped with the value written at <see cref="Owner"/>.</summary>
     private readonly record struct Block(int At, int Owner, Array Array, int Length, byte TypeCode);
+
+    /// <summary>
+    /// The text with each lone surrogate written as its escape (<c>\uD800</c>): UTF-8 cannot carry one, and the protocol's
+    /// text (an exception's message, its state) should not change silently into U+FFFD. A value with one is refused
+    /// instead (RawValues), but an error must still arrive.
+    /// </summary>
+    internal static string Escaped(string text)
+    {
+        if (!text.AsSpan().ContainsAnyInRange('\uD800', '\uDFFF'))
+        {
+            return text;
+        }
+
+        var escaped = new System.Text.StringBuilder(text.Length + 8);
+        for (int i = 0; i < text.Length; i++)
+        {
+            char c = text[i];
+            if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+            {
+                escaped.Append(c).Append(text[++i]);
+            }
+            else if (char.IsSurrogate(c))
+            {
+                escaped.Append("\\u").Append(((int)c).ToString("X4", System.Globalization.CultureInfo.InvariantCulture));
+            }
+            else
+            {
+                escaped.Append(c);
+            }
+        }
+
+        return escaped.ToString();
+    }
 }

@@ -97,6 +97,16 @@ public class FidelityTests(PoolFixture fixture) : IClassFixture<PoolFixture>
         outcomes[2].Value.Should().Be(4);
     }
 
+    /// <summary>An error must arrive, so its message is not refused: a lone surrogate in it is written as its escape,
+    /// visibly, rather than turned into U+FFFD; a valid pair (an emoji) arrives as it was.</summary>
+    [Fact(Timeout = 60_000)]
+    public async Task A_lone_surrogate_in_an_exception_message_arrives_escaped_not_replaced()
+    {
+        Func<Task> apply = () => Pool.ApplyAsync((string s) => s.Length > 0 ? throw new InvalidOperationException(s.Replace('#', '\uD800')) : 0, "bad # message \U0001F600").Task;
+
+        (await apply.Should().ThrowAsync<InvalidOperationException>()).Which.Message.Should().Be("bad \\uD800 message \U0001F600");
+    }
+
     private async Task StillWorksAsync() =>
         (await Pool.MapAsync(Functions.Increment, new[] { 1 }).Within()).Should().Equal(2);
 
