@@ -111,8 +111,11 @@ internal sealed class WorkerConnection : IDisposable
         }
         catch
         {
-            // The caller disposes the transport (and unmaps the progress cell): the read loop must be done first.
+            // The caller disposes the transport (and unmaps the progress cell): the read loop must be done first. Nothing
+            // more is wanted from this worker, so its link is closed too: a read that the kill alone does not end (the
+            // process not yet connected, or a descendant holding the link) would keep a cancelled start waiting here.
             transport.Kill();
+            transport.AbortInput();
             await Task.WhenAny(connection._reading, Task.Delay(TimeSpan.FromSeconds(15), CancellationToken.None)).ConfigureAwait(false);
             throw;
         }
