@@ -111,11 +111,10 @@ internal sealed class WorkerConnection : IDisposable
         }
         catch
         {
-            // The caller disposes the transport (and unmaps the progress cell): the read loop must be done first. Nothing
-            // more is wanted from this worker, so its link is closed too: a read that the kill alone does not end (the
-            // process not yet connected, or a descendant holding the link) would keep a cancelled start waiting here.
-            transport.Kill();
-            transport.AbortInput();
+            // The caller disposes the transport (and unmaps the progress cell): the read loop must be done first. A
+            // reader thread that saw Ready may be parked (no task in flight): it is woken to read the end, or a start
+            // cancelled just after Ready waited out the bound below.
+            connection.Kill();
             await Task.WhenAny(connection._reading, Task.Delay(TimeSpan.FromSeconds(15), CancellationToken.None)).ConfigureAwait(false);
             throw;
         }

@@ -4,6 +4,29 @@ namespace Pool.Tests.Integration;
 
 public class LifecycleTests
 {
+    /// <summary>
+    /// concurrent.futures and pebble stop promptly when asked. A start cancelled at any moment, just after a worker said
+    /// Ready included (whose reader thread then sleeps, having no task), ends soon after the cancel: it waited out a
+    /// 15 s bound before.
+    /// </summary>
+    [Fact(Timeout = 120_000)]
+    public async Task A_start_cancelled_at_any_moment_ends_promptly()
+    {
+        for (int ms = 40; ms <= 250; ms += 15)
+        {
+            using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(ms));
+            var watch = Stopwatch.StartNew();
+            try
+            {
+                await (await ProcessPool.StartAsync(new ProcessPoolOptions { Workers = 2, WorkerOutput = _ => { } }, cancel.Token)).DisposeAsync();
+            }
+            catch (OperationCanceledException)
+            {
+                watch.Elapsed.Should().BeLessThan(TimeSpan.FromMilliseconds(ms) + TimeSpan.FromSeconds(5), $"a start cancelled at {ms} ms ends soon after");
+            }
+        }
+    }
+
     [Fact(Timeout = 60_000)]
     public async Task Close_lets_queued_work_finish_then_join_returns_and_the_workers_are_gone()
     {
