@@ -215,16 +215,18 @@ public sealed class CorruptStreamException : WorkerCrashedException
 
 /// <summary>
 /// The task ran longer than its timeout (<see cref="ProcessPoolOptions.TaskTimeout"/> or the call's
-/// <c>taskTimeout</c>): it was cancelled through its token if it takes one, and its worker was killed with
-/// its process tree and replaced if it did not end within <see cref="ProcessPoolOptions.CancellationGrace"/>.
+/// <c>taskTimeout</c>), counted from when its worker began decoding its arguments: it was cancelled through its
+/// token if it takes one, and its worker was killed with its process tree and replaced if it did not end within
+/// <see cref="ProcessPoolOptions.CancellationGrace"/> (at once if it was still decoding its arguments).
 /// Distinct from <see cref="TimeoutException"/>, which <see cref="AsyncResult{T}.Get(TimeSpan?)"/> throws when
 /// only the wait timed out. Python: pebble's <c>TimeoutError</c>.
 /// </summary>
 public sealed class TaskTimeoutException : ProcessPoolException
 {
-    internal TaskTimeoutException(TimeSpan timeout, long taskIndex, string function, int workerId, int processId, bool killed)
+    internal TaskTimeoutException(TimeSpan timeout, long taskIndex, string function, int workerId, int processId, bool killed, bool decoding = false)
         : base($"Task {taskIndex} of {function} ran longer than its timeout of {Format(timeout)} on worker {workerId} (pid {processId}); " +
-            (killed ? "the worker was killed and replaced." : "it was cancelled through its token."))
+            (decoding ? "the worker was still decoding its arguments (the constructor or a serializer callback of an argument's type did not return), so it was killed and replaced."
+                : killed ? "the worker was killed and replaced." : "it was cancelled through its token."))
     {
         Timeout = timeout;
         TaskIndex = taskIndex;

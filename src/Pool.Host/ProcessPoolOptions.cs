@@ -86,10 +86,13 @@ public sealed record ProcessPoolOptions
     public IReadOnlyDictionary<string, string?> WorkerEnvironment { get; init; } = new Dictionary<string, string?>();
 
     /// <summary>
-    /// How long one task may run. On expiry the task fails with <see cref="TaskTimeoutException"/>: a function
-    /// that takes a <see cref="CancellationToken"/> sees it cancelled and has <see cref="CancellationGrace"/> to
-    /// end; otherwise (or after the grace) its worker is killed with its process tree and replaced, and the
-    /// worker's other tasks run elsewhere. Each call can set its own (<c>taskTimeout</c>). Default: none.
+    /// How long one task may take in its worker, counted from when the worker begins decoding its arguments (an
+    /// argument type's constructor or serializer callback runs there), not while it waits in the worker's queue. On
+    /// expiry the task fails with <see cref="TaskTimeoutException"/>: a function that takes a
+    /// <see cref="CancellationToken"/> sees it cancelled and has <see cref="CancellationGrace"/> to end; otherwise
+    /// (or after the grace, or when the worker is still decoding the arguments) its worker is killed with its process
+    /// tree and replaced, and the worker's other tasks run elsewhere. Each call can set its own (<c>taskTimeout</c>).
+    /// Default: none.
     /// Python: pebble's <c>timeout</c>. In <see cref="InProcess"/> mode only the token is cancelled.
     /// </summary>
     public TimeSpan? TaskTimeout { get; init; }

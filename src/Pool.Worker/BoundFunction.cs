@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Reflection;
 using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
@@ -11,8 +12,11 @@ internal abstract class BoundFunction(string displayName)
 {
     public string DisplayName => displayName;
 
-    /// <summary>Decodes a <see cref="MessageType.Run"/> chunk's arguments (on the reader thread).</summary>
-    public abstract ChunkWork Decode(in RunHeader header, ref SequenceReader<byte> reader);
+    /// <summary>
+    /// Decodes a <see cref="MessageType.Run"/> chunk's arguments (on the reader thread), showing each task in
+    /// <paramref name="cell"/>'s decoding slot while its arguments are read (user code may run there, and hang or crash).
+    /// </summary>
+    public abstract ChunkWork Decode(in RunHeader header, ref SequenceReader<byte> reader, ProgressCell cell);
 
     /// <summary>Runs once with the arguments of one task (the initializer); returns what it threw, or null.</summary>
     public abstract ValueTask<Exception?> InvokeOnceAsync(byte[] arguments);
@@ -43,33 +47,54 @@ internal sealed class BoundFunction<TArgs, TResult>(
 
     public bool TakesToken => takesToken;
 
-    public override ChunkWork Decode(in RunHeader header, ref SequenceReader<byte> reader)
+    public override ChunkWork Decode(in RunHeader header, ref SequenceReader<byte> reader, ProgressCell cell)
     {
         int count = header.Count;
         TArgs[] values = ArrayPool<TArgs>.Shared.Rent(Math.Max(count, 1));
         ExceptionDispatchInfo?[]? errors = null;
+        long[]? decodeTicks = null;
         if (args is Args1<TArgs> single && single.FixedSize > 0)
         {
+            // Numbers copied from the frame: no user code runs, nothing to show.
             single.Codec.ReadMany(ref reader, values.AsSpan(0, count));
         }
         else
         {
-            for (int i = 0; i < count; i++)
+            // A deadline counts each task's decoding (see ChunkWork.BeforeTask): its start is taken only then.
+            bool timed = (header.Flags & RunFlags.Timed) != 0;
+            decodeTicks = timed ? ArrayPool<long>.Shared.Rent(count) : null;
+            long start = timed ? Stopwatch.GetTimestamp() : 0;
+            try
             {
-                try
+                for (int i = 0; i < count; i++)
                 {
-                    values[i] = args.Read(ref reader);
+                    cell.EnterDecoding(header.ChunkId, i, start);
+                    try
+                    {
+                        values[i] = args.Read(ref reader);
+                    }
+                    catch (Exception e) when (e is not ProtocolException)
+                    {
+                        // The reader is past this task's arguments: the task fails, the chunk goes on.
+                        errors ??= new ExceptionDispatchInfo?[count];
+                        errors[i] = ExceptionDispatchInfo.Capture(ArgumentDecodingError(i, e));
+                    }
+
+                    if (decodeTicks is not null)
+                    {
+                        long end = Stopwatch.GetTimestamp();
+                        decodeTicks[i] = end - start;
+                        start = end;
+                    }
                 }
-                catch (Exception e) when (e is not ProtocolException)
-                {
-                    // The reader is past this task's arguments: the task fails, the chunk goes on.
-                    errors ??= new ExceptionDispatchInfo?[count];
-                    errors[i] = ExceptionDispatchInfo.Capture(ArgumentDecodingError(i, e));
-                }
+            }
+            finally
+            {
+                cell.LeaveDecoding();
             }
         }
 
-        return new ChunkWork<TArgs, TResult>(this, header, values, errors);
+        return new ChunkWork<TArgs, TResult>(this, header, values, errors, decodeTicks);
     }
 
     public override async ValueTask<Exception?> InvokeOnceAsync(byte[] arguments)

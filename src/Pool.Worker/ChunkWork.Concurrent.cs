@@ -230,7 +230,7 @@ internal sealed partial class ChunkWork<TArgs, TResult>
         }
 
         run.Reported = true;
-        Rented.Return(values);
+        ReturnRented();
         return true;
     }
 

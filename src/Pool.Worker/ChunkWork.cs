@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
@@ -75,12 +76,17 @@ internal sealed class FailedChunkWork(int chunkId, int count, RemoteError error)
     }
 }
 
-/// <summary>Runs the tasks of a chunk in order, one outcome frame entry per task.</summary>
+/// <summary>
+/// Runs the tasks of a chunk in order, one outcome frame entry per task. <c>decodeTicks</c> (rented, returned with
+/// <c>values</c>): for a chunk with a deadline whose arguments ran user code to decode, how long each task's took,
+/// counted into its time.
+/// </summary>
 internal sealed partial class ChunkWork<TArgs, TResult>(
     BoundFunction<TArgs, TResult> function,
     RunHeader header,
     TArgs[] values,
-    ExceptionDispatchInfo?[]? errors) : ChunkWork(header.ChunkId, header.Count)
+    ExceptionDispatchInfo?[]? errors,
+    long[]? decodeTicks = null) : ChunkWork(header.ChunkId, header.Count)
 {
     private readonly bool _timed = (header.Flags & RunFlags.Timed) != 0;
     private readonly Lock _tokenLock = new();
@@ -203,7 +209,7 @@ internal sealed partial class ChunkWork<TArgs, TResult>(
         finally
         {
             context.Cell.Leave();
-            Rented.Return(values);
+            ReturnRented();
         }
     }
 
@@ -265,7 +271,7 @@ internal sealed partial class ChunkWork<TArgs, TResult>(
         finally
         {
             cell.Leave();
-            Rented.Return(values);
+            ReturnRented();
         }
     }
 
@@ -306,7 +312,16 @@ internal sealed partial class ChunkWork<TArgs, TResult>(
         finally
         {
             context.Cell.Leave();
-            Rented.Return(values);
+            ReturnRented();
+        }
+    }
+
+    private void ReturnRented()
+    {
+        Rented.Return(values);
+        if (decodeTicks is not null)
+        {
+            ArrayPool<long>.Shared.Return(decodeTicks);
         }
     }
 
@@ -333,7 +348,12 @@ internal sealed partial class ChunkWork<TArgs, TResult>(
             return Step.Skip;
         }
 
-        if (_timed)
+        if (decodeTicks is not null)
+        {
+            // Its timeout covers the decoding of its arguments too, as if it had run on from then.
+            context.Cell.Show(ChunkId, index, Stopwatch.GetTimestamp() - decodeTicks[index]);
+        }
+        else if (_timed)
         {
             context.Cell.EnterTimed(ChunkId, index);
         }

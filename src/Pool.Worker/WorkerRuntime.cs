@@ -537,7 +537,7 @@ internal sealed class WorkerRuntime(Stream input, Stream output, ProgressCell ce
         ChunkWork work;
         if (_functions.TryGetValue(header.FunctionId, out BoundFunction? function))
         {
-            work = function.Decode(header, ref reader);
+            work = function.Decode(header, ref reader, cell);
         }
         else if (_bindErrors.TryGetValue(header.FunctionId, out RemoteError? error))
         {

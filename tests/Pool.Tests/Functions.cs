@@ -50,6 +50,11 @@ public static class Functions
     /// <summary>An initializer that always throws.</summary>
     public static void FailToInitialize(string reason) => throw new InvalidOperationException($"cannot initialize: {reason}");
 
+    public static int ValueOf(SlowToDecode value) => value.Value;
+
+    /// <summary>Sleeps <see cref="SlowToDecode.Value"/> milliseconds (after its slow decoding) and returns it.</summary>
+    public static int SleepFor(SlowToDecode value) => Sleep(value.Value);
+
     /// <summary>An initializer whose argument cannot travel.</summary>
     /// <summary>An initializer that takes a large array (it travels inline in the Init frame, not as a block).</summary>
     public static void RememberSum(double[] values) => _initialized = $"sum {values.Sum()}";
@@ -155,3 +160,50 @@ public static class Functions
 }
 
 public sealed record Point(double X, double Y);
+
+/// <summary>
+/// A value whose decoding is slow in a worker (one started with <see cref="InWorker"/> set): it takes
+/// <see cref="DecodeMilliseconds"/>, or never returns when <see cref="Stuck"/> is true (saying so on stdout first). A
+/// stand-in for an argument type whose constructor or serializer callback is slow or hangs.
+/// </summary>
+public sealed class SlowToDecode
+{
+    public const string InWorker = "POOL_TESTS_SLOW_DECODING";
+
+    private static bool IsWorker => Environment.GetEnvironmentVariable(InWorker) == "1";
+
+    private bool _stuck;
+    private int _decodeMilliseconds;
+
+    public int Value { get; set; }
+
+    public int DecodeMilliseconds
+    {
+        get => _decodeMilliseconds;
+        set
+        {
+            if (IsWorker)
+            {
+                Thread.Sleep(value);
+            }
+
+            _decodeMilliseconds = value;
+        }
+    }
+
+    public bool Stuck
+    {
+        get => _stuck;
+        set
+        {
+            if (value && IsWorker)
+            {
+                Console.WriteLine("decoding a stuck argument");
+                Console.Out.Flush();
+                Thread.Sleep(Timeout.Infinite);
+            }
+
+            _stuck = value;
+        }
+    }
+}

@@ -5,10 +5,12 @@ using System.Runtime.CompilerServices;
 namespace Pool.Contracts;
 
 /// <summary>
-/// Sixteen bytes of memory shared by a worker and its host: which task the worker is running now, and
-/// since when. The worker writes it before each task (one store, no system call); the host reads it only
-/// when the worker has died, to know which task killed it, and when a deadline may have passed. Results
-/// are sent in batches, so without it a crash could not be pinned on one task of a chunk.
+/// Thirty-two bytes of memory shared by a worker and its host: which task the worker is running now, and
+/// since when; and which task's arguments its reader thread is decoding, and since when (user code runs there
+/// too: a constructor or a serializer callback of the argument's type). The worker writes them before each task
+/// (one store, no system call); the host reads them only when the worker has died, to know which task killed it,
+/// and when a deadline may have passed. Results are sent in batches, so without it a crash could not be pinned
+/// on one task of a chunk.
 /// </summary>
 internal sealed unsafe class ProgressCell : IDisposable
 {
@@ -16,6 +18,13 @@ internal sealed unsafe class ProgressCell : IDisposable
     public const long Idle = -1;
 
     private const int Size = 4096;
+
+    // The slots, each a long: the running task (packed) and its start; the task being decoded and its start.
+    private const int Running = 0;
+    private const int RunningSince = 1;
+    private const int Decoding = 2;
+    private const int DecodingSince = 3;
+    private const int Slots = 4;
 
     private readonly long* _cell;
     private readonly MemoryMappedFile? _file;
@@ -29,7 +38,8 @@ internal sealed unsafe class ProgressCell : IDisposable
         _file = file;
         _view = view;
         _local = local;
-        _cell[0] = Idle;
+        _cell[Running] = Idle;
+        _cell[Decoding] = Idle;
     }
 
     /// <summary>The prefix of every cell file of the pools of process <paramref name="processId"/>.</summary>
@@ -81,7 +91,7 @@ internal sealed unsafe class ProgressCell : IDisposable
     public static ProgressCell CreateLocal()
     {
         // Pinned and owned by the cell: a thread still running user code can never write to freed memory.
-        long[] local = GC.AllocateArray<long>(2, pinned: true);
+        long[] local = GC.AllocateArray<long>(Slots, pinned: true);
         return new ProgressCell((long*)Unsafe.AsPointer(ref local[0]), null, null, local);
     }
 
@@ -105,8 +115,8 @@ internal sealed unsafe class ProgressCell : IDisposable
     /// <summary>Worker: task <paramref name="index"/> of chunk <paramref name="chunkId"/> starts now.</summary>
     public void Enter(int chunkId, int index)
     {
-        BeforeChange?.Invoke(Volatile.Read(ref _cell[0]));
-        Volatile.Write(ref _cell[0], Pack(chunkId, index));
+        BeforeChange?.Invoke(Volatile.Read(ref _cell[Running]));
+        Volatile.Write(ref _cell[Running], Pack(chunkId, index));
     }
 
     /// <summary>
@@ -119,9 +129,9 @@ internal sealed unsafe class ProgressCell : IDisposable
     /// <summary>Worker: as <see cref="Enter"/>, and records the start time for the host's deadline check.</summary>
     public void EnterTimed(int chunkId, int index)
     {
-        BeforeChange?.Invoke(Volatile.Read(ref _cell[0]));
-        Volatile.Write(ref _cell[1], Stopwatch.GetTimestamp());
-        Volatile.Write(ref _cell[0], Pack(chunkId, index));
+        BeforeChange?.Invoke(Volatile.Read(ref _cell[Running]));
+        Volatile.Write(ref _cell[RunningSince], Stopwatch.GetTimestamp());
+        Volatile.Write(ref _cell[Running], Pack(chunkId, index));
     }
 
     /// <summary>
@@ -130,26 +140,44 @@ internal sealed unsafe class ProgressCell : IDisposable
     /// </summary>
     public void Show(int chunkId, int index, long startedAt)
     {
-        BeforeChange?.Invoke(Volatile.Read(ref _cell[0]));
-        Volatile.Write(ref _cell[1], startedAt);
-        Volatile.Write(ref _cell[0], Pack(chunkId, index));
+        BeforeChange?.Invoke(Volatile.Read(ref _cell[Running]));
+        Volatile.Write(ref _cell[RunningSince], startedAt);
+        Volatile.Write(ref _cell[Running], Pack(chunkId, index));
     }
 
     /// <summary>Worker: no task is running.</summary>
     public void Leave()
     {
-        BeforeChange?.Invoke(Volatile.Read(ref _cell[0]));
-        Volatile.Write(ref _cell[0], Idle);
+        BeforeChange?.Invoke(Volatile.Read(ref _cell[Running]));
+        Volatile.Write(ref _cell[Running], Idle);
     }
+
+    /// <summary>
+    /// Worker's reader thread: decoding the arguments of task <paramref name="index"/> of chunk <paramref name="chunkId"/>
+    /// starts now. With <paramref name="since"/> (a <see cref="Stopwatch"/> time, for a chunk with a deadline) the host
+    /// counts the decoding against the task's timeout; with 0 it only knows the task, for a crash or a cancellation.
+    /// </summary>
+    public void EnterDecoding(int chunkId, int index, long since)
+    {
+        if (since != 0)
+        {
+            Volatile.Write(ref _cell[DecodingSince], since);
+        }
+
+        Volatile.Write(ref _cell[Decoding], Pack(chunkId, index));
+    }
+
+    /// <summary>Worker's reader thread: no argument is being decoded.</summary>
+    public void LeaveDecoding() => Volatile.Write(ref _cell[Decoding], Idle);
 
     /// <summary>The cell's value (<see cref="Idle"/>, or a task packed as <see cref="ProgressMessage.Position"/> carries it) and its start time.</summary>
     public long Peek(out long startedAt)
     {
         while (true)
         {
-            long first = Volatile.Read(ref _cell[0]);
-            startedAt = Volatile.Read(ref _cell[1]);
-            if (first == Volatile.Read(ref _cell[0]))
+            long first = Volatile.Read(ref _cell[Running]);
+            startedAt = Volatile.Read(ref _cell[RunningSince]);
+            if (first == Volatile.Read(ref _cell[Running]))
             {
                 return first;
             }
@@ -159,19 +187,25 @@ internal sealed unsafe class ProgressCell : IDisposable
     /// <summary>Host of a worker on another machine: what its last <see cref="ProgressMessage"/> said, with the start time in this machine's clock.</summary>
     public void Set(long position, long startedAt)
     {
-        Volatile.Write(ref _cell[1], startedAt);
-        Volatile.Write(ref _cell[0], position);
+        Volatile.Write(ref _cell[RunningSince], startedAt);
+        Volatile.Write(ref _cell[Running], position);
     }
 
     /// <summary>Host: the task running now and the <see cref="Stopwatch"/> time it started (if timed).</summary>
     /// <returns><see langword="false"/> when the worker is between tasks.</returns>
-    public bool TryRead(out int chunkId, out int index, out long startedAt)
+    public bool TryRead(out int chunkId, out int index, out long startedAt) => TryRead(Running, out chunkId, out index, out startedAt);
+
+    /// <summary>Host of a local worker: the task whose arguments are being decoded and the time that began (if timed).</summary>
+    /// <returns><see langword="false"/> when no argument is being decoded.</returns>
+    public bool TryReadDecoding(out int chunkId, out int index, out long startedAt) => TryRead(Decoding, out chunkId, out index, out startedAt);
+
+    private bool TryRead(int slot, out int chunkId, out int index, out long startedAt)
     {
         while (true)
         {
-            long first = Volatile.Read(ref _cell[0]);
-            startedAt = Volatile.Read(ref _cell[1]);
-            long second = Volatile.Read(ref _cell[0]);
+            long first = Volatile.Read(ref _cell[slot]);
+            startedAt = Volatile.Read(ref _cell[slot + 1]);
+            long second = Volatile.Read(ref _cell[slot]);
             if (first != second)
             {
                 continue;
@@ -204,7 +238,7 @@ internal sealed unsafe class ProgressCell : IDisposable
 
     private static ProgressCell Map(MemoryMappedFile file)
     {
-        MemoryMappedViewAccessor view = file.CreateViewAccessor(0, 16, MemoryMappedFileAccess.ReadWrite);
+        MemoryMappedViewAccessor view = file.CreateViewAccessor(0, Slots * sizeof(long), MemoryMappedFileAccess.ReadWrite);
         byte* pointer = null;
         view.SafeMemoryMappedViewHandle.AcquirePointer(ref pointer);
         return new ProgressCell((long*)(pointer + view.PointerOffset), file, view);

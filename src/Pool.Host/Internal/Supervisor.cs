@@ -259,8 +259,10 @@ internal sealed class Supervisor(PoolRuntime runtime)
         // Whether some task fails with an error that tells of this loss.
         bool told = false;
         bool corrupt = loss.Failure is Contracts.ProtocolException;
-        // A corrupt stream is blamed on the task whose result it should have carried next (see CorruptStreamCulprit).
-        TaskPosition? blamed = corrupt ? CorruptStreamCulprit(loss) : loss.Running;
+        // A corrupt stream is blamed on the task whose result it should have carried next (see CorruptStreamCulprit); a
+        // worker the pool killed to stop a task, on that task (the task it was running may be another, innocent one, as
+        // when the task stopped was one whose arguments it was decoding).
+        TaskPosition? blamed = corrupt ? CorruptStreamCulprit(loss) : loss.Stopped?.Position ?? loss.Running;
         foreach (Chunk chunk in loss.Orphans)
         {
             int from = chunk.Accounted;
@@ -302,9 +304,9 @@ internal sealed class Supervisor(PoolRuntime runtime)
             }
 
             Chunk rest = chunk.From(from);
-            // Queued tasks are suspects only when the death cannot be pinned on the task that was running (it died
-            // between tasks, or while decoding): not when a running task is known, nor when the worker was killed
-            // on purpose or its initializer failed.
+            // Queued tasks are suspects only when the death cannot be pinned on a task (it died between tasks, with no
+            // argument being decoded): not when a running task is known, nor when the worker was killed on purpose or
+            // its initializer failed.
             if (loss.Running is null && loss.Stopped is null && loss.InitializerError is null && !corrupt && loss.Failure is not WorkerSilence)
             {
                 rest.Attempts++;

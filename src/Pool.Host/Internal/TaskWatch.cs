@@ -6,7 +6,8 @@ namespace Pool.Internal;
 /// <summary>
 /// Enforces task timeouts and cancellation grace periods for one worker, with one timer and no polling:
 /// the timer is armed for the earliest moment a deadline could pass, and when it fires it reads the
-/// worker's <see cref="ProgressCell"/> (which task runs, since when) and either acts or re-arms.
+/// worker's <see cref="ProgressCell"/> (which task runs, and whose arguments are being decoded, since when) and
+/// either acts or re-arms.
 /// A task past its timeout is cancelled through its token if its function takes one, and its worker is
 /// killed if it is still running after the grace period (at once when it takes no token).
 /// </summary>
@@ -147,10 +148,16 @@ internal sealed class TaskWatch : IDisposable
         }
 
         long now = Stopwatch.GetTimestamp();
-        TaskPosition? running = _worker.Transport.Cell.TryRead(out int chunkId, out int index, out long startedAt)
+        ProgressCell cell = _worker.Transport.Cell;
+        TaskPosition? running = cell.TryRead(out int chunkId, out int index, out long startedAt)
             ? new TaskPosition(chunkId, index)
             : null;
-        TimeSpan next = CheckPendingStops(running, now);
+        // A task whose arguments the worker's reader is decoding (user code: a constructor, a serializer callback) is
+        // the worker's too: its timeout and a cancellation's grace cover it.
+        TaskPosition? decoding = cell.TryReadDecoding(out int decodingChunkId, out int decodingIndex, out long decodingSince)
+            ? new TaskPosition(decodingChunkId, decodingIndex)
+            : null;
+        TimeSpan next = CheckPendingStops(running, decoding, now);
         if (running is { } position && _worker.FindInFlight(position.ChunkId) is { Job.TaskTimeout: { } timeout } chunk && chunk.Accounted <= position.Index)
         {
             TimeSpan elapsed = Stopwatch.GetElapsedTime(startedAt, now);
@@ -161,6 +168,19 @@ internal sealed class TaskWatch : IDisposable
             else
             {
                 next = Min(next, timeout - elapsed);
+            }
+        }
+
+        if (decoding is { } decoded && _worker.FindInFlight(decoded.ChunkId) is { Job.TaskTimeout: { } limit } decodedChunk && decodedChunk.Accounted <= decoded.Index)
+        {
+            TimeSpan elapsed = Stopwatch.GetElapsedTime(decodingSince, now);
+            if (elapsed >= limit)
+            {
+                ExpireWhileDecoding(decodedChunk, decoded, limit);
+            }
+            else
+            {
+                next = Min(next, limit - elapsed);
             }
         }
 
@@ -176,7 +196,7 @@ internal sealed class TaskWatch : IDisposable
         }
     }
 
-    private TimeSpan CheckPendingStops(TaskPosition? running, long now)
+    private TimeSpan CheckPendingStops(TaskPosition? running, TaskPosition? decoding, long now)
     {
         TimeSpan next = Timeout.InfiniteTimeSpan;
         TaskStop? stop = null;
@@ -185,8 +205,9 @@ internal sealed class TaskWatch : IDisposable
             for (int i = _pendingStops.Count - 1; i >= 0; i--)
             {
                 (TaskPosition target, long killAt, Func<long, Exception> error) = _pendingStops[i];
-                bool isRunning = running is { } position && position.ChunkId == target.ChunkId &&
-                    (target.Index < 0 || target.Index == position.Index) && _worker.IsUnfinished(position);
+                // Running it, or decoding its arguments: a reader stuck there reads no cancellation, so it too is stopped.
+                TaskPosition? busy = IsTarget(running, target) ? running : IsTarget(decoding, target) ? decoding : null;
+                bool isRunning = busy is not null;
                 if (!isRunning && (target.Index >= 0 || now >= killAt || _worker.FindInFlight(target.ChunkId) is null))
                 {
                     // Done, or (a cancelled chunk) not started by the end of the grace: the worker skips it.
@@ -195,7 +216,7 @@ internal sealed class TaskWatch : IDisposable
                 else if (isRunning && now >= killAt)
                 {
                     _pendingStops.RemoveAt(i);
-                    stop = new TaskStop(running!.Value, error);
+                    stop = new TaskStop(busy!.Value, error);
                 }
                 else
                 {
@@ -210,6 +231,27 @@ internal sealed class TaskWatch : IDisposable
         }
 
         return next;
+    }
+
+    /// <summary>Whether <paramref name="position"/> is a task of <paramref name="target"/> (a task, or with index -1 a chunk) still owed.</summary>
+    private bool IsTarget(TaskPosition? position, TaskPosition target) =>
+        position is { } at && at.ChunkId == target.ChunkId && (target.Index < 0 || target.Index == at.Index) && _worker.IsUnfinished(at);
+
+    /// <summary>
+    /// The task's timeout passed while the worker was still decoding its arguments: its token cannot help (the task
+    /// has not started, and the reader that would read the cancellation is the stuck thread), so the worker is killed.
+    /// </summary>
+    private void ExpireWhileDecoding(Chunk chunk, TaskPosition position, TimeSpan timeout)
+    {
+        int workerId = _worker.Id;
+        int processId = _worker.ProcessId;
+        string function = chunk.Job.Function.DisplayName;
+        if (_worker.Runtime.Logger is { } logger)
+        {
+            Log.TaskTimedOut(logger, chunk.FirstIndex + position.Index, function, workerId, processId, timeout, "its worker, still decoding its arguments, is killed and replaced");
+        }
+
+        _worker.StopRunningTask(new TaskStop(position, index => new TaskTimeoutException(timeout, index, function, workerId, processId, killed: true, decoding: true)));
     }
 
     private void Expire(Chunk chunk, TaskPosition position, TimeSpan timeout)

@@ -640,7 +640,10 @@ internal sealed class WorkerConnection : IDisposable
         _dead = true;
         Chunk[] orphans = _inFlight.Close();
 
-        TaskPosition? running = _transport.Cell.TryRead(out int chunkId, out int index, out _) ? new TaskPosition(chunkId, index) : null;
+        // The task it was running; between tasks, the one whose arguments it was decoding (their type's code may crash it).
+        TaskPosition? running = _transport.Cell.TryRead(out int chunkId, out int index, out _) || _transport.Cell.TryReadDecoding(out chunkId, out index, out _)
+            ? new TaskPosition(chunkId, index)
+            : null;
         if (!_closing)
         {
             _transport.Kill();

@@ -166,4 +166,74 @@ public class TimeoutAndCancellationTests
         await result.Invoking(async r => await r).Should().ThrowAsync<OperationCanceledException>();
         pool.Apply(Functions.Increment, 41).Should().Be(42);
     }
+
+    [Fact(Timeout = 60_000)]
+    public async Task A_task_whose_argument_never_finishes_decoding_times_out_and_its_worker_is_replaced()
+    {
+        await using ProcessPool pool = await TestPools.StartAsync(workers: 1, options: SlowDecodingOptions());
+        int worker = pool.ProcessIds.Single();
+
+        Task<int> apply = Task.Run(() => pool.Apply(Functions.ValueOf, new SlowToDecode { Value = 1, Stuck = true }, taskTimeout: TimeSpan.FromSeconds(1)));
+
+        TaskTimeoutException error = (await apply.Within().Invoking(async a => await a).Should().ThrowAsync<TaskTimeoutException>()).Which;
+        error.Message.Should().Contain("decoding its arguments").And.Contain("killed");
+        error.ProcessId.Should().Be(worker);
+        (await pool.ApplyAsync(Functions.Increment, 41).Task.Within()).Should().Be(42);
+        pool.ProcessIds.Should().NotContain(worker);
+        TestPools.AssertGone([worker]);
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task A_timeout_fails_only_the_task_whose_argument_is_stuck_in_decoding_and_its_chunk_mates_run()
+    {
+        await using ProcessPool pool = await TestPools.StartAsync(workers: 1, options: SlowDecodingOptions());
+        SlowToDecode[] items = [new() { Value = 1 }, new() { Value = 2, Stuck = true }, new() { Value = 3 }];
+
+        Outcome<int>[] outcomes = await pool.MapOutcomesAsync(Functions.ValueOf, items, chunkSize: 3, taskTimeout: TimeSpan.FromSeconds(1)).Within();
+
+        outcomes.Select(o => o.Succeeded).Should().Equal(true, false, true);
+        outcomes[0].Value.Should().Be(1);
+        outcomes[2].Value.Should().Be(3);
+        outcomes[1].Exception.Should().BeOfType<TaskTimeoutException>().Which.TaskIndex.Should().Be(1);
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task A_timeout_counts_the_time_spent_decoding_a_task_s_arguments()
+    {
+        // 600 ms decoding, then 600 ms running: together past the 1 s timeout, each alone within it.
+        await using ProcessPool pool = await TestPools.StartAsync(workers: 1, options: SlowDecodingOptions());
+
+        AsyncResult<int> result = pool.ApplyAsync(Functions.SleepFor, new SlowToDecode { DecodeMilliseconds = 600, Value = 600 }, taskTimeout: TimeSpan.FromSeconds(1));
+
+        await result.Invoking(async r => await r).Should().ThrowAsync<TaskTimeoutException>();
+        (await pool.ApplyAsync(Functions.SleepFor, new SlowToDecode { DecodeMilliseconds = 100, Value = 100 }, taskTimeout: TimeSpan.FromSeconds(1)).Task.Within()).Should().Be(100);
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task Cancelling_a_call_whose_argument_is_stuck_in_decoding_replaces_the_worker()
+    {
+        var decoding = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using ProcessPool pool = await TestPools.StartAsync(workers: 1, options: SlowDecodingOptions() with
+        {
+            CancellationGrace = TimeSpan.FromMilliseconds(200),
+            WorkerOutput = _ => decoding.TrySetResult(),
+        });
+        int worker = pool.ProcessIds.Single();
+        using var cancellation = new CancellationTokenSource();
+
+        AsyncResult<int> result = pool.ApplyAsync(Functions.ValueOf, new SlowToDecode { Value = 1, Stuck = true }, cancellationToken: cancellation.Token);
+        await decoding.Task.Within();
+        await cancellation.CancelAsync();
+
+        await result.Invoking(async r => await r).Should().ThrowAsync<OperationCanceledException>();
+        // The one worker was stuck: only a replacement can answer.
+        (await pool.ApplyAsync(Functions.Increment, 41).Task.Within()).Should().Be(42);
+        pool.ProcessIds.Should().NotContain(worker);
+        TestPools.AssertGone([worker]);
+    }
+
+    private static ProcessPoolOptions SlowDecodingOptions() => new()
+    {
+        WorkerEnvironment = new Dictionary<string, string?> { [SlowToDecode.InWorker] = "1" },
+    };
 }
