@@ -251,10 +251,12 @@ public sealed class TaskTimeoutException : ProcessPoolException
 }
 
 /// <summary>
-/// The pool's initializer (<see cref="ProcessPoolOptions.WithInitializer(Action)"/>) threw in
-/// <see cref="ProcessPoolOptions.InitializerAttempts"/> workers in a row, so the pool stopped rather than
-/// start workers forever (Python's pool respawns them endlessly). Every unfinished task fails with it;
-/// <see cref="Exception.InnerException"/> is the initializer's exception, as a <see cref="RemoteException"/>.
+/// The pool's initializer (<see cref="ProcessPoolOptions.WithInitializer(Action)"/>) failed in
+/// <see cref="ProcessPoolOptions.InitializerAttempts"/> workers in a row (it threw, its worker died, or it did not
+/// finish within <see cref="ProcessPoolOptions.StartTimeout"/>), so the pool stopped rather than start workers
+/// forever (Python's pool respawns them endlessly). Every unfinished task fails with it;
+/// <see cref="Exception.InnerException"/> is the last failure, as a <see cref="RemoteException"/>: the
+/// initializer's exception, or a <see cref="TimeoutException"/> for one that did not finish.
 /// </summary>
 public sealed class InitializerException : ProcessPoolException
 {

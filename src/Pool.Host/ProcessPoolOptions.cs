@@ -41,7 +41,12 @@ public sealed record ProcessPoolOptions
     /// <summary>The serializer for arguments and results. Default: <see cref="PoolSerializer.Default"/>.</summary>
     public PoolSerializer? Serializer { get; init; }
 
-    /// <summary>How long a worker may take from launch to ready. Default: 30 seconds.</summary>
+    /// <summary>
+    /// How long a worker may take from launch to ready; and, with an initializer (<see cref="WithInitializer(Action)"/>),
+    /// how long the initializer may then run: one that has not finished by then counts as a failed attempt (its worker
+    /// is killed and replaced; see <see cref="InitializerAttempts"/>), so an initializer that hangs stops the pool with
+    /// an <see cref="InitializerException"/> instead of holding every task forever. Default: 30 seconds.
+    /// </summary>
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
@@ -121,8 +126,9 @@ public sealed record ProcessPoolOptions
     public int MaxConcurrencyPerWorker { get; init; } = 1;
 
     /// <summary>
-    /// How many workers in a row may fail to run the initializer before the pool stops, failing every task
-    /// with <see cref="InitializerException"/> (Python's pool would start workers forever). Fixed at 3.
+    /// How many workers in a row may fail to run the initializer (it threw, its worker died, or it did not finish
+    /// within <see cref="StartTimeout"/>) before the pool stops, failing every task with
+    /// <see cref="InitializerException"/> (Python's pool would start workers forever). Fixed at 3.
     /// </summary>
     public static int InitializerAttempts => 3;
 
@@ -133,8 +139,9 @@ public sealed record ProcessPoolOptions
 
     /// <summary>
     /// Runs <paramref name="initializer"/> once in every worker, replacements included, before its first
-    /// task: to load a model, open a connection, set up native state. If it throws, the worker is replaced;
-    /// after <see cref="InitializerAttempts"/> failures in a row the pool stops (see <see cref="InitializerException"/>).
+    /// task: to load a model, open a connection, set up native state. If it throws, its worker dies, or it has not
+    /// finished within <see cref="StartTimeout"/> of its worker being ready, the worker is killed and replaced; after
+    /// <see cref="InitializerAttempts"/> failures in a row the pool stops (see <see cref="InitializerException"/>).
     /// The function is shipped as task functions are. Python: <c>Pool(initializer=f)</c>.
     /// </summary>
     public ProcessPoolOptions WithInitializer(Action initializer) =>

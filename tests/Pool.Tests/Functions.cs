@@ -50,6 +50,27 @@ public static class Functions
     /// <summary>An initializer that always throws.</summary>
     public static void FailToInitialize(string reason) => throw new InvalidOperationException($"cannot initialize: {reason}");
 
+    /// <summary>An initializer that never returns.</summary>
+    public static void HangInInitializer() => Thread.Sleep(Timeout.Infinite);
+
+    /// <summary>An initializer that never returns in the first worker to run it (the one that creates <paramref name="marker"/>), and returns at once in the others.</summary>
+    public static void HangInFirstWorker(string marker)
+    {
+        try
+        {
+            using (new FileStream(marker, FileMode.CreateNew))
+            {
+            }
+        }
+        catch (IOException)
+        {
+            // Another worker created it first: this one initializes.
+            return;
+        }
+
+        Thread.Sleep(Timeout.Infinite);
+    }
+
     public static int ValueOf(SlowToDecode value) => value.Value;
 
     /// <summary>Sleeps <see cref="SlowToDecode.Value"/> milliseconds (after its slow decoding) and returns it.</summary>

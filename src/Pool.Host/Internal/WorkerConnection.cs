@@ -40,6 +40,11 @@ internal sealed class WorkerConnection : IDisposable
     private TaskStop? _stopped;
     private RemoteError? _initializerError;
     private volatile bool _initialized;
+
+    // With an initializer: how long it may run (StartTimeout from Ready), and whether it ended (1) either way, reported
+    // or timed out: the first to set it decides.
+    private ITimer? _initializerDeadline;
+    private int _initializerSettled;
     private Task _reading = Task.CompletedTask;
     private Task _watching = Task.CompletedTask;
     private readonly bool _inBand;
@@ -328,6 +333,7 @@ internal sealed class WorkerConnection : IDisposable
 
     public void Dispose()
     {
+        _initializerDeadline?.Dispose();
         _silenceCheck?.Dispose();
         _guard.Dispose();
         _watch.Dispose();
@@ -478,6 +484,12 @@ internal sealed class WorkerConnection : IDisposable
             _transport.OnReady(ready.ProcessId);
             // Without an initializer nothing more comes unasked: the reader thread may sleep while no task is in flight.
             _mayPark = !_runtime.HasInitializer;
+            if (_runtime.HasInitializer && _transport.KillStopsRunningTask && _runtime.Options.StartTimeout < MaxInitializerDelay)
+            {
+                _initializerDeadline = TimeProvider.System.CreateTimer(
+                    static state => ((WorkerConnection)state!).InitializerTimedOut(), this, _runtime.Options.StartTimeout, Timeout.InfiniteTimeSpan);
+            }
+
             _ready.TrySetResult(ready);
         }
         else
@@ -525,9 +537,14 @@ internal sealed class WorkerConnection : IDisposable
             }
 
             case MessageType.Initialized:
-                _initialized = true;
-                _mayPark = true;
-                _runtime.OnWorkerInitialized();
+                if (Interlocked.Exchange(ref _initializerSettled, 1) == 0)
+                {
+                    _initializerDeadline?.Dispose();
+                    _initialized = true;
+                    _mayPark = true;
+                    _runtime.OnWorkerInitialized();
+                }
+
                 break;
 
             case MessageType.InitFailed:
@@ -636,6 +653,7 @@ internal sealed class WorkerConnection : IDisposable
 
     private async Task DisconnectAsync(Exception? failure)
     {
+        _initializerDeadline?.Dispose();
         _silenceCheck?.Dispose();
         _dead = true;
         Chunk[] orphans = _inFlight.Close();
@@ -674,6 +692,33 @@ internal sealed class WorkerConnection : IDisposable
         TaskStop? stopped = Volatile.Read(ref _stopped);
         _lost.TrySetResult(new WorkerLoss(
             this, exit, orphans, running, failure, _closing && orphans.Length == 0, _inFlight.IsRetiring, stopped, _initializerError ?? DiedInInitializer(exit, stopped)));
+    }
+
+    // A timer takes delays up to about 49.7 days: a longer StartTimeout leaves the initializer unbounded.
+    private static readonly TimeSpan MaxInitializerDelay = TimeSpan.FromDays(30);
+
+    /// <summary>
+    /// Timer: the initializer has run for <see cref="ProcessPoolOptions.StartTimeout"/> since the worker said Ready and
+    /// has not reported. A hang is a failure as a throw is: the worker is killed, its loss counts towards
+    /// <see cref="ProcessPoolOptions.InitializerAttempts"/>, and its tasks run elsewhere (or fail with the
+    /// <see cref="InitializerException"/> once the pool stops), rather than waiting behind it forever.
+    /// </summary>
+    private void InitializerTimedOut()
+    {
+        if (Interlocked.Exchange(ref _initializerSettled, 1) != 0 || _dead)
+        {
+            return;
+        }
+
+        TimeSpan limit = _runtime.Options.StartTimeout;
+        Interlocked.CompareExchange(ref _initializerError, new RemoteError(
+            typeof(TimeoutException).FullName!,
+            typeof(TimeoutException).Assembly.GetName().Name!,
+            $"it did not finish within ProcessPoolOptions.StartTimeout ({limit.TotalSeconds:0.###} s) on worker {Id} (pid {ProcessId}), which was killed. " +
+                "Raise StartTimeout if it needs longer (loading a large model, say); if it waits for something that does not come (a lock, a service, console input), it never finishes.",
+            null,
+            []), null);
+        Kill();
     }
 
     /// <summary>

@@ -98,6 +98,44 @@ public class WorkerLifetimeTests
         TestPools.AssertGone(pool.StartedProcessIds);
     }
 
+    [Fact(Timeout = 60_000)]
+    public async Task An_initializer_that_never_finishes_fails_the_tasks_and_stops_the_pool_after_a_few_attempts()
+    {
+        await using ProcessPool pool = await TestPools.StartAsync(
+            workers: 1, options: new ProcessPoolOptions { StartTimeout = TimeSpan.FromSeconds(1) }.WithInitializer(Functions.HangInInitializer));
+
+        Func<Task> map = () => pool.MapAsync(Functions.Increment, [1, 2], taskTimeout: TimeSpan.FromSeconds(1)).Within();
+
+        InitializerException error = (await map.Should().ThrowAsync<InitializerException>()).Which;
+        error.Message.Should().Contain("HangInInitializer").And.Contain("did not finish within ProcessPoolOptions.StartTimeout (1 s)");
+        error.RemoteError.RemoteType.Should().Be("System.TimeoutException");
+        pool.Invoking(p => p.Map(Functions.Increment, [1])).Should().Throw<InitializerException>();
+        pool.StartedProcessIds.Should().HaveCount(ProcessPoolOptions.InitializerAttempts, "each hang counts as a failed attempt");
+        await pool.DisposeAsync().AsTask().Within();
+        TestPools.AssertGone(pool.StartedProcessIds);
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task A_worker_whose_initializer_hangs_is_replaced_and_its_tasks_run_on_the_replacement()
+    {
+        string marker = Path.Combine(Path.GetTempPath(), $"pool-tests-init-{Guid.NewGuid():N}");
+        try
+        {
+            await using ProcessPool pool = await TestPools.StartAsync(
+                workers: 1, options: new ProcessPoolOptions { StartTimeout = TimeSpan.FromSeconds(1) }.WithInitializer(Functions.HangInFirstWorker, marker));
+            int first = pool.ProcessIds.Single();
+
+            (await pool.MapAsync(Functions.Increment, [1, 2, 3]).Within()).Should().Equal(2, 3, 4);
+
+            pool.ProcessIds.Should().NotContain(first);
+            TestPools.AssertGone([first]);
+        }
+        finally
+        {
+            File.Delete(marker);
+        }
+    }
+
     [Fact]
     public void An_initializer_argument_that_cannot_be_serialized_is_refused_at_construction()
     {
