@@ -129,10 +129,10 @@ internal sealed class PoolRuntime
         _initializerArguments,
         Options.MaxConcurrencyPerWorker);
 
-    /// <summary>A worker ran the initializer: the count of failures in a row starts again.</summary>
     /// <summary>Whether the pool runs an initializer in each worker before its first task.</summary>
     public bool HasInitializer => _initializer is not null;
 
+    /// <summary>A worker ran the initializer: the count of failures in a row starts again.</summary>
     public void OnWorkerInitialized() => Volatile.Write(ref _initializerFailuresInARow, 0);
 
     /// <summary>A worker's initializer threw. Returns true when that was one failure too many and the pool stopped.</summary>
