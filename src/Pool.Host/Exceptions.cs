@@ -223,10 +223,12 @@ public sealed class CorruptStreamException : WorkerCrashedException
 /// </summary>
 public sealed class TaskTimeoutException : ProcessPoolException
 {
-    internal TaskTimeoutException(TimeSpan timeout, long taskIndex, string function, int workerId, int processId, bool killed, bool decoding = false)
+    internal TaskTimeoutException(TimeSpan timeout, long taskIndex, string function, int workerId, int processId, bool killed, bool decoding = false, bool inProcess = false)
         : base($"Task {taskIndex} of {function} ran longer than its timeout of {Format(timeout)} on worker {workerId} (pid {processId}); " +
             (decoding ? "the worker was still decoding its arguments (the constructor or a serializer callback of an argument's type did not return), so it was killed and replaced."
-                : killed ? "the worker was killed and replaced." : "it was cancelled through its token."))
+                : killed ? "the worker was killed and replaced."
+                : inProcess ? "it ran in this process (InProcess), where nothing can be stopped, so it failed with the timeout when it ended (its token, if it took one, was cancelled)."
+                : "it was cancelled through its token."))
     {
         Timeout = timeout;
         TaskIndex = taskIndex;

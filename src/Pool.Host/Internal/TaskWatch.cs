@@ -260,7 +260,8 @@ internal sealed class TaskWatch : IDisposable
         int processId = _worker.ProcessId;
         string function = chunk.Job.Function.DisplayName;
         Func<long, Exception> killed = index => new TaskTimeoutException(timeout, index, function, workerId, processId, killed: true);
-        if (!chunk.Job.Function.TakesToken || _grace == TimeSpan.Zero)
+        bool killable = _worker.Transport.KillStopsRunningTask;
+        if (killable && (!chunk.Job.Function.TakesToken || _grace == TimeSpan.Zero))
         {
             if (_worker.Runtime.Logger is { } logger)
             {
@@ -278,13 +279,16 @@ internal sealed class TaskWatch : IDisposable
                 return;
             }
 
-            _timedOut[position] = index => new TaskTimeoutException(timeout, index, function, workerId, processId, killed: false);
+            _timedOut[position] = index => new TaskTimeoutException(timeout, index, function, workerId, processId, killed: false, inProcess: !killable);
             _timedOutCount = _timedOut.Count;
         }
 
         if (_worker.Runtime.Logger is { } log)
         {
-            Log.TaskTimedOut(log, chunk.FirstIndex + position.Index, function, workerId, processId, timeout, "its token is cancelled; its worker is killed if it runs on after the grace period");
+            // In this process (InProcess) nothing can be killed: the task fails with its timeout when it ends.
+            Log.TaskTimedOut(log, chunk.FirstIndex + position.Index, function, workerId, processId, timeout, killable
+                ? "its token is cancelled; its worker is killed if it runs on after the grace period"
+                : "its token, if it takes one, is cancelled; running in this process, it cannot be stopped and fails with the timeout when it ends");
         }
 
         _worker.Runtime.Dispatcher.Cancel(_worker, new CancelMessage(position.ChunkId, position.Index));

@@ -17,4 +17,19 @@ public class InProcessTests
         pool.Close();
         await pool.JoinAsync().Within();
     }
+
+    /// <summary>
+    /// In-process mode cannot kill a runaway task, but a task past its timeout must still fail with it, as with worker
+    /// processes, rather than succeed late: it fails when it ends (it ran on to the end, silently successful, before).
+    /// </summary>
+    [Fact(Timeout = 60_000)]
+    public async Task In_process_mode_fails_a_task_past_its_timeout_when_it_ends()
+    {
+        await using ProcessPool pool = await TestPools.StartAsync(options: new ProcessPoolOptions { InProcess = true, TaskTimeout = TimeSpan.FromMilliseconds(200) });
+
+        Func<Task> runaway = () => pool.ApplyAsync(Functions.Sleep, 1_000).Task;
+
+        await runaway.Should().ThrowAsync<TaskTimeoutException>().WithMessage("*ran in this process (InProcess), where nothing can be stopped*");
+        (await pool.ApplyAsync(Functions.Square, 3).Task.Within()).Should().Be(9);
+    }
 }
