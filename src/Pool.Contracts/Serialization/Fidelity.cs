@@ -127,6 +127,14 @@ internal sealed class Fidelity
                 return null;
         }
 
+        if (IsDefaultImmutableArray(original) | IsDefaultImmutableArray(copy))
+        {
+            // default(ImmutableArray<T>) (a record's unset member) has no array: its Count and enumeration throw.
+            return IsDefaultImmutableArray(original) == IsDefaultImmutableArray(copy)
+                ? null
+                : new Difference(string.Empty, IsDefaultImmutableArray(copy) ? "a default ImmutableArray" : "an ImmutableArray", IsDefaultImmutableArray(original) ? "a default ImmutableArray" : "an ImmutableArray", DifferenceKind.Value);
+        }
+
         _seen ??= new HashSet<object>(ReferenceEqualityComparer.Instance);
         if (depth >= MaxDepth || !_seen.Add(original))
         {
@@ -253,10 +261,16 @@ internal sealed class Fidelity
         || type.IsGenericType && type.Namespace == "System" && type.Name.StartsWith("Tuple`", StringComparison.Ordinal)
         || type.IsGenericType && type.GetGenericTypeDefinition() == typeof(KeyValuePair<,>);
 
+    private static bool IsDefaultImmutableArray(object value) =>
+        value.GetType() is { IsGenericType: true, IsValueType: true } type && type.GetGenericTypeDefinition() == typeof(System.Collections.Immutable.ImmutableArray<>) &&
+        (bool)type.GetProperty(nameof(System.Collections.Immutable.ImmutableArray<int>.IsDefault))!.GetValue(value)!;
+
+    // Collections whose order is their hashing's: a copy may list the same elements in another order.
     private static bool IsUnordered(Type type) =>
         type.GetInterfaces().Any(i => i.IsGenericType && (i.GetGenericTypeDefinition() == typeof(ISet<>) || i.GetGenericTypeDefinition() == typeof(IReadOnlySet<>)))
         || (type.IsGenericType && type.Namespace == "System.Collections.Concurrent" && type.Name.StartsWith("ConcurrentBag`", StringComparison.Ordinal))
         || (type.IsGenericType && type.Namespace == "System.Collections.Concurrent" && type.Name.StartsWith("ConcurrentDictionary`", StringComparison.Ordinal))
+        || (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(System.Collections.Immutable.ImmutableDictionary<,>))
         || type == typeof(Hashtable);
 
     /// <summary>A field the serializer is told to leave out: <c>[JsonIgnore]</c>, <c>[IgnoreMember]</c> or <c>[IgnoreDataMember]</c> on it or on the property it backs.</summary>

@@ -27,6 +27,29 @@ public class MessagePackTests(PoolFixture fixture) : IClassFixture<PoolFixture>
         back.Count.Should().Be(3);
     }
 
+    /// <summary>
+    /// Immutable collections round-trip, and the check does not refuse them falsely: an ImmutableDictionary's order is its
+    /// hashing's (it was refused as "would get b instead of a"), and a record's unset ImmutableArray member is a default
+    /// one, whose Count throws (the check failed with that InvalidOperationException).
+    /// </summary>
+    [Fact(Timeout = 60_000)]
+    public async Task Immutable_dictionaries_and_default_immutable_arrays_go_both_ways()
+    {
+        var names = System.Collections.Immutable.ImmutableDictionary<string, int>.Empty.Add("a", 1).Add("b", 2).Add("zeta", 26);
+        (await Pool.ApplyAsync((System.Collections.Immutable.ImmutableDictionary<string, int> d) => d["a"] + d["b"] + d["zeta"], names).Task.Within()).Should().Be(29);
+        (await Pool.ApplyAsync(() => System.Collections.Immutable.ImmutableDictionary<int, int>.Empty.Add(1, 1).Add(2, 2).Add(300, 3)).Task.Within())
+            .Should().BeEquivalentTo(new Dictionary<int, int> { [1] = 1, [2] = 2, [300] = 3 });
+
+        (await Pool.ApplyAsync((Tagged t) => t.Tags.IsDefault ? t.Name : "not default", new Tagged("n")).Task.Within()).Should().Be("n");
+        (await Pool.ApplyAsync((int i) => new Tagged("r" + i), 1).Task.Within()).Tags.IsDefault.Should().BeTrue();
+        (await Pool.ApplyAsync((Tagged t) => t.Tags.Sum(), new Tagged("n") { Tags = [1, 2, 3] }).Task.Within()).Should().Be(6);
+    }
+
+    public sealed record Tagged(string Name)
+    {
+        public System.Collections.Immutable.ImmutableArray<int> Tags { get; init; }
+    }
+
     [Fact(Timeout = 60_000)]
     public async Task NaN_infinities_date_kinds_decimal_scale_big_integers_and_complex_numbers_survive_as_members_both_ways()
     {
