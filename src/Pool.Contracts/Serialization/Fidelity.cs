@@ -73,6 +73,12 @@ internal sealed class Fidelity
     public static string HowToKeep(Difference difference, PoolSerializer serializer, string receiver = "a worker")
     {
         bool json = serializer is JsonPoolSerializer;
+        if (difference.Kind == DifferenceKind.BoxedEnum)
+        {
+            return "An enum in a member declared object travels as its number, and nothing on the reading side says which enum it was: " +
+                "declare the member as the enum type (or as a type that holds it), or send its name or number yourself.";
+        }
+
         if (difference.Kind == DifferenceKind.Type)
         {
             return json
@@ -111,6 +117,11 @@ internal sealed class Fidelity
             // A collection declared as an interface (IEnumerable<T>, a LINQ query) comes back as the serializer's
             // own implementation of it: what counts is its elements.
             bool sameCollection = original is IEnumerable && (declared.IsInterface || declared.IsAbstract) && declared.IsInstanceOfType(copy);
+            if (original is Enum && declared == typeof(object))
+            {
+                return new Difference(string.Empty, "a " + TypeFacts.Describe(copy.GetType()), "a " + TypeFacts.Describe(type), DifferenceKind.BoxedEnum);
+            }
+
             if (!sameCollection)
             {
                 return new Difference(string.Empty, "a " + TypeFacts.Describe(copy.GetType()), "a " + TypeFacts.Describe(type), DifferenceKind.Type);
@@ -356,4 +367,7 @@ internal enum DifferenceKind
 
     /// <summary>Another type: the serializer wrote the declared type of a derived object.</summary>
     Type,
+
+    /// <summary>An enum held in a member declared <c>object</c>, which arrives as its number.</summary>
+    BoxedEnum,
 }

@@ -44,7 +44,7 @@ internal static class Shipping
             }
 
             throw new ArgumentException(
-                $"{What(value, parameterName)} cannot be sent to a worker with {serializer.GetType().Name}: {e.Message}" + (e is ArgumentException or NotSupportedException ? string.Empty :
+                $"{What(value, parameterName)} cannot be sent to a worker with {serializer.GetType().Name}: {Sentence(e.Message)}{ThrownBy(e)}" + (e is ArgumentException or NotSupportedException ? string.Empty :
                 " Pass plain data (numbers, strings, arrays, records or classes with public properties and a constructor the serializer can use), " +
                 "or set ProcessPoolOptions.Serializer to one that handles this type."),
                 parameterName,
@@ -66,4 +66,17 @@ internal static class Shipping
     /// <summary>"The first item (a Shop.Order)", "The argument (a Int32)".</summary>
     private static string What<TArgs>(TArgs value, string parameterName) =>
         $"{(parameterName == "items" ? "The first item" : "The argument")} (a {TypeFacts.Describe(value?.GetType() ?? typeof(TArgs))})";
+
+    /// <summary>A message that ends as a sentence, so that what follows it reads apart.</summary>
+    private static string Sentence(string message)
+    {
+        message = message.TrimEnd();
+        return message.Length == 0 || message[^1] is '.' or '!' or '?' or ')' ? message : message + ".";
+    }
+
+    /// <summary>The property whose getter threw, when it was one (the serializer's message names only the type).</summary>
+    private static string ThrownBy(Exception e) =>
+        ValueAdvice.Innermost(e) is { TargetSite: { } site } innermost && site.Name.StartsWith("get_", StringComparison.Ordinal) && site.DeclaringType is { } owner
+            ? $" (the getter of {owner.Name}.{site.Name[4..]} threw {innermost.GetType().Name}.)"
+            : string.Empty;
 }

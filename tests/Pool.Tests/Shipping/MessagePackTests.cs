@@ -45,6 +45,40 @@ public class MessagePackTests(PoolFixture fixture) : IClassFixture<PoolFixture>
         (await Pool.ApplyAsync((Tagged t) => t.Tags.Sum(), new Tagged("n") { Tags = [1, 2, 3] }).Task.Within()).Should().Be(6);
     }
 
+    /// <summary>Refusals say what is wrong: an enum in an object member arrives as its number (not "a derived object"),
+    /// and a getter that throws is named.</summary>
+    [Fact]
+    public void An_enum_in_an_object_member_and_a_throwing_getter_are_refused_saying_what_is_wrong()
+    {
+        Action boxed = () => Pool.ApplyAsync((Holder h) => h.Value is null, new Holder { Value = Shade.Dark });
+        boxed.Should().Throw<ArgumentException>().WithMessage("*An enum in a member declared object travels as its number*declare the member as the enum type*");
+
+        Action throwing = () => Pool.ApplyAsync((Touchy t) => t.Secret, new Touchy());
+        throwing.Should().Throw<ArgumentException>().WithMessage("*not today.*(the getter of Touchy.Secret threw InvalidOperationException.)*");
+    }
+
+    public enum Shade
+    {
+        Light,
+        Dark,
+    }
+
+    public sealed class Holder
+    {
+        public object? Value { get; set; }
+    }
+
+    public sealed class Touchy
+    {
+        public int Secret
+        {
+            get => Shown ? 1 : throw new InvalidOperationException("not today");
+            set => Shown = value > 0;
+        }
+
+        public bool Shown { get; set; }
+    }
+
     public sealed record Tagged(string Name)
     {
         public System.Collections.Immutable.ImmutableArray<int> Tags { get; init; }
