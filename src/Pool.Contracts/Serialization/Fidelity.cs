@@ -73,6 +73,12 @@ internal sealed class Fidelity
     public static string HowToKeep(Difference difference, PoolSerializer serializer, string receiver = "a worker")
     {
         bool json = serializer is JsonPoolSerializer;
+        if (difference.Kind == DifferenceKind.Comparer)
+        {
+            return "A sorted collection's comparer does not travel, and the copy is sorted by the default order: send its items " +
+                "(a list or a dictionary) and build the sorted collection with its comparer in the function.";
+        }
+
         if (difference.Kind == DifferenceKind.BoxedEnum)
         {
             return "An enum in a member declared object travels as its number, and nothing on the reading side says which enum it was: " +
@@ -154,9 +160,14 @@ internal sealed class Fidelity
 
         try
         {
-            return shape.Way == Way.Fields
-                ? CompareFields(original, copy, shape, depth)
-                : CompareElements((IEnumerable)original, (IEnumerable)copy, ordered: shape.Way == Way.Elements, depth);
+            if (shape.Way == Way.Fields)
+            {
+                return CompareFields(original, copy, shape, depth);
+            }
+
+            Difference? difference = CompareElements((IEnumerable)original, (IEnumerable)copy, ordered: shape.Way == Way.Elements, depth);
+            // A sorted collection whose order is its own comparer's: the copy is sorted by the default one.
+            return difference is not null && IsSortedWithOwnComparer(type, original, copy) ? difference with { Kind = DifferenceKind.Comparer } : difference;
         }
         finally
         {
@@ -272,6 +283,11 @@ internal sealed class Fidelity
         || type.IsGenericType && type.Namespace == "System" && type.Name.StartsWith("Tuple`", StringComparison.Ordinal)
         || type.IsGenericType && type.GetGenericTypeDefinition() == typeof(KeyValuePair<,>);
 
+    private static bool IsSortedWithOwnComparer(Type type, object original, object copy) =>
+        (type.Name.StartsWith("Sorted", StringComparison.Ordinal) || type.Name.StartsWith("ImmutableSorted", StringComparison.Ordinal)) &&
+        (type.GetProperty("Comparer") ?? type.GetProperty("KeyComparer")) is { } property &&
+        property.GetValue(original)?.GetType() != property.GetValue(copy)?.GetType();
+
     private static bool IsDefaultImmutableArray(object value) =>
         value.GetType() is { IsGenericType: true, IsValueType: true } type && type.GetGenericTypeDefinition() == typeof(System.Collections.Immutable.ImmutableArray<>) &&
         (bool)type.GetProperty(nameof(System.Collections.Immutable.ImmutableArray<int>.IsDefault))!.GetValue(value)!;
@@ -370,4 +386,7 @@ internal enum DifferenceKind
 
     /// <summary>An enum held in a member declared <c>object</c>, which arrives as its number.</summary>
     BoxedEnum,
+
+    /// <summary>A sorted collection with a comparer of its own, which the copy does not have.</summary>
+    Comparer,
 }

@@ -46,12 +46,16 @@ public class MessagePackTests(PoolFixture fixture) : IClassFixture<PoolFixture>
     }
 
     /// <summary>Refusals say what is wrong: an enum in an object member arrives as its number (not "a derived object"),
-    /// and a getter that throws is named.</summary>
+    /// a sorted collection's own comparer does not travel, and a getter that throws is named.</summary>
     [Fact]
-    public void An_enum_in_an_object_member_and_a_throwing_getter_are_refused_saying_what_is_wrong()
+    public void An_enum_in_an_object_member_a_custom_sort_order_and_a_throwing_getter_are_refused_saying_what_is_wrong()
     {
         Action boxed = () => Pool.ApplyAsync((Holder h) => h.Value is null, new Holder { Value = Shade.Dark });
         boxed.Should().Throw<ArgumentException>().WithMessage("*An enum in a member declared object travels as its number*declare the member as the enum type*");
+
+        var descending = new SortedDictionary<int, int>(Comparer<int>.Create((a, b) => b.CompareTo(a))) { [1] = 1, [2] = 2 };
+        Action sorted = () => Pool.ApplyAsync((SortedDictionary<int, int> d) => d.Count, descending);
+        sorted.Should().Throw<ArgumentException>().WithMessage("*comparer does not travel*build the sorted collection with its comparer in the function*");
 
         Action throwing = () => Pool.ApplyAsync((Touchy t) => t.Secret, new Touchy());
         throwing.Should().Throw<ArgumentException>().WithMessage("*not today.*(the getter of Touchy.Secret threw InvalidOperationException.)*");
