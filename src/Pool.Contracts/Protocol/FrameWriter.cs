@@ -312,7 +312,10 @@ internal sealed class FrameWriter : IBufferWriter<byte>, IDisposable
         int size = (int)Math.Min(wanted, Array.MaxLength);
         if (size - _written < sizeHint)
         {
-            throw new InvalidOperationException($"Cannot buffer {sizeHint} more bytes after {_written}: the message is too large.");
+            throw new InvalidOperationException(
+                $"Cannot buffer {sizeHint} more bytes after {_written}: the message is too large (2 GiB at most). If the value refers to one " +
+                "object many times (a large array shared by many items), each reference is written in full: send the shared part once per " +
+                "worker (WithInitializer, kept in a static field) and the items without it.");
         }
 
         byte[] bigger = ArrayPool<byte>.Shared.Rent(size);
