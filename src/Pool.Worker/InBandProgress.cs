@@ -25,6 +25,7 @@ internal sealed class InBandProgress : IDisposable
     private readonly ManualResetEventSlim _stop = new();
     private readonly Thread _thread;
     private long _reported = long.MinValue;
+    private long _reportedDecoding = long.MinValue;
     private long _sentAt;
 
     // The task the executor reported over, which the cell may still show for a moment: never reported as running again.
@@ -60,7 +61,7 @@ internal sealed class InBandProgress : IDisposable
                         position = ProgressCell.Idle;
                     }
 
-                    if (position != _reported || Stopwatch.GetElapsedTime(_sentAt) >= HeartbeatInterval)
+                    if (position != _reported || _cell.PeekDecoding(out _) != _reportedDecoding || Stopwatch.GetElapsedTime(_sentAt) >= HeartbeatInterval)
                     {
                         Send(position, startedAt);
                     }
@@ -92,12 +93,16 @@ internal sealed class InBandProgress : IDisposable
         }
     }
 
+    private static long Elapsed(long position, long since, long now) =>
+        position == ProgressCell.Idle || since <= 0 || since > now ? 0 : (long)Stopwatch.GetElapsedTime(since, now).TotalMicroseconds;
+
     /// <summary>Sends the cell's value; under <see cref="_gate"/>.</summary>
     private void Send(long position, long startedAt)
     {
         long now = Stopwatch.GetTimestamp();
-        long elapsed = position == ProgressCell.Idle || startedAt <= 0 || startedAt > now ? 0 : (long)Stopwatch.GetElapsedTime(startedAt, now).TotalMicroseconds;
-        new ProgressMessage(position, elapsed).Write(_frames);
+        long decoding = _cell.PeekDecoding(out long decodingSince);
+        new ProgressMessage(position, Elapsed(position, startedAt, now), decoding, Elapsed(decoding, decodingSince, now)).Write(_frames);
+        _reportedDecoding = decoding;
         _output.WriteAside(_frames);
         Volatile.Write(ref _reported, position);
         _sentAt = now;

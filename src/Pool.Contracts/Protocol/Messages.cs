@@ -6,7 +6,7 @@ namespace Pool.Contracts;
 /// <summary>The protocol's version; host and worker refuse each other when it differs.</summary>
 internal static class ProtocolInfo
 {
-    public const int Version = 5;
+    public const int Version = 6;
 }
 
 /// <summary>Worker to host, the first frame: the worker is connected and speaks this protocol.</summary>
@@ -231,23 +231,26 @@ internal readonly record struct CancelMessage(int ChunkId, int Index)
 
 /// <summary>
 /// Worker to host, from a worker whose host cannot map its <see cref="ProgressCell"/> (on another machine): the
-/// cell's value (<see cref="ProgressCell.Idle"/> between tasks, else the chunk and task packed), and for how long
-/// that task has run, in microseconds (a duration, not a time: the two machines' clocks are not compared).
+/// cell's two slots, each <see cref="ProgressCell.Idle"/> or a chunk and task packed, with for how long, in
+/// microseconds (a duration, not a time: the two machines' clocks are not compared): the task running, and the task
+/// whose arguments the worker's reader is decoding.
 /// </summary>
-internal readonly record struct ProgressMessage(long Position, long ElapsedMicroseconds)
+internal readonly record struct ProgressMessage(long Position, long ElapsedMicroseconds, long Decoding, long DecodingMicroseconds)
 {
-    /// <summary>The payload's size: two 64-bit integers, nothing else.</summary>
-    public const int Size = 16;
+    /// <summary>The payload's size: four 64-bit integers, nothing else.</summary>
+    public const int Size = 32;
 
     public void Write(FrameWriter writer)
     {
         writer.BeginFrame(MessageType.Progress);
         writer.WriteInt64(Position);
         writer.WriteInt64(ElapsedMicroseconds);
+        writer.WriteInt64(Decoding);
+        writer.WriteInt64(DecodingMicroseconds);
         writer.EndFrame();
     }
 
-    /// <exception cref="ProtocolException">The payload is not 16 bytes.</exception>
+    /// <exception cref="ProtocolException">The payload is not <see cref="Size"/> bytes.</exception>
     public static ProgressMessage Read(ReadOnlySequence<byte> payload)
     {
         if (payload.Length != Size)
@@ -256,7 +259,7 @@ internal readonly record struct ProgressMessage(long Position, long ElapsedMicro
         }
 
         var reader = new SequenceReader<byte>(payload);
-        return new ProgressMessage(reader.ReadInt64(), reader.ReadInt64());
+        return new ProgressMessage(reader.ReadInt64(), reader.ReadInt64(), reader.ReadInt64(), reader.ReadInt64());
     }
 }
 

@@ -184,11 +184,27 @@ internal sealed unsafe class ProgressCell : IDisposable
         }
     }
 
-    /// <summary>Host of a worker on another machine: what its last <see cref="ProgressMessage"/> said, with the start time in this machine's clock.</summary>
-    public void Set(long position, long startedAt)
+    /// <summary>The decoding slot's value (<see cref="Idle"/>, or a task packed) and its start time.</summary>
+    public long PeekDecoding(out long since)
+    {
+        while (true)
+        {
+            long first = Volatile.Read(ref _cell[Decoding]);
+            since = Volatile.Read(ref _cell[DecodingSince]);
+            if (first == Volatile.Read(ref _cell[Decoding]))
+            {
+                return first;
+            }
+        }
+    }
+
+    /// <summary>Host of a worker on another machine: what its last <see cref="ProgressMessage"/> said, with the start times in this machine's clock.</summary>
+    public void Set(long position, long startedAt, long decoding, long decodingSince)
     {
         Volatile.Write(ref _cell[RunningSince], startedAt);
         Volatile.Write(ref _cell[Running], position);
+        Volatile.Write(ref _cell[DecodingSince], decodingSince);
+        Volatile.Write(ref _cell[Decoding], decoding);
     }
 
     /// <summary>Host: the task running now and the <see cref="Stopwatch"/> time it started (if timed).</summary>

@@ -555,8 +555,10 @@ internal sealed class WorkerConnection : IDisposable
             {
                 // What the shared cell tells of a local worker: which task runs, and since when in this machine's clock.
                 ProgressMessage progress = ProgressMessage.Read(payload);
-                long elapsed = Math.Clamp(progress.ElapsedMicroseconds, 0, (long)TimeSpan.FromDays(1).TotalMicroseconds);
-                _transport.Cell.Set(progress.Position, Stopwatch.GetTimestamp() - (long)(elapsed * (Stopwatch.Frequency / 1e6)));
+                long now = Stopwatch.GetTimestamp();
+                _transport.Cell.Set(progress.Position, Since(progress.ElapsedMicroseconds), progress.Decoding, Since(progress.DecodingMicroseconds));
+
+                long Since(long microseconds) => now - (long)(Math.Clamp(microseconds, 0, (long)TimeSpan.FromDays(1).TotalMicroseconds) * (Stopwatch.Frequency / 1e6));
                 break;
             }
 

@@ -20,6 +20,40 @@ public class RemoteLinkTests
         return log is null ? options : log.Attach(options);
     }
 
+    /// <summary>
+    /// A worker on another machine shows the task whose arguments it is decoding in its progress frames (protocol 6), so
+    /// an argument that never finishes decoding there times out, or is stopped after a cancellation's grace, as on this
+    /// machine: the call ended only at its cancellation, and the worker stayed stuck.
+    /// </summary>
+    [Fact(Timeout = 60_000)]
+    public async Task An_argument_stuck_in_decoding_on_a_remote_worker_times_out_and_a_cancelled_one_gets_its_worker_replaced()
+    {
+        var decoding = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using ProcessPool pool = await TestPools.StartAsync(workers: 1, options: Remote() with
+        {
+            WorkerEnvironment = new Dictionary<string, string?> { [SlowToDecode.InWorker] = "1" },
+            CancellationGrace = TimeSpan.FromMilliseconds(200),
+            WorkerOutput = _ => decoding.TrySetResult(),
+        });
+        int first = pool.ProcessIds.Single();
+
+        Func<Task> timed = () => pool.ApplyAsync(Functions.ValueOf, new SlowToDecode { Value = 1, Stuck = true }, taskTimeout: TimeSpan.FromSeconds(1)).Task;
+        (await timed.Should().ThrowAsync<TaskTimeoutException>().Within()).Which.Message.Should().Contain("decoding its arguments");
+        (await pool.ApplyAsync(Functions.Increment, 41).Task.Within()).Should().Be(42);
+        int second = pool.ProcessIds.Single();
+        second.Should().NotBe(first);
+
+        decoding = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var cancellation = new CancellationTokenSource();
+        AsyncResult<int> result = pool.ApplyAsync(Functions.ValueOf, new SlowToDecode { Value = 2, Stuck = true }, cancellationToken: cancellation.Token);
+        await decoding.Task.Within();
+        await cancellation.CancelAsync();
+        await result.Invoking(async r => await r).Should().ThrowAsync<OperationCanceledException>();
+        // The one worker was stuck: only a replacement can answer.
+        (await pool.ApplyAsync(Functions.Increment, 1).Task.Within()).Should().Be(2);
+        pool.ProcessIds.Should().NotContain(second);
+    }
+
     [Fact(Timeout = 60_000)]
     public async Task Map_and_apply_run_over_the_TLS_link()
     {
