@@ -288,9 +288,11 @@ internal sealed class Fidelity
         (type.GetProperty("Comparer") ?? type.GetProperty("KeyComparer")) is { } property &&
         property.GetValue(original)?.GetType() != property.GetValue(copy)?.GetType();
 
+    /// <summary>A default <c>ImmutableArray&lt;T&gt;</c> or <c>ArraySegment&lt;T&gt;</c>: no array, and its Count or enumeration throws.</summary>
     private static bool IsDefaultImmutableArray(object value) =>
-        value.GetType() is { IsGenericType: true, IsValueType: true } type && type.GetGenericTypeDefinition() == typeof(System.Collections.Immutable.ImmutableArray<>) &&
-        (bool)type.GetProperty(nameof(System.Collections.Immutable.ImmutableArray<int>.IsDefault))!.GetValue(value)!;
+        value.GetType() is { IsGenericType: true, IsValueType: true } type && type.GetGenericTypeDefinition() is { } definition && (
+            definition == typeof(System.Collections.Immutable.ImmutableArray<>) && (bool)type.GetProperty(nameof(System.Collections.Immutable.ImmutableArray<int>.IsDefault))!.GetValue(value)!
+            || definition == typeof(ArraySegment<>) && type.GetProperty(nameof(ArraySegment<int>.Array))!.GetValue(value) is null);
 
     // Collections whose order is their hashing's: a copy may list the same elements in another order.
     private static bool IsUnordered(Type type) =>

@@ -43,6 +43,7 @@ public class MessagePackTests(PoolFixture fixture) : IClassFixture<PoolFixture>
         (await Pool.ApplyAsync((Tagged t) => t.Tags.IsDefault ? t.Name : "not default", new Tagged("n")).Task.Within()).Should().Be("n");
         (await Pool.ApplyAsync((int i) => new Tagged("r" + i), 1).Task.Within()).Tags.IsDefault.Should().BeTrue();
         (await Pool.ApplyAsync((Tagged t) => t.Tags.Sum(), new Tagged("n") { Tags = [1, 2, 3] }).Task.Within()).Should().Be(6);
+        (await Pool.ApplyAsync((int i) => i > 0 ? default(ArraySegment<int>) : new ArraySegment<int>([i]), 1).Task.Within()).Count.Should().Be(0);
     }
 
     /// <summary>Refusals say what is wrong: an enum in an object member arrives as its number (not "a derived object"),
