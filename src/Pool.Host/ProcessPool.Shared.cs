@@ -13,7 +13,9 @@ public sealed partial class ProcessPool
     /// A pool shared by the whole process, for one-line use: <c>ProcessPool.Shared.Map(f, xs)</c>. Started on first use
     /// with one worker per core and the default options; later uses get the same pool, and its workers are warm. It is
     /// terminated when the process exits (and, like every pool, its workers exit by themselves if the process is killed).
-    /// If it was closed, terminated or disposed, the next use starts a new one. Python: joblib's reused executor
+    /// If it was terminated or disposed, the next use starts a new one; if it was closed, the next use gets it until its
+    /// queued work is done and its workers have exited (so that <c>Shared.Close(); Shared.Join();</c> joins it, as Python's
+    /// <c>pool.close(); pool.join()</c>), and then a new one. Python: joblib's reused executor
     /// (<c>get_reusable_executor</c>, what <c>Parallel</c> uses by default) and the seeds' <c>easy_parallelize</c>.
     /// Own a pool instead (<c>new ProcessPool(options)</c>) to choose its options (workers, serializer, timeouts,
     /// logger, initializer), to isolate one part of an application from another's long or crashing tasks, or to end
@@ -25,14 +27,14 @@ public sealed partial class ProcessPool
         get
         {
             ProcessPool? pool = Volatile.Read(ref s_shared);
-            if (pool is not null && pool._runtime.Lifecycle.State == PoolState.Running)
+            if (pool is not null && IsCurrent(pool))
             {
                 return pool;
             }
 
             lock (SharedLock)
             {
-                if (s_shared is null || s_shared._runtime.Lifecycle.State != PoolState.Running)
+                if (s_shared is null || !IsCurrent(s_shared))
                 {
                     if (!s_endsAtExit)
                     {
@@ -47,6 +49,10 @@ public sealed partial class ProcessPool
             }
         }
     }
+
+    /// <summary>Running, or closed with workers still finishing its work (a Join of it must find it).</summary>
+    private static bool IsCurrent(ProcessPool pool) =>
+        pool._runtime.Lifecycle.State == PoolState.Running || pool._runtime.Lifecycle.State == PoolState.Closed && !pool._runtime.IsShutDown;
 
     /// <summary>At process exit: the shared pool's workers are killed and reaped before the process ends.</summary>
     private static void EndShared()

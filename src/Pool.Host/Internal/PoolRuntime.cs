@@ -254,6 +254,9 @@ internal sealed class PoolRuntime
     };
 
     /// <exception cref="InvalidOperationException">The pool is still running.</exception>
+    /// <summary>Whether every worker has exited and the pool is over (what <see cref="JoinAsync"/> waits for).</summary>
+    public bool IsShutDown => _shutDown.Task.IsCompleted;
+
     public Task JoinAsync(CancellationToken cancellationToken)
     {
         Lifecycle.EnsureCanJoin();

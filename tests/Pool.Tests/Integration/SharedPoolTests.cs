@@ -31,6 +31,35 @@ public class SharedPoolTests
         }
     }
 
+    /// <summary>Python's idiom, pool.close(); pool.join(), written on the shared pool: Join waits for the pool just closed
+    /// (it got a new pool, started its workers, and refused to join it), and the next use after that gets a new one.</summary>
+    [Fact(Timeout = 120_000)]
+    public async Task Closing_then_joining_the_shared_pool_joins_that_pool_and_the_next_use_gets_a_new_one()
+    {
+        ProcessPool shared = ProcessPool.Shared;
+        try
+        {
+            Task<int[]> queued = shared.MapAsync(Functions.Sleep, [50, 50, 50], chunkSize: 1);
+            ProcessPool.Shared.Close();
+
+            ProcessPool.Shared.Should().BeSameAs(shared);
+            await Task.Run(() => ProcessPool.Shared.Join()).Within();
+
+            (await queued).Should().HaveCount(3);
+            TestPools.AssertGone(shared.StartedProcessIds);
+            ProcessPool next = ProcessPool.Shared;
+            next.Should().NotBeSameAs(shared);
+            (await next.MapAsync(Functions.Square, [5]).Within()).Should().Equal(25);
+        }
+        finally
+        {
+            IReadOnlyList<int> started = [.. shared.StartedProcessIds, .. ProcessPool.Shared.StartedProcessIds];
+            await shared.DisposeAsync();
+            await ProcessPool.Shared.DisposeAsync();
+            TestPools.AssertGone(started);
+        }
+    }
+
     [Fact(Timeout = 120_000)]
     public async Task The_shared_pools_workers_end_when_its_process_exits()
     {
