@@ -32,9 +32,13 @@ public sealed partial class ProcessPool
 
     /// <inheritdoc cref="Run{TResult}(IEnumerable{Call{TResult}}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="Run{TResult}(IEnumerable{Call{TResult}}, int?, TimeSpan?, CancellationToken)"/>, without blocking.</summary>
-    public async Task<TResult[]> RunAsync<TResult>(IEnumerable<Call<TResult>> calls, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default)
+    public Task<TResult[]> RunAsync<TResult>(IEnumerable<Call<TResult>> calls, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
+        // Started here, not in the async method: bad arguments and a closed pool throw at the call, as every other entry point does.
+        ValuesOf(RunOutcomesAsync(calls, chunkSize, taskTimeout, cancellationToken));
+
+    private static async Task<TResult[]> ValuesOf<TResult>(Task<Outcome<TResult>[]> running)
     {
-        Outcome<TResult>[] outcomes = await RunOutcomesAsync(calls, chunkSize, taskTimeout, cancellationToken).ConfigureAwait(false);
+        Outcome<TResult>[] outcomes = await running.ConfigureAwait(false);
         var results = new TResult[outcomes.Length];
         for (int i = 0; i < outcomes.Length; i++)
         {

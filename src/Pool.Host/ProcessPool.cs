@@ -277,7 +277,8 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
         _runtime.EnsureRunning(operation);
         if (inputs.Length == 0)
         {
-            return Task.CompletedTask;
+            // A cancelled call is cancelled, empty or not (as Imap's is).
+            return cancellationToken.IsCancellationRequested ? Task.FromCanceled(cancellationToken) : Task.CompletedTask;
         }
 
         Shipping.CheckArgument(args, inputs[0], _runtime.Serializer, "items");

@@ -1,3 +1,4 @@
+using System.Reflection;
 using Microsoft.Extensions.Logging;
 using Pool.Contracts;
 using Pool.Internal;
@@ -45,7 +46,7 @@ public sealed record ProcessPoolOptions
     /// How long a worker may take from launch to ready; and, with an initializer (<see cref="WithInitializer(Action)"/>),
     /// how long the initializer may then run: one that has not finished by then counts as a failed attempt (its worker
     /// is killed and replaced; see <see cref="InitializerAttempts"/>), so an initializer that hangs stops the pool with
-    /// an <see cref="InitializerException"/> instead of holding every task forever. Default: 30 seconds.
+    /// an <see cref="InitializerException"/> instead of holding every task forever. Default: 30 seconds; at most 24 days.
     /// </summary>
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
@@ -191,32 +192,58 @@ public sealed record ProcessPoolOptions
                 nameof(Serializer));
         }
 
-        if (type.GetConstructor(Type.EmptyTypes) is null)
+        if (type.GetConstructor(Type.EmptyTypes) is not { } constructor)
         {
             throw new ArgumentException(
                 $"Serializer is a {type.FullName}, which workers cannot create: each worker creates its own instance of the serializer's type, " +
                 "so it needs a public parameterless constructor. Pass any settings it needs through that constructor.",
                 nameof(Serializer));
         }
+
+        if (type != typeof(MessagePackPoolSerializer) && type != typeof(JsonPoolSerializer))
+        {
+            try
+            {
+                // What every worker will do first: a constructor that throws would otherwise fail worker after worker.
+                _ = constructor.Invoke(null);
+            }
+            catch (TargetInvocationException e)
+            {
+                throw new ArgumentException(
+                    $"Serializer is a {type.FullName}, whose parameterless constructor threw {e.InnerException?.GetType().Name}: {e.InnerException?.Message} " +
+                    "Each worker creates its own instance with that constructor, so it must succeed.",
+                    nameof(Serializer),
+                    e.InnerException);
+            }
+        }
     }
 
-    /// <summary>The number of workers these options ask for.</summary>
-    /// <exception cref="ArgumentOutOfRangeException">The options are invalid; the message says which and why.</exception>
+    /// <summary>The longest <see cref="StartTimeout"/>: what the runtime's timers can wait for.</summary>
+    internal static readonly TimeSpan MaxStartTimeout = TimeSpan.FromDays(24);
+
     /// <summary>Checks the options; returns the worker count, or 0 when the launcher decides it (a Slurm allocation's tasks).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The options are invalid; the message says which and why.</exception>
     internal int ResolveWorkerCount()
     {
-        if (StartTimeout <= TimeSpan.Zero)
+        if (StartTimeout <= TimeSpan.Zero || StartTimeout > MaxStartTimeout)
         {
-            throw new ArgumentOutOfRangeException(nameof(StartTimeout), StartTimeout, "StartTimeout must be positive.");
+            throw new ArgumentOutOfRangeException(nameof(StartTimeout), StartTimeout, $"StartTimeout must be positive and at most {MaxStartTimeout.TotalDays:0} days.");
         }
 
         ArgumentNullException.ThrowIfNull(WorkerEnvironment, nameof(WorkerEnvironment));
-        foreach (string name in WorkerEnvironment.Keys)
+        foreach ((string name, string? value) in WorkerEnvironment)
         {
-            if (name.Length == 0 || name.Contains('=') || name.Contains('\0'))
+            if (name is null || name.Length == 0 || name.Contains('=') || name.Contains('\0'))
             {
                 throw new ArgumentException(
-                    $"WorkerEnvironment names a variable \"{name}\", which no process environment can hold: a name must be non-empty and contain neither '=' nor a NUL character.",
+                    $"WorkerEnvironment names a variable {(name is null ? "null" : $"\"{name}\"")}, which no process environment can hold: a name must be non-empty and contain neither '=' nor a NUL character.",
+                    nameof(WorkerEnvironment));
+            }
+
+            if (value is not null && value.Contains('\0'))
+            {
+                throw new ArgumentException(
+                    $"WorkerEnvironment gives the variable \"{name}\" a value with a NUL character, which no process environment can hold (the worker would see it cut there).",
                     nameof(WorkerEnvironment));
             }
         }
@@ -253,11 +280,6 @@ public sealed record ProcessPoolOptions
                 "InProcess runs every task in this process, and Launcher says where worker processes run: set one or the other.", nameof(Launcher));
         }
 
-        if (InProcess)
-        {
-            return 1;
-        }
-
         if (Launcher is SlurmLauncher slurm)
         {
             slurm.Validate();
@@ -273,7 +295,8 @@ public sealed record ProcessPoolOptions
         int cores = Environment.ProcessorCount;
         int workers = Workers ?? cores;
         int limit = MaxWorkersPerCore * cores;
-        return workers switch
+        // InProcess runs one worker whatever the count, but a count that is wrong is said to be wrong either way.
+        int resolved = workers switch
         {
             > 0 when workers > limit => throw new ArgumentOutOfRangeException(
                 nameof(Workers), workers, $"Workers = {workers} is more than the limit of {limit} (ProcessPoolOptions.MaxWorkersPerCore = {MaxWorkersPerCore} per core, {cores} cores): each worker is a process; use at most {limit}."),
@@ -283,5 +306,6 @@ public sealed record ProcessPoolOptions
             _ => throw new ArgumentOutOfRangeException(
                 nameof(Workers), workers, $"Workers = {workers} counts back past the {cores} cores of this machine: use -1 to -{cores}."),
         };
+        return InProcess ? 1 : resolved;
     }
 }

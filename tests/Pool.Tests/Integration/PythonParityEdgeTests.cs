@@ -240,8 +240,36 @@ public class PythonParityEdgeTests(PoolFixture fixture) : IClassFixture<PoolFixt
         FluentActions.Invoking(() => new ProcessPool(new ProcessPoolOptions { WorkerEnvironment = null! }))
             .Should().Throw<ArgumentException>().Which.ParamName.Should().Be("WorkerEnvironment");
 
+        // A fifth audit: a timer's own message for a start timeout it cannot wait, a NUL in a value accepted (the worker
+        // saw it cut), a serializer whose constructor throws found out worker after worker, a bad count ignored in process.
+        Refused(new ProcessPoolOptions { StartTimeout = TimeSpan.MaxValue }, "StartTimeout");
+        Refused(new ProcessPoolOptions { InProcess = true, Workers = 0 }, "Workers");
+        FluentActions.Invoking(() => new ProcessPool(new ProcessPoolOptions { WorkerEnvironment = new Dictionary<string, string?> { ["X"] = "a\0b" } }))
+            .Should().Throw<ArgumentException>().WithMessage("*\"X\" a value with a NUL character*").Which.ParamName.Should().Be("WorkerEnvironment");
+        FluentActions.Invoking(() => new ProcessPool(new ProcessPoolOptions { Serializer = new FailingSerializer() }))
+            .Should().Throw<ArgumentException>().WithMessage("*FailingSerializer, whose parameterless constructor threw InvalidOperationException: no codec here*").Which.ParamName.Should().Be("Serializer");
+
         static void Refused(ProcessPoolOptions options, string name) =>
             FluentActions.Invoking(() => new ProcessPool(options with { WorkerOutput = _ => { } })).Should().Throw<ArgumentOutOfRangeException>(name).Which.ParamName.Should().Be(name);
+    }
+
+    private sealed class FailingSerializer : MessagePackPoolSerializer
+    {
+        public FailingSerializer() => _ = Created++ > 0 ? throw new InvalidOperationException("no codec here") : 0;
+
+        private static int Created { get; set; }
+    }
+
+    [Fact(Timeout = 30_000)]
+    public async Task A_cancelled_Map_of_nothing_is_cancelled_and_RunAsync_refuses_bad_arguments_at_the_call()
+    {
+        await Task.Yield();
+        using var cancelled = new CancellationTokenSource();
+        await cancelled.CancelAsync();
+
+        FluentActions.Invoking(() => Pool.Map(Functions.Square, Array.Empty<int>(), cancellationToken: cancelled.Token)).Should().Throw<OperationCanceledException>();
+        Action run = () => Pool.RunAsync([Call.Of(Functions.Square, 2)], chunkSize: 0);
+        run.Should().Throw<ArgumentOutOfRangeException>().Which.ParamName.Should().Be("chunkSize");
     }
 
     /// <summary>A variable name the OS cannot take (empty, or with '='): refused at construction naming WorkerEnvironment, not a worker start failure or a silently different variable.</summary>
