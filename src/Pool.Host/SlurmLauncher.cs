@@ -82,6 +82,8 @@ public sealed record SlurmLauncher : WorkerLauncher
             throw new ArgumentOutOfRangeException(nameof(TimeLimit), TimeLimit, "SlurmLauncher.TimeLimit must be at least a minute (Slurm counts it in minutes), or null for the partition's default.");
         }
 
+        CheckName(Partition, nameof(Partition));
+        CheckName(Account, nameof(Account));
         ArgumentNullException.ThrowIfNull(SbatchArguments, nameof(SbatchArguments));
         ArgumentNullException.ThrowIfNull(SrunArguments, nameof(SrunArguments));
         if (HostAddress is { } address && !System.Net.IPAddress.TryParse(address, out _))
@@ -89,6 +91,17 @@ public sealed record SlurmLauncher : WorkerLauncher
             throw new ArgumentException(
                 $"SlurmLauncher.HostAddress \"{address}\" is not an IP address: give the address of this machine that the nodes reach (for example 10.1.2.3), or null to find it.",
                 nameof(HostAddress));
+        }
+    }
+
+    /// <summary>A partition or account is one word to sbatch: empty, blank or with spaces or line breaks it would be misread.</summary>
+    private static void CheckName(string? name, string option)
+    {
+        if (name is not null && (name.Length == 0 || name.Any(char.IsWhiteSpace) || name.Contains('\0')))
+        {
+            throw new ArgumentException(
+                $"SlurmLauncher.{option} \"{name}\" is not a Slurm name: give one word without spaces or line breaks (as `sinfo` or `sacctmgr` shows it), or null for the default.",
+                option);
         }
     }
 }

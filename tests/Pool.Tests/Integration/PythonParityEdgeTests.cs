@@ -246,6 +246,10 @@ public class PythonParityEdgeTests(PoolFixture fixture) : IClassFixture<PoolFixt
         Refused(new ProcessPoolOptions { InProcess = true, Workers = 0 }, "Workers");
         FluentActions.Invoking(() => new ProcessPool(new ProcessPoolOptions { WorkerEnvironment = new Dictionary<string, string?> { ["X"] = "a\0b" } }))
             .Should().Throw<ArgumentException>().WithMessage("*\"X\" a value with a NUL character*").Which.ParamName.Should().Be("WorkerEnvironment");
+        FluentActions.Invoking(() => new ProcessPool(new ProcessPoolOptions { Launcher = new SlurmLauncher { Partition = "debug\n--wrap=x" } }))
+            .Should().Throw<ArgumentException>().WithMessage("*SlurmLauncher.Partition*one word*").Which.ParamName.Should().Be("Partition");
+        FluentActions.Invoking(() => new ProcessPool(new ProcessPoolOptions { Launcher = new SlurmLauncher { Account = " " } }))
+            .Should().Throw<ArgumentException>().Which.ParamName.Should().Be("Account");
         FluentActions.Invoking(() => new ProcessPool(new ProcessPoolOptions { Serializer = new FailingSerializer() }))
             .Should().Throw<ArgumentException>().WithMessage("*FailingSerializer, whose parameterless constructor threw InvalidOperationException: no codec here*").Which.ParamName.Should().Be("Serializer");
 
