@@ -171,27 +171,19 @@ internal sealed unsafe class ProgressCell : IDisposable
     public void LeaveDecoding() => Volatile.Write(ref _cell[Decoding], Idle);
 
     /// <summary>The cell's value (<see cref="Idle"/>, or a task packed as <see cref="ProgressMessage.Position"/> carries it) and its start time.</summary>
-    public long Peek(out long startedAt)
-    {
-        while (true)
-        {
-            long first = Volatile.Read(ref _cell[Running]);
-            startedAt = Volatile.Read(ref _cell[RunningSince]);
-            if (first == Volatile.Read(ref _cell[Running]))
-            {
-                return first;
-            }
-        }
-    }
+    public long Peek(out long startedAt) => Peek(Running, out startedAt);
 
     /// <summary>The decoding slot's value (<see cref="Idle"/>, or a task packed) and its start time.</summary>
-    public long PeekDecoding(out long since)
+    public long PeekDecoding(out long since) => Peek(Decoding, out since);
+
+    /// <summary>A slot and the time after it, read as a pair (the value again after the time, until it did not change).</summary>
+    private long Peek(int slot, out long since)
     {
         while (true)
         {
-            long first = Volatile.Read(ref _cell[Decoding]);
-            since = Volatile.Read(ref _cell[DecodingSince]);
-            if (first == Volatile.Read(ref _cell[Decoding]))
+            long first = Volatile.Read(ref _cell[slot]);
+            since = Volatile.Read(ref _cell[slot + 1]);
+            if (first == Volatile.Read(ref _cell[slot]))
             {
                 return first;
             }
@@ -217,20 +209,10 @@ internal sealed unsafe class ProgressCell : IDisposable
 
     private bool TryRead(int slot, out int chunkId, out int index, out long startedAt)
     {
-        while (true)
-        {
-            long first = Volatile.Read(ref _cell[slot]);
-            startedAt = Volatile.Read(ref _cell[slot + 1]);
-            long second = Volatile.Read(ref _cell[slot]);
-            if (first != second)
-            {
-                continue;
-            }
-
-            chunkId = (int)(first >> 32);
-            index = (int)first;
-            return first != Idle;
-        }
+        long value = Peek(slot, out startedAt);
+        chunkId = (int)(value >> 32);
+        index = (int)value;
+        return value != Idle;
     }
 
     public void Dispose()

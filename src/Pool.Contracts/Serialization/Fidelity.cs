@@ -144,12 +144,14 @@ internal sealed class Fidelity
                 return null;
         }
 
-        if (IsDefaultImmutableArray(original) | IsDefaultImmutableArray(copy))
+        bool originalIsDefault = HasNoArray(original);
+        bool copyIsDefault = HasNoArray(copy);
+        if (originalIsDefault || copyIsDefault)
         {
-            // default(ImmutableArray<T>) (a record's unset member) has no array: its Count and enumeration throw.
-            return IsDefaultImmutableArray(original) == IsDefaultImmutableArray(copy)
+            // default(ImmutableArray<T>) (a record's unset member) or default(ArraySegment<T>): no array, and Count or enumeration throws.
+            return originalIsDefault == copyIsDefault
                 ? null
-                : new Difference(string.Empty, IsDefaultImmutableArray(copy) ? "a default ImmutableArray" : "an ImmutableArray", IsDefaultImmutableArray(original) ? "a default ImmutableArray" : "an ImmutableArray", DifferenceKind.Value);
+                : new Difference(string.Empty, copyIsDefault ? "a default " + TypeFacts.Describe(type) : "a non-default one", originalIsDefault ? "a default " + TypeFacts.Describe(type) : "a non-default one", DifferenceKind.Value);
         }
 
         _seen ??= new HashSet<object>(ReferenceEqualityComparer.Instance);
@@ -289,7 +291,7 @@ internal sealed class Fidelity
         property.GetValue(original)?.GetType() != property.GetValue(copy)?.GetType();
 
     /// <summary>A default <c>ImmutableArray&lt;T&gt;</c> or <c>ArraySegment&lt;T&gt;</c>: no array, and its Count or enumeration throws.</summary>
-    private static bool IsDefaultImmutableArray(object value) =>
+    private static bool HasNoArray(object value) =>
         value.GetType() is { IsGenericType: true, IsValueType: true } type && type.GetGenericTypeDefinition() is { } definition && (
             definition == typeof(System.Collections.Immutable.ImmutableArray<>) && (bool)type.GetProperty(nameof(System.Collections.Immutable.ImmutableArray<int>.IsDefault))!.GetValue(value)!
             || definition == typeof(ArraySegment<>) && type.GetProperty(nameof(ArraySegment<int>.Array))!.GetValue(value) is null);

@@ -158,31 +158,8 @@ internal sealed class TaskWatch : IDisposable
             ? new TaskPosition(decodingChunkId, decodingIndex)
             : null;
         TimeSpan next = CheckPendingStops(running, decoding, now);
-        if (running is { } position && _worker.FindInFlight(position.ChunkId) is { Job.TaskTimeout: { } timeout } chunk && chunk.Accounted <= position.Index)
-        {
-            TimeSpan elapsed = Stopwatch.GetElapsedTime(startedAt, now);
-            if (elapsed >= timeout)
-            {
-                Expire(chunk, position, timeout);
-            }
-            else
-            {
-                next = Min(next, timeout - elapsed);
-            }
-        }
-
-        if (decoding is { } decoded && _worker.FindInFlight(decoded.ChunkId) is { Job.TaskTimeout: { } limit } decodedChunk && decodedChunk.Accounted <= decoded.Index)
-        {
-            TimeSpan elapsed = Stopwatch.GetElapsedTime(decodingSince, now);
-            if (elapsed >= limit)
-            {
-                ExpireWhileDecoding(decodedChunk, decoded, limit);
-            }
-            else
-            {
-                next = Min(next, limit - elapsed);
-            }
-        }
+        next = Min(next, CheckDeadline(running, startedAt, now, Expire));
+        next = Min(next, CheckDeadline(decoding, decodingSince, now, ExpireWhileDecoding));
 
         // A task that starts after this check ends its timeout no sooner than the shortest timeout from now.
         if (_worker.ShortestTimeoutInFlight() is { } shortest)
@@ -194,6 +171,27 @@ internal sealed class TaskWatch : IDisposable
         {
             ArmWithin(next);
         }
+    }
+
+    /// <summary>
+    /// Expires the task at <paramref name="position"/> (running, or having its arguments decoded since <paramref name="since"/>)
+    /// if its timeout has passed; else returns how long until it does (infinite without a task or a timeout).
+    /// </summary>
+    private TimeSpan CheckDeadline(TaskPosition? position, long since, long now, Action<Chunk, TaskPosition, TimeSpan> expire)
+    {
+        if (position is not { } at || _worker.FindInFlight(at.ChunkId) is not { Job.TaskTimeout: { } timeout } chunk || chunk.Accounted > at.Index)
+        {
+            return Timeout.InfiniteTimeSpan;
+        }
+
+        TimeSpan elapsed = Stopwatch.GetElapsedTime(since, now);
+        if (elapsed < timeout)
+        {
+            return timeout - elapsed;
+        }
+
+        expire(chunk, at, timeout);
+        return Timeout.InfiniteTimeSpan;
     }
 
     private TimeSpan CheckPendingStops(TaskPosition? running, TaskPosition? decoding, long now)

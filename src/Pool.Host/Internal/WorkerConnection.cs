@@ -484,7 +484,7 @@ internal sealed class WorkerConnection : IDisposable
             _transport.OnReady(ready.ProcessId);
             // Without an initializer nothing more comes unasked: the reader thread may sleep while no task is in flight.
             _mayPark = !_runtime.HasInitializer;
-            if (_runtime.HasInitializer && _transport.KillStopsRunningTask && _runtime.Options.StartTimeout < MaxInitializerDelay)
+            if (_runtime.HasInitializer && _transport.KillStopsRunningTask)
             {
                 _initializerDeadline = TimeProvider.System.CreateTimer(
                     static state => ((WorkerConnection)state!).InitializerTimedOut(), this, _runtime.Options.StartTimeout, Timeout.InfiniteTimeSpan);
@@ -695,9 +695,6 @@ internal sealed class WorkerConnection : IDisposable
         _lost.TrySetResult(new WorkerLoss(
             this, exit, orphans, running, failure, _closing && orphans.Length == 0, _inFlight.IsRetiring, stopped, _initializerError ?? DiedInInitializer(exit, stopped)));
     }
-
-    // A timer takes delays up to about 49.7 days: a longer StartTimeout leaves the initializer unbounded.
-    private static readonly TimeSpan MaxInitializerDelay = TimeSpan.FromDays(30);
 
     /// <summary>
     /// Timer: the initializer has run for <see cref="ProcessPoolOptions.StartTimeout"/> since the worker said Ready and
