@@ -105,6 +105,29 @@ public static class Functions
         return x;
     }
 
+    /// <summary>Writes <paramref name="megabytes"/> MB to stdout or stderr without a newline, then one short line.</summary>
+    public static int WriteWithoutNewline(int megabytes, bool toError)
+    {
+        using Stream stream = toError ? Console.OpenStandardError() : Console.OpenStandardOutput();
+        byte[] block = new byte[1 << 20];
+        Array.Fill(block, (byte)'x');
+        for (int i = 0; i < megabytes; i++)
+        {
+            stream.Write(block);
+        }
+
+        stream.Write("\nend\n"u8);
+        return megabytes;
+    }
+
+    /// <summary>Writes a line of <paramref name="megabytes"/> MB to stderr, then fails fast.</summary>
+    public static int LongErrorLineThenFailFast(int megabytes)
+    {
+        WriteWithoutNewline(megabytes, toError: true);
+        Environment.FailFast("after a long line");
+        return 0;
+    }
+
     /// <summary>Runs a pool of its own inside a worker: nested pools work as in loky.</summary>
     public static int[] NestedSquares(int count)
     {

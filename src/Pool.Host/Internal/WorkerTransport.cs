@@ -317,34 +317,27 @@ internal sealed class WorkerProcess : IWorkerTransport
     {
         try
         {
-            while (await reader.ReadLineAsync().ConfigureAwait(false) is { } line)
+            // Not ReadLineAsync: a worker that writes without a newline (a binary dump, a long document on one line)
+            // made this process hold all of it in one string until the next newline (1.6 GB of the host's memory for
+            // 300 MB written, without bound for a stream that never ends a line), and a crash's message quoted it whole.
+            var lines = new OutputLines();
+            var buffer = new char[4096];
+            var ready = new List<string>();
+            int read;
+            while ((read = await reader.ReadAsync(buffer.AsMemory()).ConfigureAwait(false)) > 0)
             {
-                if (isError)
+                lines.Add(buffer.AsSpan(0, read), ready);
+                foreach (string line in ready)
                 {
-                    lock (_tailLock)
-                    {
-                        if (_tail.Count == TailLines)
-                        {
-                            _tail.Dequeue();
-                        }
-
-                        _tail.Enqueue(line);
-                        if (Array.Exists(FatalHeaders, header => line.StartsWith(header, StringComparison.Ordinal)))
-                        {
-                            _fatalHeader = line;
-                        }
-                    }
+                    Deliver(line, workerId, isError, output);
                 }
 
-                try
-                {
-                    output(new WorkerOutputLine(workerId, ProcessId, isError, line));
-                }
-                catch (Exception e)
-                {
-                    // The user's handler failed; the line and the failure still reach a person.
-                    Console.Error.WriteLine($"ProcessPool: the worker output handler threw {e.GetType().Name}: {e.Message}; the line was: {line}");
-                }
+                ready.Clear();
+            }
+
+            if (lines.Rest() is { } last)
+            {
+                Deliver(last, workerId, isError, output);
             }
         }
         catch (IOException)
@@ -356,6 +349,98 @@ internal sealed class WorkerProcess : IWorkerTransport
             // The process object was disposed after the worker was gone.
         }
     }
+
+    private void Deliver(string line, int workerId, bool isError, Action<WorkerOutputLine> output)
+    {
+        if (isError)
+        {
+            // A crash's message quotes these lines: each is kept at most TailLineChars long.
+            string kept = line.Length <= OutputLines.TailLineChars ? line : string.Concat(line.AsSpan(0, OutputLines.TailLineChars), " ...");
+            lock (_tailLock)
+            {
+                if (_tail.Count == TailLines)
+                {
+                    _tail.Dequeue();
+                }
+
+                _tail.Enqueue(kept);
+                if (Array.Exists(FatalHeaders, header => line.StartsWith(header, StringComparison.Ordinal)))
+                {
+                    _fatalHeader = kept;
+                }
+            }
+        }
+
+        try
+        {
+            output(new WorkerOutputLine(workerId, ProcessId, isError, line));
+        }
+        catch (Exception e)
+        {
+            // The user's handler failed; the line and the failure still reach a person.
+            Console.Error.WriteLine($"ProcessPool: the worker output handler threw {e.GetType().Name}: {e.Message}; the line was: {line}");
+        }
+    }
+}
+
+/// <summary>
+/// Cuts a worker's output into lines as <see cref="TextReader.ReadLine"/> does ("\n", "\r" or "\r\n" ends one), with
+/// a bound: a line longer than <see cref="MaxLineChars"/> is handed on in pieces of that length, so that what the
+/// host holds of a worker's output is bounded however the worker writes.
+/// </summary>
+internal sealed class OutputLines
+{
+    /// <summary>The longest line handed on; a longer one arrives as several.</summary>
+    public const int MaxLineChars = 16 * 1024;
+
+    /// <summary>The longest stderr line kept for a crash's message.</summary>
+    public const int TailLineChars = 1024;
+
+    private readonly System.Text.StringBuilder _line = new();
+    private bool _afterCarriageReturn;
+    private bool _afterPiece;
+
+    /// <summary>Adds what was read; the lines it completes are added to <paramref name="lines"/>.</summary>
+    public void Add(ReadOnlySpan<char> chars, List<string> lines)
+    {
+        foreach (char c in chars)
+        {
+            if (_afterCarriageReturn)
+            {
+                _afterCarriageReturn = false;
+                if (c == '\n')
+                {
+                    continue;
+                }
+            }
+
+            if (c is '\n' or '\r')
+            {
+                _afterCarriageReturn = c == '\r';
+                if (!_afterPiece || _line.Length > 0)
+                {
+                    // (A line of exactly MaxLineChars went as its piece: its end is not one more, empty, line.)
+                    lines.Add(_line.ToString());
+                }
+
+                _line.Clear();
+                _afterPiece = false;
+                continue;
+            }
+
+            _line.Append(c);
+            _afterPiece = false;
+            if (_line.Length == MaxLineChars)
+            {
+                lines.Add(_line.ToString());
+                _line.Clear();
+                _afterPiece = true;
+            }
+        }
+    }
+
+    /// <summary>The last line, at the end of the stream, if it was not ended.</summary>
+    public string? Rest() => _line.Length > 0 ? _line.ToString() : null;
 }
 
 /// <summary>
