@@ -23,6 +23,7 @@ internal sealed class ResultWriter(Stream output) : IDisposable
     // Held while bytes go to the stream: the results' flush and the progress reporter's frames never interleave.
     private readonly Lock _writeLock = new();
     private int _openChunk = -1;
+    private int _openStart;
     private int _openOffset;
     private int _openCount;
     private int _countPosition;
@@ -56,6 +57,18 @@ internal sealed class ResultWriter(Stream output) : IDisposable
             // Any exception from the serializer is this task's error, reported like the function's own.
             _frames.Truncate(position);
             WriteFailure(chunkId, index, 1, FailureKind.Error, ResultEncodingError(value, e));
+            return;
+        }
+
+        if (_frames.Position - _openStart - 4 > Framing.MaxFrameLength)
+        {
+            // Found only when the frame was ended, at the flush, this failed the worker's executor: the worker exited, and
+            // the task, blamed on none of the workers, ran on two more that died the same way before it failed as a crash.
+            long size = _frames.Position - position;
+            _frames.Truncate(position);
+            WriteFailure(chunkId, index, 1, FailureKind.Error, RemoteError.FromException(new InvalidOperationException(
+                $"The function returned a {TypeFacts.Describe(value?.GetType() ?? typeof(T))} whose encoding takes {size} bytes: a result may take at most " +
+                $"{Framing.MaxFrameLength} bytes (1 GiB; an array of numbers travels as its raw bytes). Return it in parts, or write it to a file and return the path.")));
             return;
         }
 
@@ -219,6 +232,7 @@ internal sealed class ResultWriter(Stream output) : IDisposable
         }
 
         CloseResults();
+        _openStart = _frames.Position;
         _frames.BeginFrame(MessageType.Results);
         _frames.WriteInt32(chunkId);
         _frames.WriteInt32(index);

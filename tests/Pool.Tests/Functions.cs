@@ -120,6 +120,9 @@ public static class Functions
         return megabytes;
     }
 
+    /// <summary>A byte array of <paramref name="megabytes"/> MB (one over 1 GiB does not fit a frame).</summary>
+    public static byte[] Bytes(int megabytes) => new byte[(long)megabytes << 20];
+
     /// <summary>Writes a line of <paramref name="megabytes"/> MB to stderr, then fails fast.</summary>
     public static int LongErrorLineThenFailFast(int megabytes)
     {
