@@ -20,6 +20,30 @@ if (args is ["slurm-allocation"])
     return 0;
 }
 
+if (args is ["ctrl-c"])
+{
+    // A host that handles Ctrl+C, as the generic host does to shut down gracefully: its busy tasks must still finish.
+    // Output: "pids 1,2", "running <pid>" twice, "interrupted" when SIGINT comes, then "results 0,1" or "failed <message>".
+    Console.CancelKeyPress += (_, e) =>
+    {
+        e.Cancel = true;
+        Console.WriteLine("interrupted");
+    };
+    await using var handling = await ProcessPool.StartAsync(new ProcessPoolOptions { Workers = 2, WorkerOutput = line => Console.WriteLine(line.Text) });
+    Console.WriteLine($"pids {string.Join(',', handling.ProcessIds)}");
+    try
+    {
+        int[] results = await handling.MapAsync(Busy.RunFor, [0, 1], chunkSize: 1);
+        Console.WriteLine($"results {string.Join(',', results)}");
+    }
+    catch (Exception e)
+    {
+        Console.WriteLine($"failed {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}");
+    }
+
+    return 0;
+}
+
 // "N slurm": the workers run on the nodes of a Slurm allocation of 2 nodes that the pool asks for (one worker per node).
 int workers = args.Length > 0 ? int.Parse(args[0], System.Globalization.CultureInfo.InvariantCulture) : 2;
 await using var pool = await ProcessPool.StartAsync(new ProcessPoolOptions
@@ -61,6 +85,15 @@ internal static class SlurmHolder
 public static class Busy
 {
     public static int Pid(int _) => Environment.ProcessId;
+
+    /// <summary>Announces, then sleeps 3 s (long enough for the test to interrupt it).</summary>
+    public static int RunFor(int x)
+    {
+        Console.WriteLine($"running {Environment.ProcessId}");
+        Console.Out.Flush();
+        Thread.Sleep(TimeSpan.FromSeconds(3));
+        return x;
+    }
 
     public static int Run(int x)
     {

@@ -44,6 +44,49 @@ public partial class OrphanTests
         File.ReadAllText("/proc/net/unix").Should().NotContain($"@pp-{host.ProcessId}-", "the pool's sockets are abstract, gone with their processes");
     }
 
+    [Fact(Timeout = 60_000)]
+    public async Task Ctrl_C_in_a_terminal_reaches_a_host_that_handles_it_and_not_its_workers()
+    {
+        // A terminal's Ctrl+C is a SIGINT to its whole foreground process group. The workers were in the host's group and
+        // died of it (exit code 130) even when the host handled it to shut down gracefully: the busy tasks failed with
+        // WorkerCrashedException (SIGINT). The host runs here in a session of its own (setsid), and the SIGINT goes to its
+        // group, as from a terminal; env restores SIGINT's default, which a non-interactive shell may pass on ignored.
+        string host = Path.Combine(AppContext.BaseDirectory, "Pool.TestHost.dll");
+        string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
+        var lines = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var busy = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        int running = 0;
+        using var cleanup = new CancellationTokenSource();
+        CommandTask<CommandResult> run = Cli.Wrap("env").WithArguments(["--default-signal=INT", "setsid", dotnet, host, "ctrl-c"])
+            .WithValidation(CommandResultValidation.None)
+            .WithStandardOutputPipe(PipeTarget.ToDelegate(line =>
+            {
+                lines.Enqueue(line);
+                if (line.StartsWith("running ", StringComparison.Ordinal) && Interlocked.Increment(ref running) == 2)
+                {
+                    busy.TrySetResult();
+                }
+            }))
+            .ExecuteAsync(cleanup.Token);
+        try
+        {
+            await busy.Task.Within();
+            int group = run.ProcessId;
+            File.ReadAllText($"/proc/{group}/stat").Split(") ")[1].Split(' ')[2].Should().Be(group.ToString(System.Globalization.CultureInfo.InvariantCulture), "the host leads a process group of its own");
+
+            Kill(-group, SigInt).Should().Be(0);
+            await run.Task.WaitAsync(TimeSpan.FromSeconds(30));
+
+            lines.Should().Contain("interrupted");
+            lines.Should().Contain("results 0,1", "the busy tasks finish: " + string.Join(" | ", lines));
+        }
+        finally
+        {
+            await cleanup.CancelAsync();
+            await ((Task)run.Task).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing | ConfigureAwaitOptions.ContinueOnCapturedContext);
+        }
+    }
+
     /// <summary>A process's start time in clock ticks after boot (/proc/PID/stat field 22), as the runtime puts it in its files' names.</summary>
     private static string StartTime(int pid)
     {
