@@ -312,7 +312,8 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
         TimeSpan? timeout = TimeoutFor(taskTimeout);
         if (Prepare(args, inputs, ref chunkSize, operation, cancellationToken) is { } early)
         {
-            return early.ContinueWith(static _ => Array.Empty<Outcome<TResult>>(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+            // early has completed: cancelled with the caller's token (a continuation would be cancelled without it), or empty.
+            return early.IsCanceled ? Task.FromCanceled<Outcome<TResult>[]>(cancellationToken) : Task.FromResult(Array.Empty<Outcome<TResult>>());
         }
 
         var job = new MapOutcomesJob<TArgs, TResult>(_runtime, function, args, _runtime.Codecs.Get<TResult>(), inputs, chunkSize!.Value) { TaskTimeout = timeout, Owner = _owner, Progress = progress };
@@ -373,7 +374,7 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
             if (cancellationToken.CanBeCanceled)
             {
                 CancellationTokenRegistration registration = cancellationToken.Register(
-                    static state => ((Job)state!).Stop(new OperationCanceledException("The call was cancelled.")), job);
+                    static (state, token) => ((Job)state!).Stop(new OperationCanceledException("The call was cancelled.", token)), job);
                 result.Task.ContinueWith(_ => registration.Dispose(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             }
         }
@@ -406,7 +407,7 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
         if (cancellationToken.CanBeCanceled)
         {
             CancellationTokenRegistration registration = cancellationToken.Register(
-                static state => ((Job)state!).Stop(new OperationCanceledException("The call was cancelled.")), job);
+                static (state, token) => ((Job)state!).Stop(new OperationCanceledException("The call was cancelled.", token)), job);
             completion.ContinueWith(_ => registration.Dispose(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
 

@@ -167,6 +167,54 @@ public class TimeoutAndCancellationTests
         pool.Apply(Functions.Increment, 41).Should().Be(42);
     }
 
+    /// <summary>
+    /// The .NET idiom <c>catch (OperationCanceledException e) when (e.CancellationToken == token)</c> tells the caller's own
+    /// cancellation from any other: every call, cancelled before or while it runs, ends with an exception that carries the
+    /// call's token (it carried none from Map, MapAsync, Apply, ApplyAsync and ImapAsync cancelled while running, nor from
+    /// Imap and MapOutcomes cancelled before the call). Found by a sixth audit.
+    /// </summary>
+    [Fact(Timeout = 120_000)]
+    public async Task A_cancelled_call_ends_with_an_exception_that_carries_the_call_s_token()
+    {
+        await using ProcessPool pool = await TestPools.StartAsync(options: new ProcessPoolOptions { CancellationGrace = TimeSpan.FromMilliseconds(100) });
+        var calls = new (string Name, Func<CancellationToken, Task> Call)[]
+        {
+            ("Map", token => Task.Run(() => pool.Map(Functions.Sleep, Enumerable.Repeat(200, 20), chunkSize: 1, cancellationToken: token))),
+            ("MapAsync", token => pool.MapAsync(Functions.Sleep, Enumerable.Repeat(200, 20), chunkSize: 1, cancellationToken: token)),
+            ("MapOutcomesAsync", token => pool.MapOutcomesAsync(Functions.Sleep, Enumerable.Repeat(200, 20), chunkSize: 1, cancellationToken: token)),
+            ("Apply", token => Task.Run(() => pool.Apply(Functions.Sleep, 600_000, cancellationToken: token))),
+            ("ApplyAsync", async token => await pool.ApplyAsync(Functions.Sleep, 600_000, cancellationToken: token)),
+            ("Imap", token => Task.Run(() => pool.Imap(Functions.Sleep, Enumerable.Repeat(100, 100), cancellationToken: token).Sum())),
+            ("ImapAsync", async token =>
+            {
+                await foreach (int _ in pool.ImapAsync(Functions.Sleep, Enumerable.Repeat(100, 100), cancellationToken: token))
+                {
+                }
+            }),
+        };
+
+        foreach ((string name, Func<CancellationToken, Task> call) in calls)
+        {
+            foreach (bool before in new[] { true, false })
+            {
+                using var cancellation = new CancellationTokenSource();
+                if (before)
+                {
+                    await cancellation.CancelAsync();
+                }
+                else
+                {
+                    cancellation.CancelAfter(300);
+                }
+
+                OperationCanceledException error = (await call(cancellation.Token).Invoking(async t => await t).Should().ThrowAsync<OperationCanceledException>($"{name} was cancelled")).Which;
+                error.CancellationToken.Should().Be(cancellation.Token, $"{name} cancelled {(before ? "before the call" : "while it ran")} carries its token");
+            }
+        }
+
+        (await pool.MapAsync(Functions.Increment, [1, 2]).Within()).Should().Equal(2, 3);
+    }
+
     [Fact(Timeout = 60_000)]
     public async Task A_task_whose_argument_never_finishes_decoding_times_out_and_its_worker_is_replaced()
     {

@@ -83,8 +83,8 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
     {
         if (cancellationToken.CanBeCanceled)
         {
-            cancellationToken.Register(static state => ((Job)state!).Stop(new OperationCanceledException(
-                "The Imap call was cancelled.")), this);
+            cancellationToken.Register(static (state, token) => ((Job)state!).Stop(new OperationCanceledException(
+                "The Imap call was cancelled.", token)), this);
         }
 
         _producer = Task.Run(() => ProduceAsync(source), CancellationToken.None);
