@@ -260,4 +260,48 @@ public class ImapTests(PoolFixture fixture) : IClassFixture<PoolFixture>
 
         System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
     }
+
+    /// <summary>
+    /// An application passes its stopping token to every call. A finished Imap must not stay registered on it: each one,
+    /// with its chunks and its progress reporter, was kept until the token was cancelled (about 4 KB a call, 40 MB after
+    /// 10,000 calls, with a token that is never cancelled). Map and Apply released theirs already. Found by a sixth audit.
+    /// </summary>
+    [Fact(Timeout = 60_000)]
+    public async Task A_finished_Imap_is_not_kept_by_a_long_lived_token()
+    {
+        using var stopping = new CancellationTokenSource();
+        WeakReference[] reporters = EnumerateImapsWithProgress(Pool, stopping.Token);
+
+        for (int attempt = 0; attempt < 50 && reporters.Any(r => r.IsAlive); attempt++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            await Task.Delay(20);
+        }
+
+        reporters.Where(r => r.IsAlive).Should().BeEmpty("a call that has ended is not referred to by the token it was given");
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static WeakReference[] EnumerateImapsWithProgress(ProcessPool pool, CancellationToken token)
+    {
+        var reporters = new List<WeakReference>();
+        for (int i = 0; i < 4; i++)
+        {
+            var progress = new CountingProgress();
+            reporters.Add(new WeakReference(progress));
+            ProcessPool view = pool.WithProgress(progress);
+            (i % 2 == 0 ? view.Imap(Functions.Square, [1, 2, 3], cancellationToken: token).ToList()
+                : view.ImapUnordered(Functions.Square, [1, 2, 3], cancellationToken: token).Select(r => r.Result).ToList()).Should().HaveCount(3);
+        }
+
+        return [.. reporters];
+    }
+
+    private sealed class CountingProgress : IProgress<PoolProgress>
+    {
+        public int Reports;
+
+        public void Report(PoolProgress value) => Interlocked.Increment(ref Reports);
+    }
 }

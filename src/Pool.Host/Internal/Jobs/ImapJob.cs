@@ -45,6 +45,7 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
     private Exception? _stopReason;
     private int _enumerated;
     private Task _producer = Task.CompletedTask;
+    private CancellationTokenRegistration _cancellation;
 
     /// <summary>A job whose chunks hold <paramref name="chunkSize"/> tasks, or, when it is null, a number adapted to the tasks' duration.</summary>
     public ImapJob(PoolRuntime runtime, ShippedFunction function, ArgsCodec<TArgs> args, Codec<TResult> result, int? chunkSize, bool ordered)
@@ -83,7 +84,9 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
     {
         if (cancellationToken.CanBeCanceled)
         {
-            cancellationToken.Register(static (state, token) => ((Job)state!).Stop(new OperationCanceledException(
+            // Released when the job drains (Account): a long-lived token (an application's stopping token) must not keep
+            // every Imap call ever made with it, each with its chunks, until it is cancelled.
+            _cancellation = cancellationToken.Register(static (state, token) => ((Job)state!).Stop(new OperationCanceledException(
                 "The Imap call was cancelled.", token)), this);
         }
 
@@ -170,6 +173,8 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
         _available.Set();
         if (Interlocked.Add(ref _unaccounted, -count) == 0)
         {
+            // Unregister, not Dispose: it never waits for the callback, which may be running (Stop) on another thread.
+            _cancellation.Unregister();
             Drained(Reported);
         }
     }
