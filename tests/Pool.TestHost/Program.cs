@@ -12,6 +12,30 @@ if (args is ["shared"])
     return 0;
 }
 
+if (args is ["starved-imap"])
+{
+    // Eight blocking Imaps, each on a thread of a thread pool capped at four threads: none is free to wake them, so each
+    // must make progress without one. Output: "done 8" (all ended with the right sum), or "stuck N of 8" after 30 s.
+    ThreadPool.SetMinThreads(2, 2);
+    ThreadPool.SetMaxThreads(4, 4);
+    var starved = new ProcessPool(new ProcessPoolOptions { Workers = 2, WorkerOutput = _ => { } });
+    // Inputs of each kind: a small collection (read at the call), a large one and a lazy sequence (read on a thread of their own).
+    IEnumerable<int> Input(int i) => (i / 2 % 3) switch
+    {
+        0 => Enumerable.Range(0, 100),
+        1 => [.. Enumerable.Range(0, 1_000)],
+        _ => Enumerable.Range(0, 1_000).Where(_ => true),
+    };
+    int Expected(int i) => Input(i).Sum(x => x * x);
+    Task<int>[] calls = [.. Enumerable.Range(0, 8).Select(i => Task.Run(() => i % 2 == 0
+        ? starved.Imap(Busy.Square, Input(i)).Sum()
+        : starved.ImapUnordered(Busy.Square, Input(i)).Sum(r => r.Result)))];
+    bool ended = Task.WaitAll(calls, TimeSpan.FromSeconds(30));
+    Console.WriteLine(ended ? $"done {Enumerable.Range(0, 8).Count(i => calls[i].Result == Expected(i))}" : $"stuck {calls.Count(c => !c.IsCompleted)} of 8");
+    Console.Out.Flush();
+    Environment.Exit(0);
+}
+
 if (args is ["slurm-allocation"])
 {
     // Holds a Slurm allocation (its own, or the one SLURM_JOB_ID names) with one step sleeping on a node, and waits to
@@ -94,6 +118,8 @@ public static class Busy
         Thread.Sleep(TimeSpan.FromSeconds(3));
         return x;
     }
+
+    public static int Square(int x) => x * x;
 
     public static int Run(int x)
     {

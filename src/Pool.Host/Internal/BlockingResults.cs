@@ -23,6 +23,12 @@ internal sealed class BlockingResults<T>(IAsyncEnumerable<T> source, Cancellatio
 
         public bool MoveNext()
         {
+            if (inner is IBlockingEnumerator<T> blocking)
+            {
+                // An Imap's own enumerator waits on this thread: no thread-pool thread is needed to wake it.
+                return blocking.MoveNext();
+            }
+
             ValueTask<bool> next = inner.MoveNextAsync();
             return next.IsCompletedSuccessfully ? next.Result : next.AsTask().GetAwaiter().GetResult();
         }
@@ -38,6 +44,12 @@ internal sealed class BlockingResults<T>(IAsyncEnumerable<T> source, Cancellatio
             }
         }
     }
+}
+
+/// <summary>An async enumerator that can also wait for its next item by blocking the calling thread.</summary>
+internal interface IBlockingEnumerator<out T>
+{
+    bool MoveNext();
 }
 
 /// <summary>Turns an <c>Imap</c> call's async results into the blocking enumerable of the synchronous API.</summary>

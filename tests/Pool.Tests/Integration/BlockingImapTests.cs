@@ -1,3 +1,6 @@
+using CliWrap;
+using CliWrap.Buffered;
+
 namespace Pool.Tests.Integration;
 
 /// <summary>
@@ -7,6 +10,26 @@ namespace Pool.Tests.Integration;
 public sealed class BlockingImapTests
 {
     public static TheoryData<CrashKind> Kinds => [.. Enum.GetValues<CrashKind>()];
+
+    /// <summary>
+    /// Python's imap is fed and drained by the pool's own threads. A blocking Imap called from thread-pool threads (request
+    /// handlers, Parallel.ForEach) must not need another thread-pool thread to make progress: its input was read on the
+    /// thread pool and every wait for a result was woken there, so eight blocking Imaps on a thread pool capped at four
+    /// threads never ended, and 100 at once on an uncapped one took 22 s (the pool's growth) instead of 0.4 s. Run in a
+    /// host process of its own (tests/Pool.TestHost), whose thread pool it caps. Found by a sixth audit.
+    /// </summary>
+    [Fact(Timeout = 120_000)]
+    public async Task Blocking_imaps_on_every_thread_of_a_capped_thread_pool_end()
+    {
+        string host = Path.Combine(AppContext.BaseDirectory, "Pool.TestHost.dll");
+        string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        BufferedCommandResult result = await Cli.Wrap(dotnet).WithArguments([host, "starved-imap"])
+            .WithValidation(CommandResultValidation.None)
+            .ExecuteBufferedAsync(bound.Token);
+
+        result.StandardOutput.Trim().Should().Be("done 8", result.StandardError);
+    }
 
     [Theory(Timeout = 120_000)]
     [MemberData(nameof(Kinds))]

@@ -67,6 +67,9 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
     /// <summary>Tasks per chunk now (adapts when the call gave none).</summary>
     public int ChunkSize => Volatile.Read(ref _chunkSize);
 
+    /// <summary>How much room the producer waits for once the window is full: a whole chunk, and a quarter of the window at least.</summary>
+    private long Refill => Math.Max(ChunkSize, Window / 4);
+
     /// <summary>How many tasks the producer may pull beyond those the consumer has taken.</summary>
     public long Window => Volatile.Read(ref _window);
 
@@ -90,7 +93,47 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
                 "The Imap call was cancelled.", token)), this);
         }
 
-        _producer = Task.Run(() => ProduceAsync(source), CancellationToken.None);
+        if (source is LazySequence<TArgs> { Count: <= MinWindow })
+        {
+            // A collection that fits in the window is read at once, on the caller's thread: it never waits for room, and
+            // a small call costs no thread.
+            try
+            {
+                ProduceAsync(source, blocking: true).GetAwaiter().GetResult();
+                _producer = Task.CompletedTask;
+            }
+            catch (Exception e)
+            {
+                _producer = Task.FromException(e);
+            }
+        }
+        else if (source is LazySequence<TArgs>)
+        {
+            // A synchronous input is read on a thread of its own, which blocks while the window is full: reading it needs
+            // no thread-pool thread, so a blocking Imap makes progress even when its callers hold every thread-pool thread
+            // (it waited for the pool to grow, or forever under ThreadPool.SetMaxThreads). The enumerable may block too.
+            var produced = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _producer = produced.Task;
+            new Thread(() =>
+            {
+                try
+                {
+                    // Synchronous throughout: the input's enumerator completes each step at once, and the waits block.
+                    ProduceAsync(source, blocking: true).GetAwaiter().GetResult();
+                    produced.SetResult();
+                }
+                catch (Exception e)
+                {
+                    produced.SetException(e);
+                }
+            })
+            { IsBackground = true, Name = "pool-imap-input" }.Start();
+        }
+        else
+        {
+            _producer = Task.Run(() => ProduceAsync(source, blocking: false), CancellationToken.None);
+        }
+
         // The input's own errors are outcomes (ProduceAsync); anything else that ends the producer (out of memory) ends
         // the job with it, so the consumer sees it rather than waiting for results that will never come.
         _ = _producer.ContinueWith(
@@ -194,7 +237,7 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
         }
     }
 
-    private async Task ProduceAsync(IAsyncEnumerable<TArgs> source)
+    private async Task ProduceAsync(IAsyncEnumerable<TArgs> source, bool blocking)
     {
         Chunk chunk = NextChunk();
         var buffer = (TArgs[])chunk.Items;
@@ -208,16 +251,25 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
                 {
                     // The window is full: what was pulled goes now (the consumer may be waiting for it), and pulling
                     // resumes when there is room for a whole chunk, not for one item, or a consumer that is slower
-                    // than the workers would get chunks of one task each.
+                    // than the workers would get chunks of one task each; and for a quarter of the window at least, so
+                    // that the producer is woken once per batch, not once per result taken.
                     if (count > 0)
                     {
                         PublishAndStartNext();
                     }
 
-                    while (_pulled - Volatile.Read(ref _taken) > Volatile.Read(ref _window) - ChunkSize)
+                    while (_pulled - Volatile.Read(ref _taken) > Volatile.Read(ref _window) - Refill)
                     {
                         // No token: Stop cancels _stopInput and then sets _room (a cancellable wait allocates each time).
-                        await _room.WaitAsync().ConfigureAwait(false);
+                        if (blocking)
+                        {
+                            _room.Wait();
+                        }
+                        else
+                        {
+                            await _room.WaitAsync().ConfigureAwait(false);
+                        }
+
                         _stopInput.Token.ThrowIfCancellationRequested();
                     }
                 }
@@ -301,36 +353,72 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
     {
         while (true)
         {
-            lock (_lock)
+            if (TryNext(out Outcome<TResult>? next))
             {
-                if (_stopReason is { } reason)
-                {
-                    throw reason;
-                }
-
-                Outcome<TResult> outcome;
-                if (_ordered ? _reorder.TryTake(out outcome) : _completed.TryDequeue(out outcome))
-                {
-                    Volatile.Write(ref _taken, _taken + 1);
-                    _room.Set();
-                    return outcome;
-                }
-
-                if (_inputDone && _taken == _total && (_reported || Progress is null))
-                {
-                    if (_inputError is { } error)
-                    {
-                        // Once: the next call ends the enumeration, as Python's imap stops after the input's error.
-                        _inputError = null;
-                        return new Outcome<TResult>(_taken, error);
-                    }
-
-                    return null;
-                }
+                return next;
             }
 
             await _available.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>As <see cref="NextAsync"/>, blocking this thread: the blocking enumerable's wait, which needs no thread-pool thread to wake it.</summary>
+    private Outcome<TResult>? Next(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            if (TryNext(out Outcome<TResult>? next))
+            {
+                return next;
+            }
+
+            _available.Wait(cancellationToken);
+        }
+    }
+
+    /// <summary>The next outcome, or null at the end; false when there is none yet.</summary>
+    private bool TryNext(out Outcome<TResult>? next)
+    {
+        lock (_lock)
+        {
+            if (_stopReason is { } reason)
+            {
+                throw reason;
+            }
+
+            Outcome<TResult> outcome;
+            if (_ordered ? _reorder.TryTake(out outcome) : _completed.TryDequeue(out outcome))
+            {
+                Volatile.Write(ref _taken, _taken + 1);
+                // The producer waits for room for a whole chunk: wake it only when there is (it would wait again, and a
+                // producer on its own thread pays a context switch for each wake-up). A stale _pulled is lower than the
+                // producer's, so it can only wake it early, never leave it asleep with room.
+                if (Volatile.Read(ref _pulled) - _taken <= Window - Refill)
+                {
+                    _room.Set();
+                }
+
+                next = outcome;
+                return true;
+            }
+
+            if (_inputDone && _taken == _total && (_reported || Progress is null))
+            {
+                if (_inputError is { } error)
+                {
+                    // Once: the next call ends the enumeration, as Python's imap stops after the input's error.
+                    _inputError = null;
+                    next = new Outcome<TResult>(_taken, error);
+                    return true;
+                }
+
+                next = null;
+                return true;
+            }
+        }
+
+        next = null;
+        return false;
     }
 
     /// <summary>Takes back a chunk that completed where it was sent, with its array, unless it shares the array with
@@ -418,7 +506,7 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
     /// <summary>A failed task throws from <see cref="MoveNextAsync"/> at its position; calling it again goes on
     /// with the next one, as Python's imap iterator does.</summary>
     private sealed class Enumerator<TOut>(ImapJob<TArgs, TResult> job, Func<Outcome<TResult>, TOut> project, CancellationToken cancellationToken)
-        : IAsyncEnumerator<TOut>
+        : IAsyncEnumerator<TOut>, IBlockingEnumerator<TOut>
     {
         private bool _finished;
 
@@ -431,6 +519,29 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
             try
             {
                 next = await job.NextAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                _finished = job.IsStopped;
+                throw;
+            }
+
+            if (next is not { } outcome)
+            {
+                _finished = true;
+                return false;
+            }
+
+            Current = project(outcome);
+            return true;
+        }
+
+        public bool MoveNext()
+        {
+            Outcome<TResult>? next;
+            try
+            {
+                next = job.Next(cancellationToken);
             }
             catch
             {
