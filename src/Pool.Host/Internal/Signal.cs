@@ -25,6 +25,8 @@ internal sealed class Signal
     public void Set()
     {
         _channel.Writer.TryWrite(true);
+        // A full fence, as the waiter's Increment is one: either this read sees the waiter, or its last TryRead sees the write.
+        Interlocked.MemoryBarrier();
         if (Volatile.Read(ref _blockedWaiters) != 0)
         {
             Pulse();
