@@ -139,6 +139,59 @@ public class LifecycleTests
     }
 
     [Fact(Timeout = 60_000)]
+    public async Task Close_and_join_do_not_wait_for_an_Imap_nobody_reads_beyond_its_window()
+    {
+        // 3,000 items: more than the window (256 for one worker), read on the Imap's own thread.
+        ProcessPool pool = await TestPools.StartAsync(workers: 1);
+        IEnumerable<int> results = pool.Imap(Functions.Increment, Enumerable.Range(0, 3_000).Where(_ => true), chunkSize: 1);
+        pool.Close();
+        await pool.JoinAsync().Within();
+        results.Should().Equal(Enumerable.Range(1, 3_000));
+        await TestPools.DisposeAndAssertNoWorkersAsync(pool);
+    }
+
+    /// <summary>
+    /// After Close an Imap's input was read without bound, so that Join would not wait for a consumer: an endless input
+    /// (a live consumer, an application closing its pool to shut down) grew the host by gigabytes in seconds, read far
+    /// faster than the workers ran it. Now the window counts from the tasks completed. Found by a sixth audit.
+    /// </summary>
+    [Fact(Timeout = 60_000)]
+    public async Task After_close_an_endless_Imap_reads_no_faster_than_the_workers_run_it()
+    {
+        await using ProcessPool pool = await TestPools.StartAsync(workers: 1);
+        long pulled = 0;
+        IEnumerable<int> Endless()
+        {
+            while (true)
+            {
+                Interlocked.Increment(ref pulled);
+                yield return 1;
+            }
+        }
+
+        await Task.Run(() =>
+        {
+            int taken = 0;
+            foreach (int _ in pool.Imap(Functions.Sleep, Endless(), chunkSize: 1))
+            {
+                if (++taken == 10)
+                {
+                    pool.Close();
+                }
+
+                if (taken == 200)
+                {
+                    break;
+                }
+            }
+        }).Within();
+
+        // About 200 tasks of 1 ms ran; the window is 256 tasks ahead of those completed.
+        Interlocked.Read(ref pulled).Should().BeLessThan(2_000, "input is read at the workers' pace after Close");
+        await pool.JoinAsync().Within();
+    }
+
+    [Fact(Timeout = 60_000)]
     public async Task A_worker_that_cannot_start_fails_construction_within_bounds_saying_what_was_tried()
     {
         var options = new ProcessPoolOptions

@@ -10,7 +10,8 @@ namespace Pool.Internal;
 /// <see cref="Window"/> tasks ahead of what the consumer has taken, so an endless input works in flat
 /// memory; outcomes reach the consumer in input order (through a <see cref="ReorderBuffer{T}"/>) or in
 /// completion order. Abandoning the enumeration stops the producer and drops the queued chunks.
-/// After <c>Close</c> the bound is lifted, so that <c>Close(); Join();</c> never waits for a consumer.
+/// After <c>Close</c> the window counts from the tasks completed rather than the results taken, so that
+/// <c>Close(); Join();</c> never waits for a consumer, and input is still read no faster than the workers run it.
 /// </summary>
 internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
 {
@@ -36,6 +37,8 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
     private long _window;
     private long _pulled;
     private long _taken;
+    // Outcomes completed (taken or not): after Close, what the window counts from.
+    private long _done;
     private long _unaccounted = 1;
     private bool _inputDone;
     private long _total = -1;
@@ -173,27 +176,22 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
         }
 
         Volatile.Write(ref _chunkSize, next);
-        lock (_lock)
-        {
-            if (!_closed)
-            {
-                Volatile.Write(ref _window, WindowFor(next));
-            }
-        }
-
+        Volatile.Write(ref _window, WindowFor(next));
         _room.Set();
     }
 
     public override void OnPoolClosed()
     {
-        lock (_lock)
-        {
-            _closed = true;
-        }
-
-        Volatile.Write(ref _window, long.MaxValue);
+        // The window now counts from the tasks completed, not from the results taken: Close(); Join(); must not wait
+        // for a consumer (there may be none), and lifting the bound instead let an endless input be read as fast as
+        // it came, gigabytes in seconds, though the workers ran it no faster (a live consumer, an application closing
+        // its pool to shut down).
+        Volatile.Write(ref _closed, true);
         _room.Set();
     }
+
+    /// <summary>The tasks the window counts from: those taken by the consumer, or, after Close, those completed.</summary>
+    private long Consumed => Volatile.Read(ref _closed) ? Volatile.Read(ref _done) : Volatile.Read(ref _taken);
 
     protected override void OnStopped(Exception reason)
     {
@@ -234,6 +232,14 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
             {
                 _completed.Enqueue(outcome);
             }
+
+            Volatile.Write(ref _done, _done + 1);
+        }
+
+        if (Volatile.Read(ref _closed) && Volatile.Read(ref _pulled) - _done <= Window - Refill)
+        {
+            // After Close the producer waits for tasks to complete (Consumed).
+            _room.Set();
         }
     }
 
@@ -247,7 +253,7 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
         {
             await foreach (TArgs item in source.WithCancellation(_stopInput.Token).ConfigureAwait(false))
             {
-                if (_pulled - Volatile.Read(ref _taken) >= Volatile.Read(ref _window))
+                if (_pulled - Consumed >= Volatile.Read(ref _window))
                 {
                     // The window is full: what was pulled goes now (the consumer may be waiting for it), and pulling
                     // resumes when there is room for a whole chunk, not for one item, or a consumer that is slower
@@ -258,7 +264,7 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
                         PublishAndStartNext();
                     }
 
-                    while (_pulled - Volatile.Read(ref _taken) > Volatile.Read(ref _window) - Refill)
+                    while (_pulled - Consumed > Volatile.Read(ref _window) - Refill)
                     {
                         // No token: Stop cancels _stopInput and then sets _room (a cancellable wait allocates each time).
                         if (blocking)
