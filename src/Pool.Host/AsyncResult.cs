@@ -5,7 +5,9 @@ namespace Pool;
 /// <summary>
 /// The pending result of <c>ApplyAsync</c>, as multiprocessing's <c>AsyncResult</c>: <see cref="Get"/>,
 /// <see cref="Wait"/>, <see cref="Ready"/>, <see cref="Successful"/>, and awaitable. Exactly one of the
-/// callbacks runs, on a thread-pool thread, before the result is ready. A callback that throws makes its
+/// callbacks runs, on a thread-pool thread, before the result is ready (or on the thread of a <see cref="Get"/> or
+/// <see cref="Wait"/> without a timeout that finds it still waiting for one, so that a starved thread pool cannot
+/// leave such a wait blocked). A callback that throws makes its
 /// exception the result (as CPython does since gh-83371); if the error callback throws, the result is an
 /// <see cref="AggregateException"/> of its exception and the task's.
 /// </summary>
@@ -15,11 +17,19 @@ public sealed class AsyncResult<T>
     private readonly TaskCompletionSource<T> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Action<T>? _callback;
     private readonly Action<Exception>? _errorCallback;
+    // The outcome a callback is queued with, and who runs it (0 none queued, 1 queued, 2 claimed: QueueCallback).
+    private T? _value;
+    private Exception? _error;
+    private bool _stopped;
+    private int _claim;
+    // Set when a callback is queued: what a Get without a timeout waits for besides the result (null without callbacks).
+    private readonly TaskCompletionSource? _queued;
 
     internal AsyncResult(Action<T>? callback, Action<Exception>? errorCallback)
     {
         _callback = callback;
         _errorCallback = errorCallback;
+        _queued = callback is null && errorCallback is null ? null : new TaskCompletionSource();
     }
 
     /// <summary>The result as a task.</summary>
@@ -59,9 +69,16 @@ public sealed class AsyncResult<T>
             return true;
         }
 
+        TimeSpan wait = timeout ?? System.Threading.Timeout.InfiniteTimeSpan;
+        if (wait == System.Threading.Timeout.InfiniteTimeSpan && _queued is { } queued)
+        {
+            // Once the outcome is in and its callback queued, run it here rather than wait for a thread-pool thread.
+            System.Threading.Tasks.Task.WaitAny(task, queued.Task);
+            RunCallback();
+        }
+
         try
         {
-            TimeSpan wait = timeout ?? System.Threading.Timeout.InfiniteTimeSpan;
             // Task.Wait takes up to int.MaxValue ms (24.8 days): a longer timeout waits as long as it takes.
             return task.Wait(
                 wait == System.Threading.Timeout.InfiniteTimeSpan || wait.TotalMilliseconds > int.MaxValue ? System.Threading.Timeout.InfiniteTimeSpan
@@ -86,25 +103,8 @@ public sealed class AsyncResult<T>
             return;
         }
 
-        ThreadPool.UnsafeQueueUserWorkItem(
-            static state =>
-            {
-                (AsyncResult<T> result, T value) = state;
-                try
-                {
-                    result._callback!(value);
-                }
-                catch (Exception e)
-                {
-                    // The callback's failure becomes the result, so that it is seen and nothing waits forever.
-                    result._completion.TrySetException(e);
-                    return;
-                }
-
-                result._completion.TrySetResult(value);
-            },
-            (this, value),
-            preferLocal: false);
+        _value = value;
+        QueueCallback();
     }
 
     /// <summary>Fails the result: <paramref name="stopped"/> when the call was stopped (cancelled, terminated), so that
@@ -118,25 +118,57 @@ public sealed class AsyncResult<T>
             return;
         }
 
-        ThreadPool.UnsafeQueueUserWorkItem(
-            static state =>
-            {
-                (AsyncResult<T> result, Exception error, bool stopped) = state;
-                try
-                {
-                    result._errorCallback!(error);
-                }
-                catch (Exception e)
-                {
-                    // As for the callback; the task's own error is kept beside the callback's.
-                    result._completion.TrySetException(new AggregateException("The error callback threw while handling the task's exception.", e, error));
-                    return;
-                }
+        _error = error;
+        _stopped = stopped;
+        QueueCallback();
+    }
 
-                result.Complete(error, stopped);
-            },
-            (this, error, stopped),
-            preferLocal: false);
+    // The callback runs on a thread-pool thread, or on the thread of a Get or Wait without a timeout that finds it
+    // still queued: that thread would only wait for it, and on a starved (or capped) thread pool, with every thread
+    // blocked in such a Get, nothing else would ever run it. Whoever claims it first (_claim 1 → 2) runs it.
+    private void QueueCallback()
+    {
+        Volatile.Write(ref _claim, 1);
+        _queued!.TrySetResult();
+        ThreadPool.UnsafeQueueUserWorkItem(static result => result.RunCallback(), this, preferLocal: false);
+    }
+
+    private void RunCallback()
+    {
+        if (Interlocked.CompareExchange(ref _claim, 2, 1) != 1)
+        {
+            return;
+        }
+
+        if (_error is not { } error)
+        {
+            try
+            {
+                _callback!(_value!);
+            }
+            catch (Exception e)
+            {
+                // The callback's failure becomes the result, so that it is seen and nothing waits forever.
+                _completion.TrySetException(e);
+                return;
+            }
+
+            _completion.TrySetResult(_value!);
+            return;
+        }
+
+        try
+        {
+            _errorCallback!(error);
+        }
+        catch (Exception e)
+        {
+            // As for the callback; the task's own error is kept beside the callback's.
+            _completion.TrySetException(new AggregateException("The error callback threw while handling the task's exception.", e, error));
+            return;
+        }
+
+        Complete(error, _stopped);
     }
 
     private void Complete(Exception error, bool stopped)

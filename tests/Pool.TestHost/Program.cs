@@ -36,6 +36,24 @@ if (args is ["starved-imap"])
     Environment.Exit(0);
 }
 
+if (args is ["starved-get"])
+{
+    // Eight ApplyAsync calls with a callback and an error callback, each waited for with Get() on a thread of a thread pool
+    // capped at four threads: the callbacks must run although no thread-pool thread is free. Output: "done 8", or
+    // "stuck N of 8" after 30 s.
+    ThreadPool.SetMinThreads(2, 2);
+    ThreadPool.SetMaxThreads(4, 4);
+    var starved = new ProcessPool(new ProcessPoolOptions { Workers = 2, WorkerOutput = _ => { } });
+    int called = 0;
+    Task<int>[] calls = [.. Enumerable.Range(0, 8).Select(i => Task.Run(() => i % 2 == 0
+        ? starved.ApplyAsync(Busy.Square, i, callback: _ => Interlocked.Increment(ref called)).Get()
+        : starved.ApplyAsync(Busy.Fail, i, errorCallback: _ => Interlocked.Increment(ref called)).Wait() ? i * i : -1))];
+    bool ended = Task.WaitAll(calls, TimeSpan.FromSeconds(30));
+    Console.WriteLine(ended ? $"done {Enumerable.Range(0, 8).Count(i => calls[i].Result == i * i) + called - 8}" : $"stuck {calls.Count(c => !c.IsCompleted)} of 8");
+    Console.Out.Flush();
+    Environment.Exit(0);
+}
+
 if (args is ["slurm-allocation"])
 {
     // Holds a Slurm allocation (its own, or the one SLURM_JOB_ID names) with one step sleeping on a node, and waits to
@@ -120,6 +138,8 @@ public static class Busy
     }
 
     public static int Square(int x) => x * x;
+
+    public static int Fail(int x) => throw new InvalidOperationException($"task {x} fails");
 
     public static int Run(int x)
     {

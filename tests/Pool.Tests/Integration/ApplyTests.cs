@@ -1,3 +1,6 @@
+using CliWrap;
+using CliWrap.Buffered;
+
 namespace Pool.Tests.Integration;
 
 public class ApplyTests(PoolFixture fixture) : IClassFixture<PoolFixture>
@@ -73,6 +76,24 @@ public class ApplyTests(PoolFixture fixture) : IClassFixture<PoolFixture>
         result.Get(TestPools.Bound).Should().Be(9);
         calls.Should().Be(1);
         readyInCallback.Should().BeFalse();
+    }
+
+    /// <summary>
+    /// Get and Wait waited for the callback's thread-pool work item: eight of them on a thread pool capped at four threads
+    /// never ended. A Get or Wait without a timeout that finds the callback still queued runs it itself. Run in a host
+    /// process of its own (tests/Pool.TestHost), whose thread pool it caps. Found by a sixth audit.
+    /// </summary>
+    [Fact(Timeout = 120_000)]
+    public async Task Get_runs_a_queued_callback_when_the_thread_pool_has_no_thread_for_it()
+    {
+        string host = Path.Combine(AppContext.BaseDirectory, "Pool.TestHost.dll");
+        string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        BufferedCommandResult result = await Cli.Wrap(dotnet).WithArguments([host, "starved-get"])
+            .WithValidation(CommandResultValidation.None)
+            .ExecuteBufferedAsync(bound.Token);
+
+        result.StandardOutput.Trim().Should().Be("done 8", result.StandardError);
     }
 
     [Fact(Timeout = 60_000)]
