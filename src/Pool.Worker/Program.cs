@@ -33,6 +33,13 @@ internal static class Program
             return 3;
         }
 
+        if (!remote && (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS()))
+        {
+            // Out of the terminal's reach: a Ctrl+C is for the host to handle (a Slurm step's tasks stay in the group
+            // slurmstepd signals).
+            NativeMethods.LeaveForegroundGroup();
+        }
+
         WorkerSetup setup;
         try
         {

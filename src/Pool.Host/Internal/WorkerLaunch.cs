@@ -39,11 +39,6 @@ internal sealed record WorkerLaunch(string Dotnet, string WorkerAssembly, string
         ? Array.Find(["/usr/bin/setpriv", "/bin/setpriv"], File.Exists)
         : null;
 
-    /// <summary>util-linux's setsid, next to setpriv: starts the worker in a session (and process group) of its own.</summary>
-    private static readonly string? Setsid = Setpriv is null
-        ? null
-        : Array.Find(["/usr/bin/setsid", "/bin/setsid"], File.Exists);
-
     /// <summary>The launch for this process, found once.</summary>
     /// <exception cref="WorkerStartException">Something needed is missing; the message lists what was tried.</exception>
     public static WorkerLaunch Current => Located.Value;
@@ -69,12 +64,7 @@ internal sealed record WorkerLaunch(string Dotnet, string WorkerAssembly, string
         };
         if (viaSetpriv)
         {
-            // And through setsid, which makes the worker the leader of a session of its own (it execs in place too: the
-            // process is not a group leader). A terminal signals its foreground process group, host and workers alike:
-            // Ctrl+C killed every worker (SIGINT) even when the host handled it (Console.CancelKeyPress, as the generic
-            // host does to shut down gracefully), so that the running tasks failed and the queued work could not finish.
-            // A worker now ends as the host decides, or with it (end of stream, and the parent-death signal).
-            foreach (string argument in Setsid is null ? (string[])["--pdeathsig", "KILL", "--", Dotnet] : ["--pdeathsig", "KILL", "--", Setsid, Dotnet])
+            foreach (string argument in (string[])["--pdeathsig", "KILL", "--", Dotnet])
             {
                 info.ArgumentList.Add(argument);
             }
