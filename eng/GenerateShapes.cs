@@ -141,7 +141,7 @@ static void One(StringBuilder code, Shape shape)
 
     Method(code, shape, $"Imap{{T, TResult}}({f}, IEnumerable{{T}}, {rest})", "<c>Pool.imap</c>",
         $"public IEnumerable<{ordered}> Imap<{g}>({d} fn, {s}) =>",
-        "ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);");
+        "BlockingResults.Of(() => ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken), cancellationToken);");
     Method(code, shape, $"ImapAsync{{T, TResult}}({f}, IEnumerable{{T}}, {rest})", "<c>Pool.imap</c>",
         $"public IAsyncEnumerable<{ordered}> ImapAsync<{g}>({d} fn, {s}) =>",
         "ImapAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken);");
@@ -150,7 +150,7 @@ static void One(StringBuilder code, Shape shape)
         $"ImapCore<T, {r}>({ship}, One<T>(), items, chunkSize, ordered: true, nameof(Imap), taskTimeout, cancellationToken).Results(static outcome => {orderedOut});");
     Method(code, shape, $"ImapUnordered{{T, TResult}}({f}, IEnumerable{{T}}, {rest})", "<c>Pool.imap_unordered</c>",
         $"public IEnumerable<{unordered}> ImapUnordered<{g}>({d} fn, {s}) =>",
-        "ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);");
+        "BlockingResults.Of(() => ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken), cancellationToken);");
     Method(code, shape, $"ImapUnorderedAsync{{T, TResult}}({f}, IEnumerable{{T}}, {rest})", "<c>Pool.imap_unordered</c>",
         $"public IAsyncEnumerable<{unordered}> ImapUnorderedAsync<{g}>({d} fn, {s}) =>",
         "ImapUnorderedAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken);");
@@ -159,7 +159,7 @@ static void One(StringBuilder code, Shape shape)
         $"ImapCore<T, {r}>({ship}, One<T>(), items, chunkSize, ordered: false, nameof(ImapUnordered), taskTimeout, cancellationToken).Results(static outcome => {unorderedOut});");
     Method(code, shape, $"ImapOutcomes{{T, TResult}}({f}, IEnumerable{{T}}, {rest})", null,
         $"public IEnumerable<Outcome<{r}>> ImapOutcomes<{g}>({d} fn, {s}) =>",
-        "ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);");
+        "BlockingResults.Of(() => ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken), cancellationToken);");
     Method(code, shape, $"ImapOutcomesAsync{{T, TResult}}({f}, IAsyncEnumerable{{T}}, {rest})", null,
         $"public IAsyncEnumerable<Outcome<{r}>> ImapOutcomesAsync<{g}>({d} fn, {sa}) =>",
         $"ImapCore<T, {r}>({ship}, One<T>(), items, chunkSize, ordered: true, \"ImapOutcomes\", taskTimeout, cancellationToken).Results(static outcome => outcome);");

@@ -53,7 +53,7 @@ public sealed partial class ProcessPool
     /// <summary>As <see cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.imap</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
     [OverloadResolutionPriority(8)]
     public IEnumerable<TResult> Imap<T, TResult>(Func<T, Task<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+        BlockingResults.Of(() => ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken), cancellationToken);
 
     /// <inheritdoc cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.imap</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
@@ -71,7 +71,7 @@ public sealed partial class ProcessPool
     /// <summary>As <see cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.imap_unordered</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
     [OverloadResolutionPriority(8)]
     public IEnumerable<(long Index, TResult Result)> ImapUnordered<T, TResult>(Func<T, Task<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+        BlockingResults.Of(() => ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken), cancellationToken);
 
     /// <inheritdoc cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.imap_unordered</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
@@ -89,7 +89,7 @@ public sealed partial class ProcessPool
     /// <summary>As <see cref="ImapOutcomes{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python has no equivalent.</summary>
     [OverloadResolutionPriority(8)]
     public IEnumerable<Outcome<TResult>> ImapOutcomes<T, TResult>(Func<T, Task<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+        BlockingResults.Of(() => ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken), cancellationToken);
 
     /// <inheritdoc cref="ImapOutcomesAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapOutcomesAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function (one that returns <see cref="Task{TResult}"/>): the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python has no equivalent.</summary>
@@ -259,7 +259,7 @@ public sealed partial class ProcessPool
     /// <summary>As <see cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.imap</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
     [OverloadResolutionPriority(4)]
     public IEnumerable<TResult> Imap<T, TResult>(Func<T, ValueTask<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+        BlockingResults.Of(() => ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken), cancellationToken);
 
     /// <inheritdoc cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.imap</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
@@ -277,7 +277,7 @@ public sealed partial class ProcessPool
     /// <summary>As <see cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.imap_unordered</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
     [OverloadResolutionPriority(4)]
     public IEnumerable<(long Index, TResult Result)> ImapUnordered<T, TResult>(Func<T, ValueTask<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+        BlockingResults.Of(() => ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken), cancellationToken);
 
     /// <inheritdoc cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python: <c>Pool.imap_unordered</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
@@ -295,7 +295,7 @@ public sealed partial class ProcessPool
     /// <summary>As <see cref="ImapOutcomes{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python has no equivalent.</summary>
     [OverloadResolutionPriority(4)]
     public IEnumerable<Outcome<TResult>> ImapOutcomes<T, TResult>(Func<T, ValueTask<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+        BlockingResults.Of(() => ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken), cancellationToken);
 
     /// <inheritdoc cref="ImapOutcomesAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapOutcomesAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/>: the worker awaits it, and runs several at once with <see cref="ProcessPoolOptions.MaxConcurrencyPerWorker"/>. Python has no equivalent.</summary>
@@ -465,7 +465,7 @@ public sealed partial class ProcessPool
     /// <summary>As <see cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python: <c>Pool.imap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
     [OverloadResolutionPriority(2)]
     public IEnumerable<TResult> Imap<T, TResult>(Func<T, CancellationToken, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+        BlockingResults.Of(() => ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken), cancellationToken);
 
     /// <inheritdoc cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python: <c>Pool.imap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
@@ -483,7 +483,7 @@ public sealed partial class ProcessPool
     /// <summary>As <see cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python: <c>Pool.imap_unordered</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
     [OverloadResolutionPriority(2)]
     public IEnumerable<(long Index, TResult Result)> ImapUnordered<T, TResult>(Func<T, CancellationToken, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+        BlockingResults.Of(() => ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken), cancellationToken);
 
     /// <inheritdoc cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python: <c>Pool.imap_unordered</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
@@ -501,7 +501,7 @@ public sealed partial class ProcessPool
     /// <summary>As <see cref="ImapOutcomes{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python has no equivalent.</summary>
     [OverloadResolutionPriority(2)]
     public IEnumerable<Outcome<TResult>> ImapOutcomes<T, TResult>(Func<T, CancellationToken, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+        BlockingResults.Of(() => ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken), cancellationToken);
 
     /// <inheritdoc cref="ImapOutcomesAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapOutcomesAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that takes a <see cref="CancellationToken"/> last: each task gets its own, cancelled when the call is cancelled or the task's timeout passes; it then has <see cref="ProcessPoolOptions.CancellationGrace"/> to end before its worker is killed. Python has no equivalent.</summary>
@@ -671,7 +671,7 @@ public sealed partial class ProcessPool
     /// <summary>As <see cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.imap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
     [OverloadResolutionPriority(10)]
     public IEnumerable<TResult> Imap<T, TResult>(Func<T, CancellationToken, Task<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+        BlockingResults.Of(() => ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken), cancellationToken);
 
     /// <inheritdoc cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.imap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
@@ -689,7 +689,7 @@ public sealed partial class ProcessPool
     /// <summary>As <see cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.imap_unordered</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
     [OverloadResolutionPriority(10)]
     public IEnumerable<(long Index, TResult Result)> ImapUnordered<T, TResult>(Func<T, CancellationToken, Task<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+        BlockingResults.Of(() => ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken), cancellationToken);
 
     /// <inheritdoc cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.imap_unordered</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
@@ -707,7 +707,7 @@ public sealed partial class ProcessPool
     /// <summary>As <see cref="ImapOutcomes{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python has no equivalent.</summary>
     [OverloadResolutionPriority(10)]
     public IEnumerable<Outcome<TResult>> ImapOutcomes<T, TResult>(Func<T, CancellationToken, Task<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+        BlockingResults.Of(() => ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken), cancellationToken);
 
     /// <inheritdoc cref="ImapOutcomesAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapOutcomesAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python has no equivalent.</summary>
@@ -877,7 +877,7 @@ public sealed partial class ProcessPool
     /// <summary>As <see cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.imap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
     [OverloadResolutionPriority(6)]
     public IEnumerable<TResult> Imap<T, TResult>(Func<T, CancellationToken, ValueTask<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+        BlockingResults.Of(() => ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken), cancellationToken);
 
     /// <inheritdoc cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.imap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
@@ -895,7 +895,7 @@ public sealed partial class ProcessPool
     /// <summary>As <see cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.imap_unordered</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
     [OverloadResolutionPriority(6)]
     public IEnumerable<(long Index, TResult Result)> ImapUnordered<T, TResult>(Func<T, CancellationToken, ValueTask<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+        BlockingResults.Of(() => ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken), cancellationToken);
 
     /// <inheritdoc cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.imap_unordered</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
@@ -913,7 +913,7 @@ public sealed partial class ProcessPool
     /// <summary>As <see cref="ImapOutcomes{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python has no equivalent.</summary>
     [OverloadResolutionPriority(6)]
     public IEnumerable<Outcome<TResult>> ImapOutcomes<T, TResult>(Func<T, CancellationToken, ValueTask<TResult>> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+        BlockingResults.Of(() => ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken), cancellationToken);
 
     /// <inheritdoc cref="ImapOutcomesAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapOutcomesAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for an async function that returns <see cref="ValueTask{TResult}"/> and takes a <see cref="CancellationToken"/> last: the worker awaits it; its token is cancelled when the call is cancelled or the task's timeout passes. Python has no equivalent.</summary>
@@ -1083,7 +1083,7 @@ public sealed partial class ProcessPool
     /// <summary>As <see cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing, ApplyAsync's result and each outcome of MapOutcomes and ImapOutcomes hold an empty ValueTuple. Python: <c>Pool.imap</c>.</summary>
     [OverloadResolutionPriority(-1)]
     public IEnumerable<long> Imap<T>(Action<T> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+        BlockingResults.Of(() => ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken), cancellationToken);
 
     /// <inheritdoc cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing, ApplyAsync's result and each outcome of MapOutcomes and ImapOutcomes hold an empty ValueTuple. Python: <c>Pool.imap</c>.</summary>
@@ -1101,7 +1101,7 @@ public sealed partial class ProcessPool
     /// <summary>As <see cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing, ApplyAsync's result and each outcome of MapOutcomes and ImapOutcomes hold an empty ValueTuple. Python: <c>Pool.imap_unordered</c>.</summary>
     [OverloadResolutionPriority(-1)]
     public IEnumerable<long> ImapUnordered<T>(Action<T> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+        BlockingResults.Of(() => ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken), cancellationToken);
 
     /// <inheritdoc cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing, ApplyAsync's result and each outcome of MapOutcomes and ImapOutcomes hold an empty ValueTuple. Python: <c>Pool.imap_unordered</c>.</summary>
@@ -1119,7 +1119,7 @@ public sealed partial class ProcessPool
     /// <summary>As <see cref="ImapOutcomes{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing, ApplyAsync's result and each outcome of MapOutcomes and ImapOutcomes hold an empty ValueTuple. Python has no equivalent.</summary>
     [OverloadResolutionPriority(-1)]
     public IEnumerable<Outcome<ValueTuple>> ImapOutcomes<T>(Action<T> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+        BlockingResults.Of(() => ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken), cancellationToken);
 
     /// <inheritdoc cref="ImapOutcomesAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapOutcomesAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing, ApplyAsync's result and each outcome of MapOutcomes and ImapOutcomes hold an empty ValueTuple. Python has no equivalent.</summary>
@@ -1289,7 +1289,7 @@ public sealed partial class ProcessPool
     /// <summary>As <see cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing, ApplyAsync's result and each outcome of MapOutcomes and ImapOutcomes hold an empty ValueTuple; it takes a <see cref="CancellationToken"/> last, cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.imap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
     [OverloadResolutionPriority(1)]
     public IEnumerable<long> Imap<T>(Action<T, CancellationToken> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+        BlockingResults.Of(() => ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken), cancellationToken);
 
     /// <inheritdoc cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing, ApplyAsync's result and each outcome of MapOutcomes and ImapOutcomes hold an empty ValueTuple; it takes a <see cref="CancellationToken"/> last, cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.imap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
@@ -1307,7 +1307,7 @@ public sealed partial class ProcessPool
     /// <summary>As <see cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing, ApplyAsync's result and each outcome of MapOutcomes and ImapOutcomes hold an empty ValueTuple; it takes a <see cref="CancellationToken"/> last, cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.imap_unordered</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
     [OverloadResolutionPriority(1)]
     public IEnumerable<long> ImapUnordered<T>(Action<T, CancellationToken> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+        BlockingResults.Of(() => ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken), cancellationToken);
 
     /// <inheritdoc cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing, ApplyAsync's result and each outcome of MapOutcomes and ImapOutcomes hold an empty ValueTuple; it takes a <see cref="CancellationToken"/> last, cancelled when the call is cancelled or the task's timeout passes. Python: <c>Pool.imap_unordered</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
@@ -1325,7 +1325,7 @@ public sealed partial class ProcessPool
     /// <summary>As <see cref="ImapOutcomes{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing, ApplyAsync's result and each outcome of MapOutcomes and ImapOutcomes hold an empty ValueTuple; it takes a <see cref="CancellationToken"/> last, cancelled when the call is cancelled or the task's timeout passes. Python has no equivalent.</summary>
     [OverloadResolutionPriority(1)]
     public IEnumerable<Outcome<ValueTuple>> ImapOutcomes<T>(Action<T, CancellationToken> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+        BlockingResults.Of(() => ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken), cancellationToken);
 
     /// <inheritdoc cref="ImapOutcomesAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapOutcomesAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing, ApplyAsync's result and each outcome of MapOutcomes and ImapOutcomes hold an empty ValueTuple; it takes a <see cref="CancellationToken"/> last, cancelled when the call is cancelled or the task's timeout passes. Python has no equivalent.</summary>
@@ -1495,7 +1495,7 @@ public sealed partial class ProcessPool
     /// <summary>As <see cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing, ApplyAsync's result and each outcome of MapOutcomes and ImapOutcomes hold an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits. Python: <c>Pool.imap</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
     [OverloadResolutionPriority(3)]
     public IEnumerable<long> Imap<T>(Func<T, ValueTask> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+        BlockingResults.Of(() => ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken), cancellationToken);
 
     /// <inheritdoc cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing, ApplyAsync's result and each outcome of MapOutcomes and ImapOutcomes hold an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits. Python: <c>Pool.imap</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
@@ -1513,7 +1513,7 @@ public sealed partial class ProcessPool
     /// <summary>As <see cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing, ApplyAsync's result and each outcome of MapOutcomes and ImapOutcomes hold an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits. Python: <c>Pool.imap_unordered</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
     [OverloadResolutionPriority(3)]
     public IEnumerable<long> ImapUnordered<T>(Func<T, ValueTask> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+        BlockingResults.Of(() => ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken), cancellationToken);
 
     /// <inheritdoc cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing, ApplyAsync's result and each outcome of MapOutcomes and ImapOutcomes hold an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits. Python: <c>Pool.imap_unordered</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
@@ -1531,7 +1531,7 @@ public sealed partial class ProcessPool
     /// <summary>As <see cref="ImapOutcomes{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing, ApplyAsync's result and each outcome of MapOutcomes and ImapOutcomes hold an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits. Python has no equivalent.</summary>
     [OverloadResolutionPriority(3)]
     public IEnumerable<Outcome<ValueTuple>> ImapOutcomes<T>(Func<T, ValueTask> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+        BlockingResults.Of(() => ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken), cancellationToken);
 
     /// <inheritdoc cref="ImapOutcomesAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapOutcomesAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing, ApplyAsync's result and each outcome of MapOutcomes and ImapOutcomes hold an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits. Python has no equivalent.</summary>
@@ -1701,7 +1701,7 @@ public sealed partial class ProcessPool
     /// <summary>As <see cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing, ApplyAsync's result and each outcome of MapOutcomes and ImapOutcomes hold an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.imap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
     [OverloadResolutionPriority(5)]
     public IEnumerable<long> Imap<T>(Func<T, CancellationToken, ValueTask> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+        BlockingResults.Of(() => ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken), cancellationToken);
 
     /// <inheritdoc cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing, ApplyAsync's result and each outcome of MapOutcomes and ImapOutcomes hold an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.imap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
@@ -1719,7 +1719,7 @@ public sealed partial class ProcessPool
     /// <summary>As <see cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing, ApplyAsync's result and each outcome of MapOutcomes and ImapOutcomes hold an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.imap_unordered</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
     [OverloadResolutionPriority(5)]
     public IEnumerable<long> ImapUnordered<T>(Func<T, CancellationToken, ValueTask> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+        BlockingResults.Of(() => ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken), cancellationToken);
 
     /// <inheritdoc cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing, ApplyAsync's result and each outcome of MapOutcomes and ImapOutcomes hold an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.imap_unordered</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
@@ -1737,7 +1737,7 @@ public sealed partial class ProcessPool
     /// <summary>As <see cref="ImapOutcomes{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing, ApplyAsync's result and each outcome of MapOutcomes and ImapOutcomes hold an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python has no equivalent.</summary>
     [OverloadResolutionPriority(5)]
     public IEnumerable<Outcome<ValueTuple>> ImapOutcomes<T>(Func<T, CancellationToken, ValueTask> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+        BlockingResults.Of(() => ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken), cancellationToken);
 
     /// <inheritdoc cref="ImapOutcomesAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapOutcomesAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing, ApplyAsync's result and each outcome of MapOutcomes and ImapOutcomes hold an empty ValueTuple; it returns a bare <see cref="ValueTask"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python has no equivalent.</summary>
@@ -1907,7 +1907,7 @@ public sealed partial class ProcessPool
     /// <summary>As <see cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing, ApplyAsync's result and each outcome of MapOutcomes and ImapOutcomes hold an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits. Python: <c>Pool.imap</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
     [OverloadResolutionPriority(7)]
     public IEnumerable<long> Imap<T>(Func<T, Task> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+        BlockingResults.Of(() => ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken), cancellationToken);
 
     /// <inheritdoc cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing, ApplyAsync's result and each outcome of MapOutcomes and ImapOutcomes hold an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits. Python: <c>Pool.imap</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
@@ -1925,7 +1925,7 @@ public sealed partial class ProcessPool
     /// <summary>As <see cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing, ApplyAsync's result and each outcome of MapOutcomes and ImapOutcomes hold an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits. Python: <c>Pool.imap_unordered</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
     [OverloadResolutionPriority(7)]
     public IEnumerable<long> ImapUnordered<T>(Func<T, Task> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+        BlockingResults.Of(() => ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken), cancellationToken);
 
     /// <inheritdoc cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing, ApplyAsync's result and each outcome of MapOutcomes and ImapOutcomes hold an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits. Python: <c>Pool.imap_unordered</c>, which cannot run a coroutine function (aiomultiprocess can).</summary>
@@ -1943,7 +1943,7 @@ public sealed partial class ProcessPool
     /// <summary>As <see cref="ImapOutcomes{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing, ApplyAsync's result and each outcome of MapOutcomes and ImapOutcomes hold an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits. Python has no equivalent.</summary>
     [OverloadResolutionPriority(7)]
     public IEnumerable<Outcome<ValueTuple>> ImapOutcomes<T>(Func<T, Task> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+        BlockingResults.Of(() => ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken), cancellationToken);
 
     /// <inheritdoc cref="ImapOutcomesAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapOutcomesAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing, ApplyAsync's result and each outcome of MapOutcomes and ImapOutcomes hold an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits. Python has no equivalent.</summary>
@@ -2113,7 +2113,7 @@ public sealed partial class ProcessPool
     /// <summary>As <see cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing, ApplyAsync's result and each outcome of MapOutcomes and ImapOutcomes hold an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.imap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
     [OverloadResolutionPriority(9)]
     public IEnumerable<long> Imap<T>(Func<T, CancellationToken, Task> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+        BlockingResults.Of(() => ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken), cancellationToken);
 
     /// <inheritdoc cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing, ApplyAsync's result and each outcome of MapOutcomes and ImapOutcomes hold an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.imap</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
@@ -2131,7 +2131,7 @@ public sealed partial class ProcessPool
     /// <summary>As <see cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing, ApplyAsync's result and each outcome of MapOutcomes and ImapOutcomes hold an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.imap_unordered</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
     [OverloadResolutionPriority(9)]
     public IEnumerable<long> ImapUnordered<T>(Func<T, CancellationToken, Task> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+        BlockingResults.Of(() => ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken), cancellationToken);
 
     /// <inheritdoc cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapUnorderedAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing, ApplyAsync's result and each outcome of MapOutcomes and ImapOutcomes hold an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python: <c>Pool.imap_unordered</c>; Python's pools cannot cancel a running task, only kill its worker (pebble).</summary>
@@ -2149,7 +2149,7 @@ public sealed partial class ProcessPool
     /// <summary>As <see cref="ImapOutcomes{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing, ApplyAsync's result and each outcome of MapOutcomes and ImapOutcomes hold an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python has no equivalent.</summary>
     [OverloadResolutionPriority(9)]
     public IEnumerable<Outcome<ValueTuple>> ImapOutcomes<T>(Func<T, CancellationToken, Task> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+        BlockingResults.Of(() => ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken), cancellationToken);
 
     /// <inheritdoc cref="ImapOutcomesAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     /// <summary>As <see cref="ImapOutcomesAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>, for a function that returns nothing: Map and StarMap return once every task has run, Imap and ImapUnordered yield the input index of each task as it ends (in input order for Imap), Apply returns nothing, ApplyAsync's result and each outcome of MapOutcomes and ImapOutcomes hold an empty ValueTuple; it returns a bare <see cref="Task"/>, which the worker awaits, and takes a <see cref="CancellationToken"/> last. Python has no equivalent.</summary>

@@ -143,7 +143,7 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
     /// <exception cref="ArgumentException"><paramref name="fn"/> cannot be shipped.</exception>
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
     public IEnumerable<TResult> Imap<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+        BlockingResults.Of(() => ImapAsync(fn, items, chunkSize, taskTimeout, cancellationToken), cancellationToken);
 
     /// <inheritdoc cref="Imap{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     public IAsyncEnumerable<TResult> ImapAsync<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
@@ -161,7 +161,7 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
     /// <exception cref="ArgumentException"><paramref name="fn"/> cannot be shipped.</exception>
     /// <exception cref="InvalidOperationException">The pool is closed or terminated.</exception>
     public IEnumerable<(long Index, TResult Result)> ImapUnordered<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+        BlockingResults.Of(() => ImapUnorderedAsync(fn, items, chunkSize, taskTimeout, cancellationToken), cancellationToken);
 
     /// <inheritdoc cref="ImapUnordered{T, TResult}(Func{T, TResult}, IEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     public IAsyncEnumerable<(long Index, TResult Result)> ImapUnorderedAsync<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
@@ -184,7 +184,7 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
 
     /// <inheritdoc cref="ImapOutcomesAsync{T, TResult}(Func{T, TResult}, IAsyncEnumerable{T}, int?, TimeSpan?, CancellationToken)"/>
     public IEnumerable<Outcome<TResult>> ImapOutcomes<T, TResult>(Func<T, TResult> fn, IEnumerable<T> items, int? chunkSize = null, TimeSpan? taskTimeout = null, CancellationToken cancellationToken = default) =>
-        ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken).Blocking(cancellationToken);
+        BlockingResults.Of(() => ImapOutcomesAsync(fn, Lazy(items), chunkSize, taskTimeout, cancellationToken), cancellationToken);
 
     /// <summary>Runs <paramref name="fn"/>(<paramref name="arg"/>) in a worker and returns its result. Python: <c>Pool.apply</c>.</summary>
     /// <exception cref="ArgumentException"><paramref name="fn"/> or <paramref name="arg"/> cannot be shipped.</exception>

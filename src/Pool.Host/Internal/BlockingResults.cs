@@ -55,6 +55,27 @@ internal interface IBlockingEnumerator<out T>
 /// <summary>Turns an <c>Imap</c> call's async results into the blocking enumerable of the synchronous API.</summary>
 internal static class BlockingResults
 {
+    [ThreadStatic]
+    private static bool t_inBlockingCall;
+
+    /// <summary>Whether the call being made on this thread is a blocking one (<see cref="Of{T}"/>): an Imap reads a long or
+    /// lazy input on a thread of its own then, as its caller may hold a thread-pool thread (see ImapJob.Start).</summary>
+    public static bool InBlockingCall => t_inBlockingCall;
+
+    /// <summary>The blocking face of the async call <paramref name="call"/> makes, which it makes knowing it is blocking.</summary>
+    public static IEnumerable<T> Of<T>(Func<IAsyncEnumerable<T>> call, CancellationToken cancellationToken)
+    {
+        t_inBlockingCall = true;
+        try
+        {
+            return new BlockingResults<T>(call(), cancellationToken);
+        }
+        finally
+        {
+            t_inBlockingCall = false;
+        }
+    }
+
     public static IEnumerable<T> Blocking<T>(this IAsyncEnumerable<T> source, CancellationToken cancellationToken) =>
         new BlockingResults<T>(source, cancellationToken);
 }
