@@ -21,11 +21,13 @@ internal sealed class BlockingResults<T>(IAsyncEnumerable<T> source, Cancellatio
 
         object? IEnumerator.Current => Current;
 
+        // An Imap's own enumerator waits on this thread: no thread-pool thread is needed to wake it.
+        private readonly IBlockingEnumerator<T>? _blocking = inner as IBlockingEnumerator<T>;
+
         public bool MoveNext()
         {
-            if (inner is IBlockingEnumerator<T> blocking)
+            if (_blocking is { } blocking)
             {
-                // An Imap's own enumerator waits on this thread: no thread-pool thread is needed to wake it.
                 return blocking.MoveNext();
             }
 

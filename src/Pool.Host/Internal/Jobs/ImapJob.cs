@@ -101,11 +101,11 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
 
         if (source is LazySequence<TArgs> { Count: <= MinWindow })
         {
-            // A collection that fits in the window is read at once, on the caller's thread: it never waits for room, and
-            // a small call costs no thread.
+            // A collection that fits in the window is read at once, on the caller's thread: it never waits for room (so
+            // every step completes at once), and a small call costs no thread.
             try
             {
-                ProduceAsync(source, blocking: true).GetAwaiter().GetResult();
+                ProduceAsync(source).GetAwaiter().GetResult();
                 _producer = Task.CompletedTask;
             }
             catch (Exception e)
@@ -128,7 +128,7 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
                 try
                 {
                     // Synchronous throughout: the input's enumerator completes each step at once, and the waits block.
-                    ProduceAsync(source, blocking: true).GetAwaiter().GetResult();
+                    ProduceAsync(source).GetAwaiter().GetResult();
                     produced.SetResult();
                 }
                 catch (Exception e)
@@ -140,7 +140,7 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
         }
         else
         {
-            _producer = Task.Run(() => ProduceAsync(source, blocking: false), CancellationToken.None);
+            _producer = Task.Run(() => ProduceAsync(source), CancellationToken.None);
         }
 
         // The input's own errors are outcomes (ProduceAsync); anything else that ends the producer (out of memory) ends
@@ -249,7 +249,7 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
         }
     }
 
-    private async Task ProduceAsync(IAsyncEnumerable<TArgs> source, bool blocking)
+    private async Task ProduceAsync(IAsyncEnumerable<TArgs> source)
     {
         Chunk chunk = NextChunk();
         var buffer = (TArgs[])chunk.Items;
@@ -273,7 +273,7 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
                     while (_pulled - Consumed > Volatile.Read(ref _window) - Refill)
                     {
                         // No token: Stop cancels _stopInput and then sets _room (a cancellable wait allocates each time).
-                        if (blocking)
+                        if (_ownThread)
                         {
                             _room.Wait();
                         }
@@ -538,16 +538,10 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
                 throw;
             }
 
-            if (next is not { } outcome)
-            {
-                _finished = true;
-                return false;
-            }
-
-            Current = project(outcome);
-            return true;
+            return Took(next);
         }
 
+        /// <summary>As <see cref="MoveNextAsync"/>, blocking this thread (the blocking <c>Imap</c>).</summary>
         public bool MoveNext()
         {
             Outcome<TResult>? next;
@@ -561,6 +555,11 @@ internal sealed class ImapJob<TArgs, TResult> : Job<TArgs, TResult>
                 throw;
             }
 
+            return Took(next);
+        }
+
+        private bool Took(Outcome<TResult>? next)
+        {
             if (next is not { } outcome)
             {
                 _finished = true;
