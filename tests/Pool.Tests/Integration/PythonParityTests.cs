@@ -727,6 +727,62 @@ public class PythonParityTests(ParityPoolFixture fixture) : IClassFixture<Parity
         sums.Should().Equal(Enumerable.Range(0, 10).Sum(x => x * x), Enumerable.Range(0, 20).Sum(x => x * x));
     }
 
+    // ---------------------------------------------------------------- references
+
+    /// <summary>
+    /// CPython test_release_task_refs (bpo-29861): a call's arguments and results are not kept alive by the pool once
+    /// the call is done, through every shape, including an Imap left early and tasks that failed.
+    /// </summary>
+    [Fact(Timeout = 60_000)]
+    public async Task Arguments_and_results_are_not_kept_by_the_pool_once_their_call_is_done()
+    {
+        string[] shapes = ["Map", "MapAsync", "MapOutcomes", "StarMap", "Imap", "ImapUnordered", "ImapAsync", "Apply", "ApplyAsync", "Run", "Imap left early", "Apply that throws"];
+        foreach (string shape in shapes)
+        {
+            WeakReference[] references = await Task.Run(() => CallAndForget(Pool, shape)).WaitAsync(Short);
+            for (int attempt = 0; attempt < 50 && references.Any(r => r.IsAlive); attempt++)
+            {
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+                await Task.Delay(20);
+            }
+
+            references.Count(r => r.IsAlive).Should().Be(0, $"{shape}: no argument or result outlives its call");
+        }
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static WeakReference[] CallAndForget(ProcessPool pool, string shape)
+    {
+        Point[] points = [.. Enumerable.Range(0, 10).Select(i => new Point(i, i))];
+        var references = points.Select(p => new WeakReference(p)).ToList();
+        IEnumerable<Point> Lazy() => points.Select(p => p);
+        void Keep(IEnumerable<Point> results) => references.AddRange(results.Select(p => new WeakReference(p)));
+        switch (shape)
+        {
+            case "Map": Keep(pool.Map(Functions.Move, points)); break;
+            case "MapAsync": Keep(pool.MapAsync(Functions.Move, points).GetAwaiter().GetResult()); break;
+            case "MapOutcomes": Keep(pool.MapOutcomes(Functions.Move, points).Select(o => o.Value!)); break;
+            case "StarMap": Keep(pool.StarMap(ParityFunctions.First, points.Select(p => (p, p)).ToArray())); break;
+            case "Imap": Keep(pool.Imap(Functions.Move, Lazy(), chunkSize: 2).ToList()); break;
+            case "ImapUnordered": Keep(pool.ImapUnordered(Functions.Move, Lazy()).Select(r => r.Result).ToList()); break;
+            case "ImapAsync": Keep(pool.ImapAsync(Functions.Move, Lazy()).ToListAsync().AsTask().GetAwaiter().GetResult()); break;
+            case "Apply": Keep(points.Select(p => pool.Apply(Functions.Move, p)).ToList()); break;
+            case "ApplyAsync": Keep(points.Select(p => pool.ApplyAsync(Functions.Move, p)).ToList().Select(r => r.Get())); break;
+            case "Run": Keep(pool.Run(points.Select(p => Call.Of(Functions.Move, p)))); break;
+            case "Imap left early": Keep(pool.Imap(Functions.Move, Lazy(), chunkSize: 1).Take(3).ToList()); break;
+            case "Apply that throws":
+                foreach (Point p in points)
+                {
+                    pool.Invoking(x => x.Apply(ParityFunctions.Refuse, p)).Should().Throw<ArgumentException>();
+                }
+
+                break;
+        }
+
+        return [.. references];
+    }
+
     // ---------------------------------------------------------------- helpers
 
     private static IEnumerable<int> ThrowsAfter(int count)
@@ -843,6 +899,10 @@ public sealed class Node
 
 public static class ParityFunctions
 {
+    public static Point First(Point a, Point b) => a with { Y = b.Y + 1 };
+
+    public static Point Refuse(Point p) => throw new ArgumentException($"no {p}");
+
     public static int ThrowCustom(int x) => throw new ParityException($"custom failure {x}", x);
 
     public static int RaiseLargeError(int x) => throw new ArgumentException(new string('x', 1 << 20));
