@@ -105,12 +105,15 @@ internal sealed record WorkerLaunch(string Dotnet, string WorkerAssembly, string
         }
 
         // A worker's hot code (the task's function, and the pool's loop around it) is compiled at full optimization
-        // as soon as it has run 30 times. By default the runtime holds that back for as long as anything new is
-        // being compiled, plus 100 ms: a heuristic for an application's start-up, which in a pool's short life
-        // kept tiny tasks running unoptimized code (W1 in the bench: 95-122 M -> 122-185 M tasks/s). Cold code is still
-        // compiled at tier 0, but the early tier-1 compiles cost a starting worker about 8-10 ms; W1's gain is the
-        // larger. An application that sets it (environment or WorkerEnvironment) keeps its own.
-        info.Environment.TryAdd("DOTNET_TC_CallCountingDelayMs", "0");
+        // once it has run 30 times, counted from the first 3 ms in which nothing new was compiled. By default the
+        // runtime waits 100 ms of that: a heuristic for an application's start-up, which in a pool's short life kept
+        // tiny tasks running unoptimized code (W1 in the bench: 95-122 M -> 122-185 M tasks/s with no wait). With no
+        // wait at all, the worker's own start-up code (ready-compiled, and run 30 times before the first task) was
+        // counted too and compiled again twice, about 190 methods, on the worker's compiler thread while the first
+        // tasks ran: 400 small Map calls right after the start took 0.36-0.43 s instead of 0.13-0.18 s with 3 ms,
+        // and W1 is the same with 3 ms (bench/README.md). An application that sets it (environment or
+        // WorkerEnvironment) keeps its own.
+        info.Environment.TryAdd("DOTNET_TC_CallCountingDelayMs", "3");
 
         // No diagnostic server and no debugger pipe in workers: every .NET process makes three files for them in the
         // temp directory (dotnet-diagnostic-PID-*, clr-debug-pipe-PID-*) and removes them only at a normal exit, so
