@@ -148,6 +148,14 @@ public class WorkerCrashedException : ProcessPoolException
         var text = new StringBuilder();
         text.Append("Worker ").Append(workerId).Append(" (pid ").Append(processId).Append(node is null ? string.Empty : " on node " + node).Append(") ended with ").Append(exit.Describe())
             .Append(' ').Append(what).Append('.');
+        if (exit.SignalName == "SIGKILL")
+        {
+            // The pool's own kills (a timeout, a cancellation, Terminate) end their tasks with their own exceptions, so
+            // this one came from outside; the usual sender is the kernel's, and users of loky and Celery ask the same.
+            text.Append(" The pool did not send it: SIGKILL usually comes from the kernel's out-of-memory killer (see `dmesg` or `journalctl -k`")
+                .Append(node is null ? string.Empty : "; on a Slurm node, the job's memory limit")
+                .Append(") or from a `kill -9`; if the task needs that much memory, give the machine fewer workers or the task less data.");
+        }
         if (standardError.Count > 0)
         {
             text.Append(" Its last lines on stderr:").AppendLine();

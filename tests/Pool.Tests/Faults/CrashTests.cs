@@ -208,6 +208,7 @@ public class CrashTests
         WorkerCrashedException error = (await result.Invoking(async r => await r).Should().ThrowAsync<WorkerCrashedException>()).Which;
         error.ProcessId.Should().Be(line.ProcessId);
         error.Signal.Should().Be("SIGKILL");
+        error.Message.Should().Contain("The pool did not send it").And.Contain("out-of-memory killer");
         await AssertWholeAndAnsweringAsync(pool);
     }
 
