@@ -1,3 +1,5 @@
+using CliWrap;
+using CliWrap.Buffered;
 using Pool.Internal;
 
 namespace Pool.Tests;
@@ -6,6 +8,20 @@ namespace Pool.Tests;
 internal static class TestPools
 {
     public static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// Runs tests/Pool.TestHost in <paramref name="mode"/> to its end (at most 90 s), in a process of its own: for what a
+    /// test process cannot do to itself (cap its thread pool, exit with a shared pool, lose its terminal).
+    /// </summary>
+    public static async Task<BufferedCommandResult> RunTestHostAsync(string mode)
+    {
+        string host = Path.Combine(AppContext.BaseDirectory, "Pool.TestHost.dll");
+        string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        return await Cli.Wrap(dotnet).WithArguments([host, mode])
+            .WithValidation(CommandResultValidation.None)
+            .ExecuteBufferedAsync(bound.Token);
+    }
 
     public static Task<ProcessPool> StartAsync(int workers = 2, ProcessPoolOptions? options = null) =>
         ProcessPool.StartAsync((options ?? new ProcessPoolOptions()) with { Workers = options?.Workers ?? workers, WorkerOutput = options?.WorkerOutput ?? (_ => { }) });

@@ -1,4 +1,3 @@
-using CliWrap;
 using CliWrap.Buffered;
 
 namespace Pool.Tests.Integration;
@@ -86,12 +85,7 @@ public class ApplyTests(PoolFixture fixture) : IClassFixture<PoolFixture>
     [Fact(Timeout = 120_000)]
     public async Task Get_runs_a_queued_callback_when_the_thread_pool_has_no_thread_for_it()
     {
-        string host = Path.Combine(AppContext.BaseDirectory, "Pool.TestHost.dll");
-        string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
-        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(90));
-        BufferedCommandResult result = await Cli.Wrap(dotnet).WithArguments([host, "starved-get"])
-            .WithValidation(CommandResultValidation.None)
-            .ExecuteBufferedAsync(bound.Token);
+        BufferedCommandResult result = await TestPools.RunTestHostAsync("starved-get");
 
         result.StandardOutput.Trim().Should().Be("done 8", result.StandardError);
     }

@@ -1,4 +1,3 @@
-using CliWrap;
 using CliWrap.Buffered;
 
 namespace Pool.Tests.Integration;
@@ -21,12 +20,7 @@ public sealed class BlockingImapTests
     [Fact(Timeout = 120_000)]
     public async Task Blocking_imaps_on_every_thread_of_a_capped_thread_pool_end()
     {
-        string host = Path.Combine(AppContext.BaseDirectory, "Pool.TestHost.dll");
-        string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
-        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(90));
-        BufferedCommandResult result = await Cli.Wrap(dotnet).WithArguments([host, "starved-imap"])
-            .WithValidation(CommandResultValidation.None)
-            .ExecuteBufferedAsync(bound.Token);
+        BufferedCommandResult result = await TestPools.RunTestHostAsync("starved-imap");
 
         result.StandardOutput.Trim().Should().Be("done 8", result.StandardError);
     }

@@ -1,4 +1,3 @@
-using CliWrap;
 using CliWrap.Buffered;
 using Pool.Tests.Faults;
 
@@ -63,12 +62,7 @@ public class SharedPoolTests
     [Fact(Timeout = 120_000)]
     public async Task The_shared_pools_workers_end_when_its_process_exits()
     {
-        string host = Path.Combine(AppContext.BaseDirectory, "Pool.TestHost.dll");
-        string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
-        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(90));
-        BufferedCommandResult result = await Cli.Wrap(dotnet).WithArguments([host, "shared"])
-            .WithValidation(CommandResultValidation.None)
-            .ExecuteBufferedAsync(bound.Token);
+        BufferedCommandResult result = await TestPools.RunTestHostAsync("shared");
 
         result.ExitCode.Should().Be(0, result.StandardError);
         string[] lines = result.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
