@@ -27,6 +27,14 @@ public static class Functions
     public static int FailWithInner(int x) =>
         throw new InvalidOperationException("outer", new FormatException("inner cause"));
 
+    /// <summary>Registers a handler for the process's exit that writes <c>pid.exit</c> in <paramref name="folder"/>; returns the pid.</summary>
+    public static int WriteFileAtExit(string folder)
+    {
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => File.WriteAllText(Path.Combine(folder, $"{Environment.ProcessId}.exit"), "");
+        Thread.Sleep(100);
+        return Environment.ProcessId;
+    }
+
     public static int Sleep(int milliseconds)
     {
         Thread.Sleep(milliseconds);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Pool.Internal;
 
 namespace Pool.Tests.Integration;
 
@@ -70,6 +71,55 @@ public class LifecycleTests
         pool.Terminate();
         pool.Invoking(p => p.Apply(Functions.Square, 1)).Should().Throw<InvalidOperationException>().WithMessage("*terminated*");
         await TestPools.DisposeAndAssertNoWorkersAsync(pool);
+    }
+
+    /// <summary>
+    /// CPython's test_worker_finalization_via_atexit_handler_of_multiprocessing: a worker that ends because the pool was
+    /// closed, or because it served MaxTasksPerWorker tasks, exits normally, so what a task registered for the process's
+    /// exit runs (a log flushed, a native handle closed). Terminate and Dispose kill the workers: nothing of theirs runs.
+    /// </summary>
+    [Theory(Timeout = 60_000)]
+    [InlineData("close", true)]
+    [InlineData("retire", true)]
+    [InlineData("terminate", false)]
+    [InlineData("dispose", false)]
+    public async Task A_worker_ended_by_close_or_retirement_runs_its_exit_handlers_and_a_killed_one_does_not(string how, bool run)
+    {
+        string folder = Directory.CreateTempSubdirectory("pool-exit-").FullName;
+        try
+        {
+            ProcessPool pool = await TestPools.StartAsync(options: how == "retire" ? new ProcessPoolOptions { MaxTasksPerWorker = 1 } : null);
+            int[] workers = await pool.MapAsync(Functions.WriteFileAtExit, new[] { folder, folder }, chunkSize: 1);
+            workers.Distinct().Should().HaveCount(2, "each task ran in a worker of its own");
+            switch (how)
+            {
+                case "close":
+                    pool.Close();
+                    await pool.JoinAsync().Within();
+                    break;
+                case "retire":
+                    (await pool.MapAsync(Functions.Square, [1, 2], chunkSize: 1)).Should().Equal(1, 4);
+                    var retiring = Stopwatch.StartNew();
+                    while (workers.Any(ProcessTree.IsAlive) && retiring.Elapsed < TestPools.Bound)
+                    {
+                        await Task.Delay(20);
+                    }
+
+                    break;
+                case "terminate":
+                    pool.Terminate();
+                    await pool.JoinAsync().Within();
+                    break;
+            }
+
+            await TestPools.DisposeAndAssertNoWorkersAsync(pool);
+            string[] expected = run ? [.. workers.Select(id => $"{id}.exit")] : [];
+            Directory.GetFiles(folder).Select(Path.GetFileName).Should().BeEquivalentTo(expected, $"after {how}");
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
     }
 
     [Fact(Timeout = 60_000)]
