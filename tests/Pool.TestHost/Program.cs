@@ -54,6 +54,43 @@ if (args is ["starved-get"])
     Environment.Exit(0);
 }
 
+if (args is ["starved-timeout"])
+{
+    // A task past its timeout while every thread-pool thread is held (64 queued work items that spin until released:
+    // busy cores, so the thread pool adds no thread): its worker must be killed at the deadline, not when the thread
+    // pool has a thread to run a timer's callback. The task would end at 1.5
+    // s, the thread pool is released at 2.5 s. Output: "timeout", or "result N" (the deadline was missed).
+    ThreadPool.SetMinThreads(2, 2);
+    var starved = new ProcessPool(new ProcessPoolOptions { Workers = 1, WorkerOutput = _ => { } });
+    starved.Apply(Busy.Square, 2);
+    bool released = false;
+    for (int i = 0; i < 64; i++)
+    {
+        ThreadPool.UnsafeQueueUserWorkItem(_ =>
+        {
+            while (!Volatile.Read(ref released))
+            {
+                Thread.SpinWait(1_000);
+            }
+        }, null);
+    }
+
+    AsyncResult<int> late = starved.ApplyAsync(Busy.Sleep, 1_500, taskTimeout: TimeSpan.FromMilliseconds(300));
+    Thread.Sleep(2_500);
+    Volatile.Write(ref released, true);
+    try
+    {
+        Console.WriteLine($"result {late.Get(TimeSpan.FromSeconds(30))}");
+    }
+    catch (TaskTimeoutException)
+    {
+        Console.WriteLine("timeout");
+    }
+
+    Console.Out.Flush();
+    Environment.Exit(0);
+}
+
 if (args is ["slurm-allocation"])
 {
     // Holds a Slurm allocation (its own, or the one SLURM_JOB_ID names) with one step sleeping on a node, and waits to
@@ -138,6 +175,12 @@ public static class Busy
     }
 
     public static int Square(int x) => x * x;
+
+    public static int Sleep(int milliseconds)
+    {
+        Thread.Sleep(milliseconds);
+        return milliseconds;
+    }
 
     public static int Fail(int x) => throw new InvalidOperationException($"task {x} fails");
 

@@ -125,6 +125,45 @@ internal sealed class InFlightChunks(int quota, int minWindow)
             : throw new ProtocolException($"it reported tasks {offset}..{offset + count - 1} of chunk {chunkId}, which expects task {chunk.Accounted} next of {chunk.Count}");
     }
 
+    /// <summary>
+    /// The earliest moment a task of a timed chunk held could pass its deadline, among the tasks out of sight: not done,
+    /// and neither <paramref name="running"/> nor <paramref name="decoding"/> (decoded and waiting for their turn, or
+    /// between the worker's reader and its executor, or not yet read). A task's clock starts when its arguments begin to
+    /// decode, which is after its chunk was sent: so that moment is the chunk's send time plus its timeout (Stopwatch
+    /// ticks), given with that timeout; null if no such task.
+    /// </summary>
+    public (long Deadline, TimeSpan Timeout)? EarliestUnseenDeadline(TaskPosition? running, TaskPosition? decoding)
+    {
+        (long Deadline, TimeSpan Timeout)? earliest = null;
+        lock (_lock)
+        {
+            foreach (Chunk chunk in _chunks)
+            {
+                if (chunk.Job.TaskTimeout is not { } timeout)
+                {
+                    continue;
+                }
+
+                int inSight = InSight(chunk, running) + (decoding != running ? InSight(chunk, decoding) : 0);
+                if (chunk.Count - chunk.Accounted <= inSight)
+                {
+                    continue;
+                }
+
+                long deadline = chunk.SentAt + TaskWatch.ToTicks(timeout);
+                if (earliest is null || deadline < earliest.Value.Deadline)
+                {
+                    earliest = (deadline, timeout);
+                }
+            }
+        }
+
+        return earliest;
+
+        static int InSight(Chunk chunk, TaskPosition? position) =>
+            position is { } at && at.ChunkId == chunk.Id && at.Index >= chunk.Accounted ? 1 : 0;
+    }
+
     /// <summary>The shortest task timeout of the chunks held; null if none has one.</summary>
     public TimeSpan? ShortestTimeout()
     {

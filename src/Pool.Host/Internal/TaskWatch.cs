@@ -4,7 +4,8 @@ using Pool.Contracts;
 namespace Pool.Internal;
 
 /// <summary>
-/// Enforces task timeouts and cancellation grace periods for one worker, with one timer and no polling:
+/// Enforces task timeouts and cancellation grace periods for one worker, with one timer (a <see cref="WatchTimer"/>, so
+/// that deadlines hold when the application's thread pool is busy):
 /// the timer is armed for the earliest moment a deadline could pass, and when it fires it reads the
 /// worker's <see cref="ProgressCell"/> (which task runs, and whose arguments are being decoded, since when) and
 /// either acts or re-arms.
@@ -16,7 +17,7 @@ internal sealed class TaskWatch : IDisposable
     private readonly WorkerConnection _worker;
     private readonly TimeSpan _grace;
     private readonly Lock _lock = new();
-    private readonly ITimer _timer;
+    private readonly WatchTimer _timer;
     // Tasks to kill if still running at KillAt: one task (a timeout), or with Index -1 any task of the chunk (a cancelled call).
     private readonly List<(TaskPosition Task, long KillAt, Func<long, Exception> Error)> _pendingStops = [];
     private readonly Dictionary<TaskPosition, Func<long, Exception>> _timedOut = [];
@@ -28,7 +29,7 @@ internal sealed class TaskWatch : IDisposable
     {
         _worker = worker;
         _grace = grace;
-        _timer = TimeProvider.System.CreateTimer(static state => ((TaskWatch)state!).Check(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _timer = new WatchTimer(static state => ((TaskWatch)state!).Check(), this);
     }
 
     /// <summary>A chunk with a timeout was sent: a task of it cannot pass its deadline before now + <paramref name="timeout"/>.</summary>
@@ -109,7 +110,7 @@ internal sealed class TaskWatch : IDisposable
     private static readonly TimeSpan MaxTimerDelay = TimeSpan.FromDays(30);
 
     /// <summary>Stopwatch ticks in <paramref name="span"/>, saturated far below overflow, so deadlines can be added to now.</summary>
-    private static long ToTicks(TimeSpan span)
+    internal static long ToTicks(TimeSpan span)
     {
         double ticks = span.TotalSeconds * Stopwatch.Frequency;
         return ticks >= long.MaxValue / 4 ? long.MaxValue / 4 : (long)ticks;
@@ -161,10 +162,14 @@ internal sealed class TaskWatch : IDisposable
         next = Min(next, CheckDeadline(running, startedAt, now, Expire));
         next = Min(next, CheckDeadline(decoding, decodingSince, now, ExpireWhileDecoding));
 
-        // A task that starts after this check ends its timeout no sooner than the shortest timeout from now.
-        if (_worker.ShortestTimeoutInFlight() is { } shortest)
+        // A task out of sight (decoded and waiting behind another, between the worker's reader and its executor, or not
+        // yet read) cannot pass its deadline before its chunk's send time plus its timeout; past that it may start with
+        // little or none of its timeout left (its decoding counts), so the cell is read again soon until it is in sight
+        // or done. (Re-arming for a whole timeout from now let such a task run on past its deadline to its end.)
+        if (_worker.EarliestUnseenDeadline(running, decoding) is { } unseen)
         {
-            next = Min(next, shortest);
+            TimeSpan until = Stopwatch.GetElapsedTime(now, unseen.Deadline);
+            next = Min(next, until > TimeSpan.Zero ? until : Recheck(unseen.Timeout));
         }
 
         if (next != Timeout.InfiniteTimeSpan)
@@ -292,6 +297,10 @@ internal sealed class TaskWatch : IDisposable
         _worker.Runtime.Dispatcher.Cancel(_worker, new CancelMessage(position.ChunkId, position.Index));
         StopAfterGrace(position, killed);
     }
+
+    /// <summary>How soon to read the cell again while a task that may be due is out of sight: a sixteenth of its timeout, 1 to 100 ms.</summary>
+    private static TimeSpan Recheck(TimeSpan timeout) =>
+        TimeSpan.FromTicks(Math.Clamp(timeout.Ticks / 16, TimeSpan.TicksPerMillisecond, 100 * TimeSpan.TicksPerMillisecond));
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) =>
         a == Timeout.InfiniteTimeSpan ? b : b == Timeout.InfiniteTimeSpan ? a : a < b ? a : b;

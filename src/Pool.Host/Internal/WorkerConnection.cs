@@ -208,6 +208,10 @@ internal sealed class WorkerConnection : IDisposable
     /// <summary>The chunk in flight with this id, or null.</summary>
     public Chunk? FindInFlight(int chunkId) => _inFlight.Find(chunkId);
 
+    /// <summary>See <see cref="InFlightChunks.EarliestUnseenDeadline"/>.</summary>
+    public (long Deadline, TimeSpan Timeout)? EarliestUnseenDeadline(TaskPosition? running, TaskPosition? decoding) =>
+        _inFlight.EarliestUnseenDeadline(running, decoding);
+
     /// <summary>Whether any chunk in flight has a task timeout; the shortest one.</summary>
     public TimeSpan? ShortestTimeoutInFlight() => _inFlight.ShortestTimeout();
 

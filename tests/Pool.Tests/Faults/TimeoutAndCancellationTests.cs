@@ -1,3 +1,5 @@
+using CliWrap.Buffered;
+
 namespace Pool.Tests.Faults;
 
 /// <summary>Per-task timeouts (as pebble has) and cancellation of calls whose tasks are running.</summary>
@@ -258,6 +260,39 @@ public class TimeoutAndCancellationTests
 
         await result.Invoking(async r => await r).Should().ThrowAsync<TaskTimeoutException>();
         (await pool.ApplyAsync(Functions.SleepFor, new SlowToDecode { DecodeMilliseconds = 100, Value = 100 }, taskTimeout: TimeSpan.FromSeconds(1)).Task.Within()).Should().Be(100);
+    }
+
+    /// <summary>
+    /// A chunk's arguments are all decoded before its first task runs: a task whose decoding took most of its timeout
+    /// waits, out of the cell's sight, behind the task before it, and starts with little of its timeout left. The watch
+    /// re-armed for a whole timeout from its last look, so such a task ran on past its deadline to its end (2 runs in 3).
+    /// </summary>
+    [Fact(Timeout = 60_000)]
+    public async Task A_task_decoded_while_the_one_before_it_ran_is_held_to_its_timeout()
+    {
+        await using ProcessPool pool = await TestPools.StartAsync(workers: 1, options: SlowDecodingOptions());
+        // Warm: task 1's decoding ends by 0.95 s, when the watch first looks (task 0 runs then), so it starts at 1.05 s
+        // with 0.1 s left, and would end at 1.95 s.
+        (await pool.ApplyAsync(Functions.SleepFor, new SlowToDecode { DecodeMilliseconds = 1, Value = 1 }).Task.Within()).Should().Be(1);
+        SlowToDecode[] items = [new() { DecodeMilliseconds = 1, Value = 100 }, new() { DecodeMilliseconds = 900, Value = 900 }];
+
+        Outcome<int>[] outcomes = await pool.MapOutcomesAsync(Functions.SleepFor, items, chunkSize: 2, taskTimeout: TimeSpan.FromSeconds(1)).Within();
+
+        outcomes[0].Value.Should().Be(100);
+        outcomes[1].Exception.Should().BeOfType<TaskTimeoutException>().Which.TaskIndex.Should().Be(1);
+    }
+
+    /// <summary>
+    /// Deadlines are kept by a thread of the pool's own: with every thread-pool thread held by the application, a
+    /// timer's callback waited for the thread pool to grow (about a thread a second), so a task past its timeout could
+    /// end first and its result was kept. In a process of its own (tests/Pool.TestHost), whose thread pool it holds.
+    /// </summary>
+    [Fact(Timeout = 120_000)]
+    public async Task A_task_timeout_is_enforced_while_the_application_holds_every_thread_pool_thread()
+    {
+        BufferedCommandResult result = await TestPools.RunTestHostAsync("starved-timeout");
+
+        result.StandardOutput.Trim().Should().Be("timeout", result.StandardError);
     }
 
     [Fact(Timeout = 60_000)]
