@@ -33,7 +33,7 @@ internal sealed class WatchTimer : ITimer
     public bool Change(TimeSpan dueTime, TimeSpan period)
     {
         ArgumentOutOfRangeException.ThrowIfNotEqual(period, Timeout.InfiniteTimeSpan);
-        long due = dueTime == Timeout.InfiniteTimeSpan ? long.MaxValue : Stopwatch.GetTimestamp() + (long)(Math.Max(0, dueTime.TotalSeconds) * Stopwatch.Frequency);
+        long due = dueTime == Timeout.InfiniteTimeSpan ? long.MaxValue : Stopwatch.GetTimestamp() + TaskWatch.ToTicks(dueTime < TimeSpan.Zero ? TimeSpan.Zero : dueTime);
         lock (Gate)
         {
             if (_disposed)

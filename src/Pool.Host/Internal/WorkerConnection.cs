@@ -43,7 +43,7 @@ internal sealed class WorkerConnection : IDisposable
 
     // With an initializer: how long it may run (StartTimeout from Ready), and whether it ended (1) either way, reported
     // or timed out: the first to set it decides.
-    private ITimer? _initializerDeadline;
+    private WatchTimer? _initializerDeadline;
     private int _initializerSettled;
     private Task _reading = Task.CompletedTask;
     private Task _watching = Task.CompletedTask;
@@ -490,8 +490,8 @@ internal sealed class WorkerConnection : IDisposable
             _mayPark = !_runtime.HasInitializer;
             if (_runtime.HasInitializer && _transport.KillStopsRunningTask)
             {
-                _initializerDeadline = TimeProvider.System.CreateTimer(
-                    static state => ((WorkerConnection)state!).InitializerTimedOut(), this, _runtime.Options.StartTimeout, Timeout.InfiniteTimeSpan);
+                _initializerDeadline = new WatchTimer(static state => ((WorkerConnection)state!).InitializerTimedOut(), this);
+                _initializerDeadline.Change(_runtime.Options.StartTimeout, Timeout.InfiniteTimeSpan);
             }
 
             _ready.TrySetResult(ready);
