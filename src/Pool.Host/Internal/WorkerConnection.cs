@@ -9,7 +9,7 @@ namespace Pool.Internal;
 /// The protocol with one worker. The dispatcher writes frames (<see cref="Write"/>, <see cref="Flush"/>);
 /// the read loop routes each outcome frame to its chunk's job and frees room when a chunk is done. Every way
 /// the connection can end (end of stream, broken pipe, protocol error, process exit) goes through one
-/// <see cref="DisconnectAsync"/>, which takes the chunks still in flight and completes <see cref="Lost"/>.
+/// <see cref="TakeLoss"/>, which takes the chunks still in flight and completes <see cref="Lost"/>.
 /// </summary>
 internal sealed class WorkerConnection : IDisposable
 {
@@ -30,7 +30,8 @@ internal sealed class WorkerConnection : IDisposable
     private readonly FrameSender _sender;
     private readonly HashSet<int> _bound = [];
     private readonly InFlightChunks _inFlight;
-    private readonly TaskCompletionSource<WorkerLoss> _lost = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    // Continuations run on the reader thread that completes it (see TakeLoss).
+    private readonly TaskCompletionSource<WorkerLoss> _lost = new();
     private readonly TaskWatch _watch;
     private readonly LinkGuard _guard;
     private ProtocolException? _violation;
@@ -385,12 +386,31 @@ internal sealed class WorkerConnection : IDisposable
     /// Reads the worker's frames on a dedicated thread with blocking reads (no thread hop between a frame's
     /// arrival and its routing), then settles the connection however the stream ended.
     /// </summary>
-    private async Task ReadLoopAsync()
+    private Task ReadLoopAsync()
     {
-        var ended = new TaskCompletionSource<Exception?>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var thread = new Thread(() => ended.TrySetResult(ReadFrames())) { IsBackground = true, Name = $"pool-worker-{Id}-reader" };
+        var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                // The loss is settled on this thread too: on the thread pool it waited for a free thread, and with the
+                // thread pool's every thread held by callers waiting for their results (capped, or growing slowly), a
+                // crashed task's caller waited with them.
+                Disconnect(ReadFrames());
+                ended.TrySetResult();
+            }
+            catch (Exception e)
+            {
+                ended.TrySetException(e);
+            }
+        })
+        { IsBackground = true, Name = $"pool-worker-{Id}-reader" };
         thread.Start();
-        Exception? failure = await ended.Task.ConfigureAwait(false);
+        return ended.Task;
+    }
+
+    private void Disconnect(Exception? failure)
+    {
         if (_inBand && failure is IOException { InnerException: System.Net.Sockets.SocketException { SocketErrorCode: var code } } &&
             code is System.Net.Sockets.SocketError.TimedOut or System.Net.Sockets.SocketError.HostUnreachable or
                 System.Net.Sockets.SocketError.NetworkUnreachable or System.Net.Sockets.SocketError.HostDown)
@@ -403,7 +423,7 @@ internal sealed class WorkerConnection : IDisposable
         failure = Volatile.Read(ref _violation) ?? Volatile.Read(ref _silence) ?? failure;
         _ready.TrySetException(new WorkerStartException($"Worker {Id} (pid {ProcessId}) closed its pipe before saying Ready." +
             (failure is null ? string.Empty : $" {failure.Message}")));
-        await DisconnectAsync(failure).ConfigureAwait(false);
+        TakeLoss(failure);
     }
 
     private Exception? ReadFrames()
@@ -657,7 +677,12 @@ internal sealed class WorkerConnection : IDisposable
         _transport.AbortInput();
     }
 
-    private async Task DisconnectAsync(Exception? failure)
+    /// <summary>
+    /// Reader thread, once the link has ended: takes the chunks in flight, waits for the worker's exit and output (without
+    /// the thread pool, which may have no thread to give), and completes <see cref="Lost"/>, whose supervisor settles
+    /// the tasks on this thread.
+    /// </summary>
+    private void TakeLoss(Exception? failure)
     {
         _initializerDeadline?.Dispose();
         _silenceCheck?.Dispose();
@@ -673,25 +698,15 @@ internal sealed class WorkerConnection : IDisposable
             _transport.Kill();
         }
 
-        WorkerExit exit;
-        try
-        {
-            exit = await _transport.Exited.WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
+        bool exited = _transport.WaitForExit(TimeSpan.FromSeconds(10));
+        if (!exited)
         {
             _transport.Kill();
-            exit = new WorkerExit(-1);
         }
 
-        try
-        {
-            await _transport.OutputDrained.WaitAsync(TimeSpan.FromMilliseconds(500)).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
-        {
-            // A descendant still holds stderr open; report the lines read so far.
-        }
+        // At most half a second: a descendant may hold stderr open (then the lines read so far are reported).
+        _ = ((IAsyncResult)_transport.OutputDrained).AsyncWaitHandle.WaitOne(TimeSpan.FromMilliseconds(500));
+        WorkerExit exit = exited ? _transport.ExitStatus : new WorkerExit(-1);
 
         _watch.Dispose();
         _guard.Dispose();

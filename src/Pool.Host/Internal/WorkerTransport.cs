@@ -39,6 +39,15 @@ internal interface IWorkerTransport : IDisposable
     /// <summary>Completes when the worker has exited.</summary>
     Task<WorkerExit> Exited { get; }
 
+    /// <summary>
+    /// Waits on this thread for the worker's exit, at most <paramref name="timeout"/>, without the thread pool (which
+    /// <see cref="Exited"/> needs); whether it exited.
+    /// </summary>
+    bool WaitForExit(TimeSpan timeout);
+
+    /// <summary>How the worker exited, once <see cref="WaitForExit"/> said it did.</summary>
+    WorkerExit ExitStatus { get; }
+
     /// <summary>Completes when the worker's stdout and stderr have ended.</summary>
     Task OutputDrained { get; }
 
@@ -117,6 +126,12 @@ internal sealed class WorkerProcess : IWorkerTransport
 
     public Task<WorkerExit> Exited => _exited.Task;
 
+    // Process.WaitForExit waits for the runtime's child-exit notice (its SIGCHLD thread); the Exited event then comes
+    // through the thread pool.
+    public bool WaitForExit(TimeSpan timeout) => _process.WaitForExit(timeout);
+
+    public WorkerExit ExitStatus => _exited.Task.IsCompletedSuccessfully ? _exited.Task.Result : Exit();
+
     public Task OutputDrained => _output;
 
     public IReadOnlyList<string> StandardErrorTail
@@ -186,10 +201,7 @@ internal sealed class WorkerProcess : IWorkerTransport
         var exited = new TaskCompletionSource<WorkerExit>(TaskCreationOptions.RunContinuationsAsynchronously);
         var process = new Process { StartInfo = info, EnableRaisingEvents = true };
         var worker = new WorkerProcess(process, listener, cell, exited, site, node);
-        // A step's srun exits as its worker did (128 + N for a signal), except when the node failed: it then exits 0,
-        // and only its last lines say so (see SlurmStepExit).
-        process.Exited += (_, _) => exited.TrySetResult(
-            node is null ? new WorkerExit(process.ExitCode) : SlurmStepExit.ParseStepExit(process.ExitCode, worker.StandardErrorTail) ?? new WorkerExit(-1));
+        process.Exited += (_, _) => exited.TrySetResult(worker.Exit());
         string command = node is null
             ? $"{launch.Dotnet} exec {launch.WorkerAssembly} (deps {launch.DepsFile})"
             : $"{info.FileName} {string.Join(' ', info.ArgumentList)} on node {node}";
@@ -306,6 +318,13 @@ internal sealed class WorkerProcess : IWorkerTransport
             _site.Release(Node);
         }
     }
+
+    /// <summary>
+    /// The exit of the process. A step's srun exits as its worker did (128 + N for a signal), except when the node
+    /// failed: it then exits 0, and only its last lines say so (see SlurmStepExit).
+    /// </summary>
+    private WorkerExit Exit() =>
+        Node is null ? new WorkerExit(_process.ExitCode) : SlurmStepExit.ParseStepExit(_process.ExitCode, StandardErrorTail) ?? new WorkerExit(-1);
 
     private string ErrorText()
     {
@@ -482,6 +501,10 @@ internal sealed class InProcessWorker : IWorkerTransport
     public ProgressCell Cell { get; } = ProgressCell.CreateLocal();
 
     public Task<WorkerExit> Exited => _exited.Task;
+
+    public bool WaitForExit(TimeSpan timeout) => ((IAsyncResult)_exited.Task).AsyncWaitHandle.WaitOne(timeout);
+
+    public WorkerExit ExitStatus => _exited.Task.Result;
 
     public Task OutputDrained => Task.CompletedTask;
 
