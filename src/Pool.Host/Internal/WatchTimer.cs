@@ -4,7 +4,7 @@ namespace Pool.Internal;
 
 /// <summary>
 /// A one-shot timer whose callback runs on one dedicated thread of the process (<c>pool-watch</c>), never on the thread
-/// pool: the pool's deadlines (task timeouts, cancellation grace, a link's silence) must act on time when the application
+/// pool: the pool's deadlines (task timeouts, cancellation grace, an initializer's StartTimeout) must act on time when the application
 /// holds every thread-pool thread. A <see cref="System.Threading.Timer"/> queues its callback to the thread pool, which
 /// then grows by about a thread a second: a timeout was enforced up to a second late, and a task past its deadline
 /// could end and deliver its result first. Callbacks must be short and must not block: they share the thread.
