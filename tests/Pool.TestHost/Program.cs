@@ -91,6 +91,23 @@ if (args is ["starved-timeout"])
     Environment.Exit(0);
 }
 
+if (args is ["nested-depth"])
+{
+    // Run with PROCESSPOOL_DEPTH set, as a worker of nested pools is. Output: "started <depth its worker sees>", or
+    // "refused <exception type>: <message>".
+    try
+    {
+        using var nested = new ProcessPool(new ProcessPoolOptions { Workers = 1, WorkerOutput = _ => { } });
+        Console.WriteLine($"started {nested.Apply(() => Environment.GetEnvironmentVariable("PROCESSPOOL_DEPTH"))}");
+    }
+    catch (Exception e)
+    {
+        Console.WriteLine($"refused {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}");
+    }
+
+    return 0;
+}
+
 if (args is ["slurm-allocation"])
 {
     // Holds a Slurm allocation (its own, or the one SLURM_JOB_ID names) with one step sleeping on a node, and waits to

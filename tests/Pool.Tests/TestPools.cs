@@ -13,12 +13,13 @@ internal static class TestPools
     /// Runs tests/Pool.TestHost in <paramref name="mode"/> to its end (at most 90 s), in a process of its own: for what a
     /// test process cannot do to itself (cap its thread pool, exit with a shared pool, lose its terminal).
     /// </summary>
-    public static async Task<BufferedCommandResult> RunTestHostAsync(string mode)
+    public static async Task<BufferedCommandResult> RunTestHostAsync(string mode, IReadOnlyDictionary<string, string?>? environment = null)
     {
         string host = Path.Combine(AppContext.BaseDirectory, "Pool.TestHost.dll");
         string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
         using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(90));
         return await Cli.Wrap(dotnet).WithArguments([host, mode])
+            .WithEnvironmentVariables(environment ?? new Dictionary<string, string?>())
             .WithValidation(CommandResultValidation.None)
             .ExecuteBufferedAsync(bound.Token);
     }

@@ -88,6 +88,11 @@ internal sealed class PoolRuntime
     public static async Task<PoolRuntime> StartAsync(ProcessPoolOptions options, CancellationToken cancellationToken)
     {
         int workers = options.ResolveWorkerCount();
+        if (!options.InProcess)
+        {
+            WorkerLaunch.EnsureNotTooDeep();
+        }
+
         WorkerSite site = options.InProcess
             ? LocalSite.Instance
             : await WorkerSite.CreateAsync(options, options.Logger is { } logger ? new GuardedLogger(logger) : null, cancellationToken).ConfigureAwait(false);

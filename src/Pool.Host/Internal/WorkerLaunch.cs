@@ -25,6 +25,33 @@ internal sealed record WorkerLaunch(string Dotnet, string WorkerAssembly, string
     /// <summary>The runtime's switch for its diagnostic server and debugger support, off in workers unless the user set it.</summary>
     internal const string DiagnosticsVariable = "DOTNET_EnableDiagnostics";
 
+    /// <summary>How deep this process is among nested pools: 0 in an application, 1 in a worker of its pool, and so on.</summary>
+    internal const string DepthVariable = "PROCESSPOOL_DEPTH";
+
+    /// <summary>The deepest a pool of worker processes may be created (loky's MAX_DEPTH is 10 too).</summary>
+    internal const int MaxDepth = 10;
+
+    /// <summary>This process's depth among nested pools (<see cref="DepthVariable"/>).</summary>
+    internal static int CurrentDepth { get; } =
+        int.TryParse(Environment.GetEnvironmentVariable(DepthVariable), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int depth) ? depth : 0;
+
+    /// <summary>
+    /// Refuses a pool of worker processes in a process already <see cref="MaxDepth"/> pools deep: a task that starts a
+    /// pool that runs the same task again would start processes until the machine ran out (as loky's
+    /// LokyRecursionError, beyond 10 levels).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">This process is <see cref="MaxDepth"/> pools deep.</exception>
+    internal static void EnsureNotTooDeep()
+    {
+        if (CurrentDepth >= MaxDepth)
+        {
+            throw new InvalidOperationException(
+                $"Cannot start a ProcessPool here: this process is a worker of a pool nested {CurrentDepth} deep ({DepthVariable}={CurrentDepth}), " +
+                $"and pools may nest at most {MaxDepth} deep. A task that starts a pool that runs the same task again never ends: " +
+                "stop the recursion, run the inner work in the task itself, or give the inner pool InProcess = true.");
+        }
+    }
+
     internal static readonly string[] ThreadLimitVariables = ["DOTNET_PROCESSOR_COUNT", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"];
 
     // Variables that would make every worker load a profiler or a coverage collector.
@@ -126,6 +153,8 @@ internal sealed record WorkerLaunch(string Dotnet, string WorkerAssembly, string
             info.Environment[name] = value;
         }
 
+        // After the application's variables: a pool created in a task knows how deep it is (EnsureNotTooDeep).
+        info.Environment[DepthVariable] = (CurrentDepth + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
         return info;
     }
 

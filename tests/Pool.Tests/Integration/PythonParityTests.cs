@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using CliWrap.Buffered;
 
 namespace Pool.Tests.Integration;
 
@@ -727,6 +728,23 @@ public class PythonParityTests(ParityPoolFixture fixture) : IClassFixture<Parity
         sums.Should().Equal(Enumerable.Range(0, 10).Sum(x => x * x), Enumerable.Range(0, 20).Sum(x => x * x));
     }
 
+    /// <summary>
+    /// loky's test_max_depth: a pool inside a worker runs one level deeper, and a process ten pools deep may not start
+    /// another (LokyRecursionError there), so a task that starts a pool that runs the same task again fails at once
+    /// instead of starting processes until the machine runs out. The refusal runs in tests/Pool.TestHost, started as a
+    /// worker ten deep would be.
+    /// </summary>
+    [Fact(Timeout = 120_000)]
+    public async Task A_pool_in_a_task_runs_one_level_deeper_and_pools_nest_at_most_ten_deep()
+    {
+        (await Pool.ApplyAsync(ParityFunctions.NestedDepths, 0).Task.WaitAsync(TimeSpan.FromSeconds(30))).Should().Be("1 2");
+
+        BufferedCommandResult deep = await TestPools.RunTestHostAsync("nested-depth", new Dictionary<string, string?> { ["PROCESSPOOL_DEPTH"] = "10" });
+        deep.StandardOutput.Trim().Should().Match("refused InvalidOperationException: *nested 10 deep*at most 10 deep*InProcess = true*", deep.StandardError);
+        BufferedCommandResult shallower = await TestPools.RunTestHostAsync("nested-depth", new Dictionary<string, string?> { ["PROCESSPOOL_DEPTH"] = "9" });
+        shallower.StandardOutput.Trim().Should().Be("started 10", shallower.StandardError);
+    }
+
     // ---------------------------------------------------------------- references
 
     /// <summary>
@@ -969,5 +987,12 @@ public static class ParityFunctions
     {
         using var inner = new ProcessPool(new ProcessPoolOptions { Workers = 1, WorkerOutput = _ => { } });
         return inner.Imap(Functions.Square, Enumerable.Range(0, count)).Sum();
+    }
+
+    /// <summary>The nesting depth this worker sees, and the one a worker of a pool it starts sees: "1 2" from a pool's task.</summary>
+    public static string NestedDepths(int _)
+    {
+        using var inner = new ProcessPool(new ProcessPoolOptions { Workers = 1, WorkerOutput = _ => { } });
+        return $"{Environment.GetEnvironmentVariable("PROCESSPOOL_DEPTH")} {inner.Apply(() => Environment.GetEnvironmentVariable("PROCESSPOOL_DEPTH"))}";
     }
 }
