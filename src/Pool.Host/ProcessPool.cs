@@ -11,7 +11,7 @@ namespace Pool;
 /// <see cref="StarMap{T1, T2, TResult}(Func{T1, T2, TResult}, IEnumerable{ValueTuple{T1, T2}}, int?, TimeSpan?, CancellationToken)"/>,
 /// <see cref="Apply{T, TResult}(Func{T, TResult}, T, TimeSpan?, CancellationToken)"/>,
 /// <see cref="ApplyAsync{T, TResult}(Func{T, TResult}, T, Action{TResult}?, Action{Exception}?, TimeSpan?, CancellationToken)"/>,
-/// <see cref="Close"/>, <see cref="Join"/>, <see cref="Terminate"/>; joblib's list of different calls as
+/// <see cref="Close"/>, <see cref="Join()"/>, <see cref="Terminate"/>; joblib's list of different calls as
 /// <see cref="Run{TResult}(IEnumerable{Call{TResult}}, int?, TimeSpan?, CancellationToken)"/>, and a pool for the whole
 /// process as <see cref="Shared"/>.
 /// A function is shipped by reference (its method, not its code); its target object, if any (a closure's
@@ -227,7 +227,26 @@ public sealed partial class ProcessPool : IDisposable, IAsyncDisposable
     /// <exception cref="InvalidOperationException">The pool is still running (Python raises ValueError).</exception>
     public void Join() => Block(JoinAsync());
 
-    /// <inheritdoc cref="Join"/>
+    /// <summary>
+    /// As <see cref="Join()"/>, for at most <paramref name="timeout"/>: whether every worker has exited (pebble's
+    /// <c>join(timeout)</c>, in the shape of <see cref="Thread.Join(TimeSpan)"/>). A pool still closing after the
+    /// timeout goes on closing; a later <c>Join</c> waits for the rest.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The pool is still running (Python raises ValueError).</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is negative (other than <see cref="Timeout.InfiniteTimeSpan"/>) or longer than <see cref="int.MaxValue"/> milliseconds.</exception>
+    public bool Join(TimeSpan timeout)
+    {
+        Task joined = JoinAsync();
+        if (!((IAsyncResult)joined).AsyncWaitHandle.WaitOne(timeout))
+        {
+            return false;
+        }
+
+        Block(joined);
+        return true;
+    }
+
+    /// <inheritdoc cref="Join()"/>
     public Task JoinAsync(CancellationToken cancellationToken = default) => _runtime.JoinAsync(cancellationToken);
 
     /// <summary>Terminates the pool and waits for its workers to exit. Idempotent.</summary>

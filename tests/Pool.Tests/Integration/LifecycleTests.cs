@@ -130,6 +130,24 @@ public class LifecycleTests
         await TestPools.DisposeAndAssertNoWorkersAsync(pool);
     }
 
+    /// <summary>pebble's join(timeout), in the shape of Thread.Join(TimeSpan): whether the workers exited in time.</summary>
+    [Fact(Timeout = 60_000)]
+    public async Task Join_with_a_timeout_says_whether_the_workers_exited_in_time()
+    {
+        ProcessPool pool = await TestPools.StartAsync(workers: 1);
+        pool.Invoking(p => p.Join(TimeSpan.FromSeconds(1))).Should().Throw<InvalidOperationException>().WithMessage("*Close() or Terminate()*");
+        Task<int> slow = pool.ApplyAsync(Functions.Sleep, 1_500).Task;
+        pool.Close();
+
+        pool.Join(TimeSpan.FromMilliseconds(100)).Should().BeFalse("its task still runs");
+        pool.Invoking(p => p.Join(TimeSpan.FromMilliseconds(-2))).Should().Throw<ArgumentOutOfRangeException>().WithParameterName("timeout");
+        pool.Join(TestPools.Bound).Should().BeTrue();
+        (await slow).Should().Be(1_500);
+        pool.Join(TimeSpan.Zero).Should().BeTrue();
+        TestPools.AssertGone(pool.StartedProcessIds);
+        await TestPools.DisposeAndAssertNoWorkersAsync(pool);
+    }
+
     [Fact(Timeout = 60_000)]
     public async Task Terminate_fails_every_unfinished_task_at_once_and_kills_the_workers()
     {
