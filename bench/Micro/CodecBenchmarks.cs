@@ -6,8 +6,8 @@ namespace Pool.Bench.Micro;
 
 /// <summary>
 /// The default serializer's codecs (Pool.Contracts <see cref="CodecProvider"/>, <see cref="Codec{T}"/>):
-/// one value written into a frame buffer and read back, for an int (raw), a short string, a small record
-/// (JSON) and a 1 MiB double[] (raw array).
+/// one value written into a frame buffer and read back, for an int (raw), a short string (UTF-8), a small record
+/// (MessagePack) and a 1 MiB double[] (raw array).
 /// </summary>
 [MemoryDiagnoser]
 public class CodecBenchmarks
@@ -40,7 +40,7 @@ public class CodecBenchmarks
     public string ShortString() => RoundTrip(_string, "hello from a worker");
 
     [Benchmark]
-    public SmallRecord JsonRecord() => RoundTrip(_recordCodec, _record);
+    public SmallRecord Record() => RoundTrip(_recordCodec, _record);
 
     [Benchmark]
     public double[] DoubleArray1MiB() => RoundTrip(_doublesCodec, _doubles);
@@ -54,5 +54,5 @@ public class CodecBenchmarks
     }
 }
 
-/// <summary>A small record, as a typical argument that travels as JSON.</summary>
+/// <summary>A small record, as a typical argument that travels as MessagePack.</summary>
 public sealed record SmallRecord(int Id, double Value, string Name);

@@ -1,3 +1,6 @@
+using System.Buffers;
+using Pool.Contracts;
+
 namespace Pool.Bench.Workloads;
 
 /// <summary>
@@ -6,7 +9,10 @@ namespace Pool.Bench.Workloads;
 /// The default serializer (MessagePack) and <see cref="JsonPoolSerializer"/> are measured in turn, repetition by
 /// repetition (<see cref="Measure.AlternatingAll"/>), each on its own warmed pool, with a plain loop in the host building the same
 /// results (<c>Array.ConvertAll</c>, one thread): most of a map's time in the host is allocating and keeping 100,000 result
-/// objects, which every serializer pays. mp.Pool (pickle) is the Python reference.
+/// objects, which every serializer pays. mp.Pool (pickle) is the Python reference. A second row is the codec alone: the
+/// host reading the map's 100,000 results from one buffer into a new array (<see cref="Codec{T}.ReadMany"/>, one thread,
+/// no pool), MessagePack and JSON in turn, which is what reading them costs wherever they come from: a map whose host
+/// is busy reading its results can be no more than this much faster with MessagePack than with JSON.
 /// </summary>
 internal static class W11Records
 {
@@ -34,6 +40,18 @@ internal static class W11Records
         context.Add(Id, "Map, records", Impls.Json, Units.TasksPerSecond, maps[1]);
         context.Add(Id, "Map, records", Impls.Serial, Units.TasksPerSecond, maps[2], "a plain loop in the host building the same 100,000 results: what keeping them costs");
 
+        Scored[] results = Array.ConvertAll(samples, Functions.Score);
+        using Encoded packedResults = Encoded.Of(PoolSerializer.Default, results);
+        using Encoded textResults = Encoded.Of(new JsonPoolSerializer(), results);
+        Stats[] reads = Measure.AlternatingAll(
+            context.Reps,
+            [
+                () => Measure.Rate(results.Length, () => packedResults.Read()),
+                () => Measure.Rate(results.Length, () => textResults.Read()),
+            ]);
+        context.Add(Id, "Map's results read in the host, one thread", Impls.ProcessPool, Units.TasksPerSecond, reads[0], "the default codec (MessagePack) alone, no pool: 100,000 results read from one buffer into a new array");
+        context.Add(Id, "Map's results read in the host, one thread", Impls.Json, Units.TasksPerSecond, reads[1]);
+
         (Stats packed, Stats text) = Measure.Alternating(context.Reps, () => Calls(messagePack, samples, calls), () => Calls(json, samples, calls));
         context.Add(Id, "sequential Apply, record", Impls.ProcessPool, Units.Microseconds, packed, "MessagePack");
         context.Add(Id, "sequential Apply, record", Impls.Json, Units.Microseconds, text);
@@ -52,6 +70,36 @@ internal static class W11Records
             }
         });
         return elapsed.TotalMicroseconds / calls;
+    }
+
+    /// <summary>Results written by a serializer's codec into one buffer, as a worker frames them, to be read back whole.</summary>
+    private sealed class Encoded : IDisposable
+    {
+        private readonly FrameWriter _writer = new();
+        private Codec<Scored> _codec = null!;
+        private int _count;
+
+        public static Encoded Of(PoolSerializer serializer, Scored[] results)
+        {
+            var encoded = new Encoded { _codec = new CodecProvider(serializer).Get<Scored>(), _count = results.Length };
+            foreach (Scored result in results)
+            {
+                encoded._codec.Write(encoded._writer, result);
+            }
+
+            Check(encoded.Read());
+            return encoded;
+        }
+
+        public Scored[] Read()
+        {
+            var reader = new SequenceReader<byte>(new ReadOnlySequence<byte>(_writer.WrittenMemory));
+            var results = new Scored[_count];
+            _codec.ReadMany(ref reader, results);
+            return results;
+        }
+
+        public void Dispose() => _writer.Dispose();
     }
 
     private static void Check(Scored[] results)
