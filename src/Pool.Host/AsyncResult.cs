@@ -21,6 +21,7 @@ public sealed class AsyncResult<T>
     private T? _value;
     private Exception? _error;
     private bool _stopped;
+    private int _outcome;
     private int _claim;
     // Set when a callback is queued: what a Get without a timeout waits for besides the result (null without callbacks).
     private readonly TaskCompletionSource? _queued;
@@ -49,11 +50,14 @@ public sealed class AsyncResult<T>
     /// <param name="timeout">How long to wait; null (or <see cref="System.Threading.Timeout.InfiniteTimeSpan"/>) waits as long
     /// as it takes; zero or any other negative value does not wait, as in Python.</param>
     /// <exception cref="TimeoutException">Not ready within <paramref name="timeout"/>; the task goes on running.</exception>
+    /// <exception cref="InvalidOperationException">Called from this result's own callback, before it is ready (it would wait for itself).</exception>
     public T Get(TimeSpan? timeout = null)
     {
         if (!Wait(timeout))
         {
-            throw new TimeoutException($"The result was not ready within {timeout}; the task is still running and Get can be called again.");
+            throw new TimeoutException(_queued?.Task.IsCompleted == true
+                ? $"The result was not ready within {timeout}: the task has ended and its callback is still running; Get can be called again."
+                : $"The result was not ready within {timeout}; the task is still running and Get can be called again.");
         }
 
         return _completion.Task.GetAwaiter().GetResult();
@@ -62,12 +66,21 @@ public sealed class AsyncResult<T>
     /// <summary>Waits until the result is ready (multiprocessing: <c>wait(timeout)</c>).</summary>
     /// <param name="timeout">As for <see cref="Get"/>.</param>
     /// <returns>Whether it is ready.</returns>
+    /// <exception cref="InvalidOperationException">Called from this result's own callback, before it is ready (it would wait for itself).</exception>
     public bool Wait(TimeSpan? timeout = null)
     {
         Task<T> task = _completion.Task;
         if (task.IsCompleted)
         {
             return true;
+        }
+
+        if (ReferenceEquals(CallbackScope.Current, this))
+        {
+            // It is ready only once this callback returns: waiting here would wait for itself, forever.
+            throw new InvalidOperationException(
+                "Get or Wait was called from this result's own callback, which runs before the result is ready: it would wait for itself. "
+                + "Use the value (or exception) the callback receives.");
         }
 
         TimeSpan wait = timeout ?? System.Threading.Timeout.InfiniteTimeSpan;
@@ -100,6 +113,11 @@ public sealed class AsyncResult<T>
 
     internal void SetResult(T value)
     {
+        if (!TakeOutcome())
+        {
+            return;
+        }
+
         if (_callback is null)
         {
             _completion.TrySetResult(value);
@@ -115,6 +133,11 @@ public sealed class AsyncResult<T>
     /// <see cref="OperationCanceledException"/> of its own) faults it.</summary>
     internal void SetError(Exception error, bool stopped)
     {
+        if (!TakeOutcome())
+        {
+            return;
+        }
+
         if (_errorCallback is null)
         {
             Complete(error, stopped);
@@ -129,6 +152,12 @@ public sealed class AsyncResult<T>
     // The callback runs on a thread-pool thread, or on the thread of a Get or Wait without a timeout that finds it
     // still queued: that thread would only wait for it, and on a starved (or capped) thread pool, with every thread
     // blocked in such a Get, nothing else would ever run it. Whoever claims it first (_claim 1 → 2) runs it.
+    /// <summary>
+    /// Whether this is the task's first outcome: a result and a stop (the call cancelled, the pool terminated) can race,
+    /// and only the first counts, as a <see cref="TaskCompletionSource{T}"/>'s first TrySet does: exactly one callback.
+    /// </summary>
+    private bool TakeOutcome() => Interlocked.Exchange(ref _outcome, 1) == 0;
+
     private void QueueCallback()
     {
         Volatile.Write(ref _claim, 1);
@@ -143,6 +172,20 @@ public sealed class AsyncResult<T>
             return;
         }
 
+        object? outer = CallbackScope.Current;
+        CallbackScope.Current = this;
+        try
+        {
+            RunClaimedCallback();
+        }
+        finally
+        {
+            CallbackScope.Current = outer;
+        }
+    }
+
+    private void RunClaimedCallback()
+    {
         if (_error is not { } error)
         {
             try
@@ -184,5 +227,18 @@ public sealed class AsyncResult<T>
         {
             _completion.TrySetException(error);
         }
+    }
+}
+
+/// <summary>The <see cref="AsyncResult{T}"/> whose callback runs on this thread, if any: a Get or Wait on it from there would wait for itself.</summary>
+internal static class CallbackScope
+{
+    [ThreadStatic]
+    private static object? _current;
+
+    public static object? Current
+    {
+        get => _current;
+        set => _current = value;
     }
 }
