@@ -41,6 +41,17 @@ public static class Functions
         return milliseconds;
     }
 
+    /// <summary>Waits (polling every millisecond, ignoring any timeout: it takes no token) until the file exists, then returns its pid.</summary>
+    public static int WaitForFile(string path)
+    {
+        while (!File.Exists(path))
+        {
+            Thread.Sleep(1);
+        }
+
+        return Environment.ProcessId;
+    }
+
     /// <summary>Says so on stdout (the test waits for the line), then sleeps.</summary>
     public static int AnnounceAndSleep(int milliseconds)
     {

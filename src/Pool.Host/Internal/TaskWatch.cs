@@ -249,12 +249,42 @@ internal sealed class TaskWatch : IDisposable
         int workerId = _worker.Id;
         int processId = _worker.ProcessId;
         string function = chunk.Job.Function.DisplayName;
+        Func<long, Exception> error = index => new TaskTimeoutException(timeout, index, function, workerId, processId, killed: true, decoding: true);
+        if (!MarkTimedOut(position, error))
+        {
+            return;
+        }
+
+        if (_worker.Transport.KillStopsRunningTask)
+        {
+            _worker.StopTakingWork();
+        }
+
         if (_worker.Runtime.Logger is { } logger)
         {
             Log.TaskTimedOut(logger, chunk.FirstIndex + position.Index, function, workerId, processId, timeout, "its worker, still decoding its arguments, is killed and replaced");
         }
 
-        _worker.StopRunningTask(new TaskStop(position, index => new TaskTimeoutException(timeout, index, function, workerId, processId, killed: true, decoding: true)));
+        _worker.StopRunningTask(new TaskStop(position, error));
+    }
+
+    /// <summary>
+    /// From now on the task's outcome, if it still arrives, is its timeout: a worker being killed can finish the task
+    /// and send its result before it dies (a kill is not instant), and the task ran past its deadline all the same.
+    /// Marked before anything else is done (a logger can take its time), so that no result slips in between.
+    /// </summary>
+    private bool MarkTimedOut(TaskPosition position, Func<long, Exception> error)
+    {
+        lock (_lock)
+        {
+            if (!_timedOut.TryAdd(position, error))
+            {
+                return false;
+            }
+
+            _timedOutCount = _timedOut.Count;
+            return true;
+        }
     }
 
     private void Expire(Chunk chunk, TaskPosition position, TimeSpan timeout)
@@ -266,6 +296,12 @@ internal sealed class TaskWatch : IDisposable
         bool killable = _worker.Transport.KillStopsRunningTask;
         if (killable && (!chunk.Job.Function.TakesToken || _grace == TimeSpan.Zero))
         {
+            if (!MarkTimedOut(position, killed))
+            {
+                return;
+            }
+
+            _worker.StopTakingWork();
             if (_worker.Runtime.Logger is { } logger)
             {
                 Log.TaskTimedOut(logger, chunk.FirstIndex + position.Index, function, workerId, processId, timeout, "its worker is killed and replaced");
@@ -275,15 +311,9 @@ internal sealed class TaskWatch : IDisposable
             return;
         }
 
-        lock (_lock)
+        if (!MarkTimedOut(position, index => new TaskTimeoutException(timeout, index, function, workerId, processId, killed: false, inProcess: !killable)))
         {
-            if (_timedOut.ContainsKey(position))
-            {
-                return;
-            }
-
-            _timedOut[position] = index => new TaskTimeoutException(timeout, index, function, workerId, processId, killed: false, inProcess: !killable);
-            _timedOutCount = _timedOut.Count;
+            return;
         }
 
         if (_worker.Runtime.Logger is { } log)

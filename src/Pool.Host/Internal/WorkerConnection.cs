@@ -37,6 +37,8 @@ internal sealed class WorkerConnection : IDisposable
     private ProtocolException? _violation;
     private readonly TaskCompletionSource<ReadyMessage> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile bool _dead;
+    // Being killed: it takes no more work (what it holds runs elsewhere once it is gone).
+    private volatile bool _killing;
     private volatile bool _closing;
     private TaskStop? _stopped;
     private RemoteError? _initializerError;
@@ -103,7 +105,8 @@ internal sealed class WorkerConnection : IDisposable
     /// <summary>Dispatcher: bytes written since the last <see cref="Flush"/>, the arrays sent as blocks included.</summary>
     public long Buffered => _sender.Buffered;
 
-    public bool HasRoom => _inFlight.HasRoom;
+    /// <summary>Whether it takes another chunk now: alive and not being killed, with room in its window.</summary>
+    public bool HasRoom => !_killing && _inFlight.HasRoom;
 
     /// <summary>Waits for the worker's Ready, checks its protocol version, sends Init and starts reading.</summary>
     /// <exception cref="WorkerStartException">The worker did not answer as a worker of this version.</exception>
@@ -238,6 +241,9 @@ internal sealed class WorkerConnection : IDisposable
         return chunks.Length > 0;
     }
 
+    /// <summary>The worker is to be killed: from now on it is given no chunk (one it was given runs elsewhere once it is gone).</summary>
+    public void StopTakingWork() => _killing = true;
+
     /// <summary>
     /// Kills the worker to stop task <paramref name="stop"/>; that task then fails with the stop's error and the
     /// other tasks it held run elsewhere. In-process workers cannot be killed: the task keeps running.
@@ -282,6 +288,7 @@ internal sealed class WorkerConnection : IDisposable
 
     public void Kill()
     {
+        _killing = true;
         _transport.Kill();
         ReadToTheEnd();
     }

@@ -81,6 +81,9 @@ internal abstract class WorkerListener : IDisposable
                 }
 
                 Release(stream);
+                // The start was given up (the pool stopping) while the worker answered: it was killed mid-handshake, and
+                // the truncated answer is no stranger's.
+                cancellationToken.ThrowIfCancellationRequested();
                 stray(new StrayConnection(peerPid, peerUid, refusal));
             }
         }

@@ -24,6 +24,71 @@ public class TimeoutAndCancellationTests
         (await pool.MapAsync(Functions.Increment, [1, 2]).Within()).Should().Equal(2, 3);
     }
 
+    /// <summary>
+    /// A worker being killed to stop a task is not dead at once: it may finish the task and send its result, and be
+    /// given the next task, meanwhile (the kill took 10-65 ms, and a task 50 % past a 20 ms timeout succeeded 14 times
+    /// in 40). Here the pool's logger holds the moment open: when it hears of the timeout it lets the task finish and
+    /// waits, while the result arrives and another call is made, before the kill proceeds.
+    /// </summary>
+    [Fact(Timeout = 60_000)]
+    public async Task A_result_sent_after_its_task_was_judged_past_its_timeout_is_the_timeout_and_the_doomed_worker_gets_no_new_task()
+    {
+        string flag = Path.Combine(Path.GetTempPath(), $"pool-timeout-{Guid.NewGuid():N}");
+        using var release = new ManualResetEventSlim();
+        var logger = new TimeoutHolder(() =>
+        {
+            File.WriteAllText(flag, "now");
+            release.Wait(TimeSpan.FromSeconds(20));
+        });
+        try
+        {
+            await using ProcessPool pool = await TestPools.StartAsync(workers: 1, options: new ProcessPoolOptions { Logger = logger });
+            int doomed = pool.ProcessIds.Single();
+
+            AsyncResult<int> late = pool.ApplyAsync(Functions.WaitForFile, flag, taskTimeout: TimeSpan.FromMilliseconds(300));
+            await logger.Holding.Within();
+            AsyncResult<int> next = pool.ApplyAsync(Functions.ProcessId, 0);
+            // The late result arrives now (the worker polls for the flag every millisecond); the next call would run on
+            // the doomed worker if it were given one.
+            await Task.Delay(500);
+            late.Ready.Should().BeTrue("the result arrived while the kill was held, and it is the timeout");
+            next.Ready.Should().BeFalse("the worker being killed was given no new task");
+            release.Set();
+
+            TaskTimeoutException error = (await late.Invoking(async r => await r).Should().ThrowAsync<TaskTimeoutException>()).Which;
+            error.ProcessId.Should().Be(doomed);
+            (await next.Task.Within()).Should().NotBe(doomed);
+            await pool.WhenAllWorkersAsync().Within();
+            TestPools.AssertGone([doomed]);
+        }
+        finally
+        {
+            release.Set();
+            File.Delete(flag);
+        }
+    }
+
+    /// <summary>A logger that, on a task's timeout, runs an action on the pool's watch thread before the kill goes on.</summary>
+    private sealed class TimeoutHolder(Action onTimeout) : Microsoft.Extensions.Logging.ILogger
+    {
+        private readonly TaskCompletionSource _holding = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Holding => _holding.Task;
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (formatter(state, exception).Contains("passed its timeout", StringComparison.Ordinal) && _holding.TrySetResult())
+            {
+                onTimeout();
+            }
+        }
+    }
+
     [Fact(Timeout = 60_000)]
     public async Task A_function_taking_a_token_is_cancelled_at_its_timeout_and_keeps_its_worker()
     {
