@@ -18,6 +18,11 @@ internal abstract class ArgsCodec<TArgs>
 
     public abstract void Write(FrameWriter writer, in TArgs args);
 
+    /// <summary>Throws what writing the arguments would throw, where a codec knows it without writing them (see <see cref="Codec{T}.Validate"/>).</summary>
+    public virtual void Validate(in TArgs args)
+    {
+    }
+
     /// <summary>Reads one task's arguments. If one of them fails, the others are still read past, then
     /// the first failure is thrown: the reader always ends after this task.</summary>
     public abstract TArgs Read(ref SequenceReader<byte> reader);
@@ -95,6 +100,8 @@ internal sealed class Args1<T>(Codec<T> codec) : ArgsCodec<T>
 
     public override void Write(FrameWriter writer, in T args) => codec.Write(writer, args);
 
+    public override void Validate(in T args) => codec.Validate(args);
+
     public override T Read(ref SequenceReader<byte> reader) => codec.Read(ref reader);
 
     public override void WriteMany(FrameWriter writer, ReadOnlySpan<T> values) => codec.WriteMany(writer, values);
@@ -105,6 +112,12 @@ internal sealed class Args2<T1, T2>(Codec<T1> c1, Codec<T2> c2) : ArgsCodec<(T1,
     public override int FixedSize => Sum(c1.FixedSize, c2.FixedSize);
 
     public override bool CanFail => c1.CanFail || c2.CanFail;
+
+    public override void Validate(in (T1, T2) args)
+    {
+        c1.Validate(args.Item1);
+        c2.Validate(args.Item2);
+    }
 
     public override void Write(FrameWriter writer, in (T1, T2) args)
     {
@@ -143,6 +156,13 @@ internal sealed class Args3<T1, T2, T3>(Codec<T1> c1, Codec<T2> c2, Codec<T3> c3
 
     public override bool CanFail => c1.CanFail || c2.CanFail || c3.CanFail;
 
+    public override void Validate(in (T1, T2, T3) args)
+    {
+        c1.Validate(args.Item1);
+        c2.Validate(args.Item2);
+        c3.Validate(args.Item3);
+    }
+
     public override void Write(FrameWriter writer, in (T1, T2, T3) args)
     {
         c1.Write(writer, args.Item1);
@@ -164,6 +184,14 @@ internal sealed class Args4<T1, T2, T3, T4>(Codec<T1> c1, Codec<T2> c2, Codec<T3
     public override int FixedSize => Args2<T1, T2>.Sum(c1.FixedSize, c2.FixedSize, c3.FixedSize, c4.FixedSize);
 
     public override bool CanFail => c1.CanFail || c2.CanFail || c3.CanFail || c4.CanFail;
+
+    public override void Validate(in (T1, T2, T3, T4) args)
+    {
+        c1.Validate(args.Item1);
+        c2.Validate(args.Item2);
+        c3.Validate(args.Item3);
+        c4.Validate(args.Item4);
+    }
 
     public override void Write(FrameWriter writer, in (T1, T2, T3, T4) args)
     {

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Text;
 using System.Collections.Concurrent;
 using System.Reflection;
 using System.Runtime.CompilerServices;
@@ -26,6 +27,14 @@ internal abstract class Codec<T>
     public virtual PoolSerializer? Serializer => null;
 
     public abstract void Write(FrameWriter writer, T value);
+
+    /// <summary>
+    /// Throws what <see cref="Write"/> would throw for <paramref name="value"/>, where that is known without writing it
+    /// (a string's lone surrogate), so that the call refuses it at once without writing a copy to check.
+    /// </summary>
+    public virtual void Validate(T value)
+    {
+    }
 
     public abstract T Read(ref SequenceReader<byte> reader);
 
@@ -91,6 +100,69 @@ internal sealed class RawCodec<T> : Codec<T>
         }
 
         reader.Advance(bytes.Length);
+    }
+}
+
+/// <summary>
+/// A string, with a serializer that writes strings itself (<see cref="PoolSerializer.WritesRawValues"/>): an <c>int32</c>
+/// byte count (-1 for null) and strict UTF-8, the bytes <see cref="SerializedCodec{T}"/> writes through such a serializer.
+/// Whole UTF-16 always arrives as it was, and a lone surrogate, which UTF-8 cannot carry, is refused where it is written
+/// (and at the call, by <see cref="Validate"/>): no string is written and read back to be checked, which cost a call
+/// with a 10 MB string three times its sending.
+/// </summary>
+internal sealed class StringCodec : Codec<string>
+{
+    public override int FixedSize => -1;
+
+    public override void Validate(string value)
+    {
+        if (value is not null)
+        {
+            RawValues.EnsureWhole(value);
+        }
+    }
+
+    public override void Write(FrameWriter writer, string value)
+    {
+        if (value is null)
+        {
+            writer.WriteInt32(-1);
+            return;
+        }
+
+        int position = writer.ReserveInt32();
+        RawValues.WriteString(writer, value);
+        writer.PatchInt32(position, writer.Position - position - 4);
+    }
+
+    public override string Read(ref SequenceReader<byte> reader)
+    {
+        int length = reader.ReadInt32();
+        if (length < 0)
+        {
+            return null!;
+        }
+
+        ReadOnlySequence<byte> bytes = reader.ReadBytes(length);
+        return bytes.IsSingleSegment ? Encoding.UTF8.GetString(bytes.FirstSpan) : FromPieces(bytes, length);
+    }
+
+    /// <summary>
+    /// A string whose bytes arrived in several buffers (a large one): gathered into one, then decoded straight into the
+    /// string. Decoding the pieces as they are grows a buffer of chars and copies it into the string at the end.
+    /// </summary>
+    private static string FromPieces(ReadOnlySequence<byte> bytes, int length)
+    {
+        byte[] whole = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            bytes.CopyTo(whole);
+            return Encoding.UTF8.GetString(whole, 0, length);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(whole);
+        }
     }
 }
 
@@ -315,13 +387,18 @@ internal sealed class CodecProvider(PoolSerializer serializer)
             return new RawCodec<T>();
         }
 
+        if (typeof(T) == typeof(string))
+        {
+            return (Codec<T>)(object)new StringCodec();
+        }
+
         if (typeof(T).IsSZArray && typeof(T).GetElementType() is { } element && RawTypes.IsRaw(element))
         {
             return (Codec<T>)Activator.CreateInstance(typeof(RawElementsCodec<>).MakeGenericType(element))!;
         }
 
         // The default serializer's values that are not raw (records, classes, lists): straight to MessagePack's formatter.
-        return serializer is MessagePackPoolSerializer messagePack && typeof(T) != typeof(string)
+        return serializer is MessagePackPoolSerializer messagePack
             ? new MessagePackCodec<T>(messagePack)
             : new SerializedCodec<T>(serializer);
     }

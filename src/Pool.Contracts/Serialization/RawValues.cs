@@ -75,12 +75,22 @@ internal static class RawValues
         return false;
     }
 
-    private static void WriteString(IBufferWriter<byte> writer, string text)
+    /// <summary>Writes <paramref name="text"/> as strict UTF-8.</summary>
+    /// <exception cref="ArgumentException">It has a lone surrogate.</exception>
+    public static void WriteString(IBufferWriter<byte> writer, string text)
     {
-        int count;
+        int count = EnsureWhole(text);
+        StrictUtf8.GetBytes(text, writer.GetSpan(count));
+        writer.Advance(count);
+    }
+
+    /// <summary>Checks that <paramref name="text"/> is whole UTF-16 (no lone surrogate); returns its UTF-8 byte count.</summary>
+    /// <exception cref="ArgumentException">It has a lone surrogate, which UTF-8 cannot carry.</exception>
+    public static int EnsureWhole(string text)
+    {
         try
         {
-            count = StrictUtf8.GetByteCount(text);
+            return StrictUtf8.GetByteCount(text);
         }
         catch (EncoderFallbackException e)
         {
@@ -89,8 +99,5 @@ internal static class RawValues
                 "a worker would get U+FFFD in its place. Pass text that is whole UTF-16 (a cut string often splits a pair), or a char[].",
                 e);
         }
-
-        StrictUtf8.GetBytes(text, writer.GetSpan(count));
-        writer.Advance(count);
     }
 }

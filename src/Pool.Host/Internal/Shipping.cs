@@ -10,24 +10,27 @@ internal static class Shipping
     private static FrameWriter? t_scratch;
 
     /// <summary>
-    /// Writes <paramref name="value"/> as a task's arguments, reads it back as a worker would, and compares
-    /// the copy with the value (see <see cref="Fidelity"/>).
+    /// Checks <paramref name="value"/> as a task's arguments: what its codecs can refuse without writing it (a string's lone
+    /// surrogate), and, when a value goes through the serializer, writes it, reads it back as a worker would, and
+    /// compares the copy with the value (see <see cref="Fidelity"/>).
     /// </summary>
     /// <exception cref="ArgumentException">The value does not serialize, does not deserialize, or arrives different; the message says where.</exception>
     public static void CheckArgument<TArgs>(ArgsCodec<TArgs> args, TArgs value, PoolSerializer serializer, string parameterName)
     {
-        if (!args.CanFail)
-        {
-            return;
-        }
-
-        FrameWriter scratch = t_scratch ??= new FrameWriter(4096);
-        scratch.Reset();
-        TArgs copy;
+        bool canFail = args.CanFail;
+        FrameWriter? scratch = canFail ? (t_scratch ??= new FrameWriter(4096)) : null;
+        scratch?.Reset();
+        TArgs copy = default!;
         try
         {
-            args.Write(scratch, value);
-            var reader = new SequenceReader<byte>(new ReadOnlySequence<byte>(scratch.WrittenMemory));
+            args.Validate(value);
+            if (!canFail)
+            {
+                return;
+            }
+
+            args.Write(scratch!, value);
+            var reader = new SequenceReader<byte>(new ReadOnlySequence<byte>(scratch!.WrittenMemory));
             copy = args.Read(ref reader);
         }
         catch (Exception e)
@@ -52,7 +55,7 @@ internal static class Shipping
         }
         finally
         {
-            scratch.Reset();
+            scratch?.Reset();
         }
 
         if (Fidelity.Find(value, copy, typeof(TArgs), serializer) is { } difference)

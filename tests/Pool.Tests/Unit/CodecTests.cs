@@ -114,7 +114,7 @@ public class CodecTests
         var codecs = new CodecProvider(new MessagePackPoolSerializer());
         Codec<Reading> codec = codecs.Get<Reading>();
         codec.Should().BeOfType<MessagePackCodec<Reading>>();
-        codecs.Get<string>().Should().BeOfType<SerializedCodec<string>>("strings are raw UTF-8");
+        codecs.Get<string>().Should().BeOfType<StringCodec>("strings are raw UTF-8");
 
         using var writer = new FrameWriter(4);
         Reading[] readings = [new(1, 2.5, "a"), null!, new(3, double.NaN, "ünï")];
@@ -169,5 +169,34 @@ public class CodecTests
         }
 
         public override T Deserialize<T>(ReadOnlySequence<byte> data) => PoolSerializer.Default.Deserialize<T>(data);
+    }
+
+    /// <summary>
+    /// A string needs no write-and-read-back check at the call (a 10 MB argument cost three times its sending): whole
+    /// UTF-16 arrives as it was, and a lone surrogate is refused by Validate, before anything is written, and where it
+    /// is written. A string in several buffers (a large one) reads back whole.
+    /// </summary>
+    [Fact]
+    public void Strings_are_checked_without_a_round_trip_and_read_back_from_pieces()
+    {
+        foreach (PoolSerializer serializer in new PoolSerializer[] { new MessagePackPoolSerializer(), new JsonPoolSerializer() })
+        {
+            Codec<string> codec = new CodecProvider(serializer).Get<string>();
+            codec.CanFail.Should().BeFalse();
+            codec.Invoking(c => c.Validate("a\ud800b")).Should().Throw<ArgumentException>().WithMessage("*lone surrogate (\\uD800) at index 1*");
+            codec.Invoking(c => c.Validate("whole: é€😀")).Should().NotThrow();
+
+            string text = string.Concat(Enumerable.Repeat("é€😀 text ", 20_000));
+            using var writer = new FrameWriter(4);
+            codec.Write(writer, text);
+            codec.Write(writer, null!);
+            byte[] bytes = writer.WrittenMemory.ToArray();
+            // In buffers of 1,001 bytes: cuts inside characters.
+            ReadOnlySequence<byte> pieces = Segments.Of(bytes, 1001);
+            var reader = new SequenceReader<byte>(pieces);
+            codec.Read(ref reader).Should().Be(text);
+            codec.Read(ref reader).Should().BeNull();
+            reader.End.Should().BeTrue();
+        }
     }
 }
