@@ -104,25 +104,14 @@ internal sealed class RawCodec<T> : Codec<T>
 }
 
 /// <summary>
-/// A string, with a serializer that writes strings itself (<see cref="PoolSerializer.WritesRawValues"/>): an <c>int32</c>
-/// byte count (-1 for null) and strict UTF-8, the bytes <see cref="SerializedCodec{T}"/> writes through such a serializer.
-/// Whole UTF-16 always arrives as it was, and a lone surrogate, which UTF-8 cannot carry, is refused where it is written
-/// (and at the call, by <see cref="Validate"/>): no string is written and read back to be checked, which cost a call
-/// with a 10 MB string three times its sending.
+/// A value that is not raw: an <c>int32</c> byte count, -1 for null, then its bytes. The count is read and the reader
+/// moved past the bytes before they are decoded, so a value that fails to decode does not desynchronise the ones after it.
 /// </summary>
-internal sealed class StringCodec : Codec<string>
+internal abstract class LengthPrefixedCodec<T> : Codec<T>
 {
-    public override int FixedSize => -1;
+    public sealed override int FixedSize => -1;
 
-    public override void Validate(string value)
-    {
-        if (value is not null)
-        {
-            RawValues.EnsureWhole(value);
-        }
-    }
-
-    public override void Write(FrameWriter writer, string value)
+    public sealed override void Write(FrameWriter writer, T value)
     {
         if (value is null)
         {
@@ -131,28 +120,50 @@ internal sealed class StringCodec : Codec<string>
         }
 
         int position = writer.ReserveInt32();
-        RawValues.WriteString(writer, value);
+        WriteValue(writer, value);
         writer.PatchInt32(position, writer.Position - position - 4);
     }
 
-    public override string Read(ref SequenceReader<byte> reader)
+    public sealed override T Read(ref SequenceReader<byte> reader)
     {
         int length = reader.ReadInt32();
-        if (length < 0)
-        {
-            return null!;
-        }
-
-        ReadOnlySequence<byte> bytes = reader.ReadBytes(length);
-        return bytes.IsSingleSegment ? Encoding.UTF8.GetString(bytes.FirstSpan) : FromPieces(bytes, length);
+        return length < 0 ? default! : ReadValue(reader.ReadBytes(length));
     }
+
+    protected abstract void WriteValue(FrameWriter writer, T value);
+
+    protected abstract T ReadValue(ReadOnlySequence<byte> bytes);
+}
+
+/// <summary>
+/// A string, with a serializer that writes strings itself (<see cref="PoolSerializer.WritesRawValues"/>): strict UTF-8,
+/// the bytes <see cref="SerializedCodec{T}"/> writes through such a serializer. Whole UTF-16 always arrives as it was,
+/// and a lone surrogate, which UTF-8 cannot carry, is refused where it is written (and at the call, by
+/// <see cref="Validate"/>): no string is written and read back to be checked, which cost a call with a 10 MB string
+/// three times its sending.
+/// </summary>
+internal sealed class StringCodec : LengthPrefixedCodec<string>
+{
+    public override void Validate(string value)
+    {
+        if (value is not null)
+        {
+            RawValues.EnsureWhole(value);
+        }
+    }
+
+    protected override void WriteValue(FrameWriter writer, string value) => RawValues.WriteString(writer, value);
+
+    protected override string ReadValue(ReadOnlySequence<byte> bytes) =>
+        bytes.IsSingleSegment ? Encoding.UTF8.GetString(bytes.FirstSpan) : FromPieces(bytes);
 
     /// <summary>
     /// A string whose bytes arrived in several buffers (a large one): gathered into one, then decoded straight into the
     /// string. Decoding the pieces as they are grows a buffer of chars and copies it into the string at the end.
     /// </summary>
-    private static string FromPieces(ReadOnlySequence<byte> bytes, int length)
+    private static string FromPieces(ReadOnlySequence<byte> bytes)
     {
+        int length = (int)bytes.Length;
         byte[] whole = ArrayPool<byte>.Shared.Rent(length);
         try
         {
@@ -166,40 +177,16 @@ internal sealed class StringCodec : Codec<string>
     }
 }
 
-/// <summary>Any other value: an <c>int32</c> length, -1 for null, then the serializer's bytes.</summary>
-internal sealed class SerializedCodec<T>(PoolSerializer serializer) : Codec<T>
+/// <summary>Any other value: what the serializer wrote.</summary>
+internal sealed class SerializedCodec<T>(PoolSerializer serializer) : LengthPrefixedCodec<T>
 {
-    public override int FixedSize => -1;
-
     public override bool CanFail => true;
 
     public override PoolSerializer Serializer => serializer;
 
-    public override void Write(FrameWriter writer, T value)
-    {
-        if (value is null)
-        {
-            writer.WriteInt32(-1);
-            return;
-        }
+    protected override void WriteValue(FrameWriter writer, T value) => serializer.Serialize(writer, value);
 
-        int position = writer.ReserveInt32();
-        serializer.Serialize(writer, value);
-        writer.PatchInt32(position, writer.Position - position - 4);
-    }
-
-    public override T Read(ref SequenceReader<byte> reader)
-    {
-        int length = reader.ReadInt32();
-        if (length < 0)
-        {
-            return default!;
-        }
-
-        // Advance first: a value that fails to deserialize must not desynchronise the ones after it.
-        ReadOnlySequence<byte> bytes = reader.ReadBytes(length);
-        return serializer.Deserialize<T>(bytes);
-    }
+    protected override T ReadValue(ReadOnlySequence<byte> bytes) => serializer.Deserialize<T>(bytes);
 }
 
 /// <summary>
