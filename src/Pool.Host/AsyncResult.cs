@@ -27,6 +27,10 @@ public sealed class AsyncResult<T>
     private readonly TaskCompletionSource? _queued;
     private static readonly TimeSpan StarvedAfter = TimeSpan.FromMilliseconds(50);
 
+    // The result whose callback runs on this thread, if any: a Get or Wait on it from there would wait for itself.
+    [ThreadStatic]
+    private static AsyncResult<T>? t_inCallback;
+
     internal AsyncResult(Action<T>? callback, Action<Exception>? errorCallback)
     {
         _callback = callback;
@@ -75,7 +79,7 @@ public sealed class AsyncResult<T>
             return true;
         }
 
-        if (ReferenceEquals(CallbackScope.Current, this))
+        if (t_inCallback == this)
         {
             // It is ready only once this callback returns: waiting here would wait for itself, forever.
             throw new InvalidOperationException(
@@ -149,15 +153,15 @@ public sealed class AsyncResult<T>
         QueueCallback();
     }
 
-    // The callback runs on a thread-pool thread, or on the thread of a Get or Wait without a timeout that finds it
-    // still queued: that thread would only wait for it, and on a starved (or capped) thread pool, with every thread
-    // blocked in such a Get, nothing else would ever run it. Whoever claims it first (_claim 1 → 2) runs it.
     /// <summary>
     /// Whether this is the task's first outcome: a result and a stop (the call cancelled, the pool terminated) can race,
     /// and only the first counts, as a <see cref="TaskCompletionSource{T}"/>'s first TrySet does: exactly one callback.
     /// </summary>
     private bool TakeOutcome() => Interlocked.Exchange(ref _outcome, 1) == 0;
 
+    // The callback runs on a thread-pool thread, or on the thread of a Get or Wait without a timeout that finds it
+    // still queued: that thread would only wait for it, and on a starved (or capped) thread pool, with every thread
+    // blocked in such a Get, nothing else would ever run it. Whoever claims it first (_claim 1 → 2) runs it.
     private void QueueCallback()
     {
         Volatile.Write(ref _claim, 1);
@@ -172,15 +176,15 @@ public sealed class AsyncResult<T>
             return;
         }
 
-        object? outer = CallbackScope.Current;
-        CallbackScope.Current = this;
+        AsyncResult<T>? outer = t_inCallback;
+        t_inCallback = this;
         try
         {
             RunClaimedCallback();
         }
         finally
         {
-            CallbackScope.Current = outer;
+            t_inCallback = outer;
         }
     }
 
@@ -227,18 +231,5 @@ public sealed class AsyncResult<T>
         {
             _completion.TrySetException(error);
         }
-    }
-}
-
-/// <summary>The <see cref="AsyncResult{T}"/> whose callback runs on this thread, if any: a Get or Wait on it from there would wait for itself.</summary>
-internal static class CallbackScope
-{
-    [ThreadStatic]
-    private static object? _current;
-
-    public static object? Current
-    {
-        get => _current;
-        set => _current = value;
     }
 }

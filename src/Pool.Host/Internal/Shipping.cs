@@ -17,45 +17,36 @@ internal static class Shipping
     /// <exception cref="ArgumentException">The value does not serialize, does not deserialize, or arrives different; the message says where.</exception>
     public static void CheckArgument<TArgs>(ArgsCodec<TArgs> args, TArgs value, PoolSerializer serializer, string parameterName)
     {
-        bool canFail = args.CanFail;
-        FrameWriter? scratch = canFail ? (t_scratch ??= new FrameWriter(4096)) : null;
-        scratch?.Reset();
-        TArgs copy = default!;
         try
         {
             args.Validate(value);
-            if (!canFail)
-            {
-                return;
-            }
+        }
+        catch (Exception e)
+        {
+            throw Refused(value, serializer, parameterName, e);
+        }
 
-            args.Write(scratch!, value);
-            var reader = new SequenceReader<byte>(new ReadOnlySequence<byte>(scratch!.WrittenMemory));
+        if (!args.CanFail)
+        {
+            return;
+        }
+
+        FrameWriter scratch = t_scratch ??= new FrameWriter(4096);
+        scratch.Reset();
+        TArgs copy;
+        try
+        {
+            args.Write(scratch, value);
+            var reader = new SequenceReader<byte>(new ReadOnlySequence<byte>(scratch.WrittenMemory));
             copy = args.Read(ref reader);
         }
         catch (Exception e)
         {
-            // Whatever the serializer throws, the call fails here, naming the value, instead of in a worker.
-            // An ArgumentException or NotSupportedException from it already says what to do; a declaration no
-            // serializer can honour (an interface, a delegate) gets its own fix first.
-            if (ValueAdvice.For(typeof(TArgs), value, "The function's parameter") is { } advice)
-            {
-                throw new ArgumentException(
-                    $"{What(value, parameterName)} cannot be sent to a worker with {serializer.GetType().Name}. {advice} ({serializer.GetType().Name} said: {ValueAdvice.Innermost(e).Message})",
-                    parameterName,
-                    e);
-            }
-
-            throw new ArgumentException(
-                $"{What(value, parameterName)} cannot be sent to a worker with {serializer.GetType().Name}: {Sentence(e.Message)}{ThrownBy(e)}" + (e is ArgumentException or NotSupportedException ? string.Empty :
-                " Pass plain data (numbers, strings, arrays, records or classes with public properties and a constructor the serializer can use), " +
-                "or set ProcessPoolOptions.Serializer to one that handles this type."),
-                parameterName,
-                e);
+            throw Refused(value, serializer, parameterName, e);
         }
         finally
         {
-            scratch?.Reset();
+            scratch.Reset();
         }
 
         if (Fidelity.Find(value, copy, typeof(TArgs), serializer) is { } difference)
@@ -64,6 +55,29 @@ internal static class Shipping
                 $"{What(value, parameterName)} would not arrive in a worker as it is with {serializer.GetType().Name}: {difference}. {Fidelity.HowToKeep(difference, serializer)}",
                 parameterName);
         }
+    }
+
+    /// <summary>
+    /// Whatever the serializer (or a codec's own check) throws, the call fails here, naming the value, instead of in a
+    /// worker. An ArgumentException or NotSupportedException from it already says what to do; a declaration no
+    /// serializer can honour (an interface, a delegate) gets its own fix first.
+    /// </summary>
+    private static ArgumentException Refused<TArgs>(TArgs value, PoolSerializer serializer, string parameterName, Exception e)
+    {
+        if (ValueAdvice.For(typeof(TArgs), value, "The function's parameter") is { } advice)
+        {
+            return new ArgumentException(
+                $"{What(value, parameterName)} cannot be sent to a worker with {serializer.GetType().Name}. {advice} ({serializer.GetType().Name} said: {ValueAdvice.Innermost(e).Message})",
+                parameterName,
+                e);
+        }
+
+        return new ArgumentException(
+            $"{What(value, parameterName)} cannot be sent to a worker with {serializer.GetType().Name}: {Sentence(e.Message)}{ThrownBy(e)}" + (e is ArgumentException or NotSupportedException ? string.Empty :
+            " Pass plain data (numbers, strings, arrays, records or classes with public properties and a constructor the serializer can use), " +
+            "or set ProcessPoolOptions.Serializer to one that handles this type."),
+            parameterName,
+            e);
     }
 
     /// <summary>"The first item (a Shop.Order)", "The argument (a Int32)".</summary>

@@ -49,10 +49,9 @@ public class TimeoutAndCancellationTests
             await logger.Holding.Within();
             AsyncResult<int> next = pool.ApplyAsync(Functions.ProcessId, 0);
             // The late result arrives now (the worker polls for the flag every millisecond); the next call would run on
-            // the doomed worker if it were given one.
-            await Task.Delay(500);
-            late.Ready.Should().BeTrue("the result arrived while the kill was held, and it is the timeout");
-            next.Ready.Should().BeFalse("the worker being killed was given no new task");
+            // the doomed worker, right after it, if it were given one.
+            late.Wait(TimeSpan.FromSeconds(20)).Should().BeTrue("the result arrives while the kill is held, and it is the timeout");
+            next.Ready.Should().BeFalse("the worker being killed was given no new task, and no other worker starts while it lives");
             release.Set();
 
             TaskTimeoutException error = (await late.Invoking(async r => await r).Should().ThrowAsync<TaskTimeoutException>()).Which;
